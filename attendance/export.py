@@ -1,0 +1,223 @@
+"""The month's attendance in the export contract (JSON) and flattened to CSV.
+
+The JSON shape is a public contract (see README, "Export JSON"): extend it, never break it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import defaultdict
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from attendance.models import FieldReading, PageStatus, ScannedFile, ScannedPage
+from attendance.months import month_days, parse_month
+from attendance.sheets import list_sheets
+from forms.layout import ABSENCE_CODES
+
+MARKED = "marked"
+
+
+def iso_utc(moment: dt.datetime | None) -> str | None:
+    """``2026-12-02T14:05:09Z`` or None."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _value(reading: FieldReading) -> str | None:
+    return reading.final_value if reading.reviewed else reading.machine_value
+
+
+def _time_field(reading: FieldReading | None) -> dict[str, Any]:
+    if reading is None:
+        return {
+            "value": None,
+            "machine_value": None,
+            "confidence": None,
+            "needs_review": False,
+            "reviewed": False,
+        }
+    return {
+        "value": _value(reading),
+        "machine_value": reading.machine_value,
+        "confidence": reading.confidence,
+        "needs_review": reading.needs_review,
+        "reviewed": reading.reviewed,
+    }
+
+
+def _absence(readings: dict[str, FieldReading], day: dt.date) -> dict[str, Any]:
+    marked = [
+        (code.code, readings[name])
+        for code in ABSENCE_CODES
+        if (name := f"day.{day.day:02d}.absence.{code.code}") in readings
+        and _value(readings[name]) == MARKED
+    ]
+    if not marked:
+        return {"code": None, "confidence": None, "needs_review": False}
+    code, reading = marked[0]
+    return {
+        "code": code,
+        "confidence": reading.confidence,
+        "needs_review": reading.needs_review or len(marked) > 1,
+    }
+
+
+def _signature(reading: FieldReading | None) -> dict[str, Any]:
+    if reading is None:
+        return {"signed": None, "confidence": None, "needs_review": False}
+    value = _value(reading)
+    return {
+        "signed": None if value is None else value == "signed",
+        "confidence": reading.confidence,
+        "needs_review": reading.needs_review,
+    }
+
+
+def build_export(session: Session, month: str) -> dict[str, Any]:
+    """Every sheet issued for `month`, in the export contract."""
+    first = parse_month(month)
+    rows = list_sheets(session, month=month)
+    sheet_ids = [sheet.id for sheet, _ in rows]
+
+    readings: dict[int, dict[str, FieldReading]] = defaultdict(dict)
+    duplicates: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    if sheet_ids:
+        for reading in session.exec(
+            select(FieldReading).where(col(FieldReading.sheet_id).in_(sheet_ids))
+        ).all():
+            readings[reading.sheet_id][reading.field_name] = reading
+        duplicate_rows = session.exec(
+            select(ScannedPage, ScannedFile)
+            .join(ScannedFile, col(ScannedPage.file_id) == col(ScannedFile.id))
+            .where(
+                col(ScannedPage.sheet_id).in_(sheet_ids),
+                ScannedPage.status == PageStatus.DUPLICATE.value,
+            )
+            .order_by(col(ScannedPage.id))
+        ).all()
+        for page, file in duplicate_rows:
+            assert page.sheet_id is not None
+            duplicates[page.sheet_id].append((file.sha256, page.page_number))
+
+    sheets = []
+    for sheet, certificate in rows:
+        assert sheet.id is not None
+        fields = readings.get(sheet.id, {})
+        days = [
+            {
+                "date": day.isoformat(),
+                "time_in": _time_field(fields.get(f"day.{day.day:02d}.in")),
+                "time_out": _time_field(fields.get(f"day.{day.day:02d}.out")),
+                "absence": _absence(fields, day),
+            }
+            for day in month_days(first)
+        ]
+        flags = [
+            {
+                "code": "duplicate_scan",
+                "date": None,
+                "message": f"scanned again: file {sha[:12]} page {page}; the first scan is kept",
+            }
+            for sha, page in duplicates.get(sheet.id, [])
+        ]
+        sheets.append(
+            {
+                "serial": sheet.serial,
+                "certificate_id": sheet.certificate_id,
+                "provider_id": certificate.provider_id,
+                "status": sheet.status,
+                "received_at": iso_utc(sheet.received_at),
+                "source": {"file_sha256": sheet.source_file_sha256, "page": sheet.source_page},
+                "days": days,
+                "signatures": {
+                    "parent": _signature(fields.get("signature.parent")),
+                    "provider": _signature(fields.get("signature.provider")),
+                },
+                "flags": flags,
+            }
+        )
+
+    unidentified = [
+        {"file_sha256": file.sha256, "page": page.page_number, "reason": page.reason}
+        for page, file in session.exec(
+            select(ScannedPage, ScannedFile)
+            .join(ScannedFile, col(ScannedPage.file_id) == col(ScannedFile.id))
+            .where(ScannedPage.status == PageStatus.UNIDENTIFIED.value)
+            .order_by(col(ScannedFile.id), col(ScannedPage.page_number))
+        ).all()
+    ]
+    return {"month": month, "sheets": sheets, "unidentified": unidentified}
+
+
+CSV_COLUMNS = [
+    "month",
+    "serial",
+    "certificate_id",
+    "provider_id",
+    "status",
+    "received_at",
+    "file_sha256",
+    "page",
+    "date",
+    *[
+        f"{which}_{part}"
+        for which in ("time_in", "time_out")
+        for part in ("value", "machine_value", "confidence", "needs_review", "reviewed")
+    ],
+    "absence_code",
+    "absence_confidence",
+    "absence_needs_review",
+    "parent_signed",
+    "provider_signed",
+    "flags",
+]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def export_csv(data: dict[str, Any]) -> str:
+    """One row per sheet and day, the JSON export flattened (see README)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for sheet in data["sheets"]:
+        flags = ";".join(flag["code"] for flag in sheet["flags"])
+        for day in sheet["days"]:
+            times = [
+                day[which][part]
+                for which in ("time_in", "time_out")
+                for part in ("value", "machine_value", "confidence", "needs_review", "reviewed")
+            ]
+            row = [
+                data["month"],
+                sheet["serial"],
+                sheet["certificate_id"],
+                sheet["provider_id"],
+                sheet["status"],
+                sheet["received_at"],
+                sheet["source"]["file_sha256"],
+                sheet["source"]["page"],
+                day["date"],
+                *times,
+                day["absence"]["code"],
+                day["absence"]["confidence"],
+                day["absence"]["needs_review"],
+                sheet["signatures"]["parent"]["signed"],
+                sheet["signatures"]["provider"]["signed"],
+                flags,
+            ]
+            writer.writerow([_cell(v) for v in row])
+    return out.getvalue()

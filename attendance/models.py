@@ -1,0 +1,170 @@
+"""Database tables. Machine values and reviewers' values live in separate columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now in UTC (the database columns store and return UTC)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class ProviderType(StrEnum):
+    LICENSED_CENTER = "licensed_center"
+    LICENSED_FAMILY = "licensed_family"
+    EXEMPT = "exempt"
+
+
+class ScheduleType(StrEnum):
+    FULL_TIME = "full_time"
+    PART_TIME = "part_time"
+    VARIABLE = "variable"
+
+
+class SheetStatus(StrEnum):
+    ISSUED = "issued"
+    RECEIVED = "received"
+    IN_REVIEW = "in_review"
+    VERIFIED = "verified"
+    EXPORTED = "exported"
+    RETURNED = "returned"
+    VOID = "void"
+
+
+class FileStatus(StrEnum):
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+class PageStatus(StrEnum):
+    IDENTIFIED = "identified"
+    UNIDENTIFIED = "unidentified"
+    DUPLICATE = "duplicate"
+
+
+class Provider(SQLModel, table=True):
+    __tablename__ = "providers"
+
+    provider_id: str = Field(primary_key=True, max_length=64)
+    name: str
+    provider_type: str = Field(max_length=32)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Certificate(SQLModel, table=True):
+    __tablename__ = "certificates"
+
+    certificate_id: str = Field(primary_key=True, max_length=64)
+    provider_id: str = Field(foreign_key="providers.provider_id", index=True, max_length=64)
+    child_first_name: str
+    child_last_name: str
+    child_birth_date: dt.date
+    parent_name: str
+    start_date: dt.date
+    end_date: dt.date
+    schedule_text: str
+    # Normalised schedule: {"0": [[450, 1050]], ...} weekday (0 = Monday) -> minute windows.
+    schedule_json: str = Field(sa_column=Column(Text, nullable=False))
+    weekly_hours: float | None = None
+    schedule_type: str = Field(max_length=32)
+    specialist_name: str
+    specialist_phone: str
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Sheet(SQLModel, table=True):
+    __tablename__ = "sheets"
+    __table_args__ = (
+        UniqueConstraint("certificate_id", "month", name="uq_sheet_certificate_month"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    serial: str = Field(unique=True, index=True, max_length=16)
+    certificate_id: str = Field(
+        foreign_key="certificates.certificate_id", index=True, max_length=64
+    )
+    month: str = Field(index=True, max_length=7)  # YYYY-MM
+    form_version: str = Field(max_length=32)
+    status: str = Field(default=SheetStatus.ISSUED.value, index=True, max_length=16)
+    issued_at: dt.datetime = Field(default_factory=utcnow)
+    received_at: dt.datetime | None = None
+    source_file_sha256: str | None = Field(default=None, max_length=64)
+    source_page: int | None = None
+
+
+class ScannedFile(SQLModel, table=True):
+    __tablename__ = "scanned_files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(unique=True, index=True, max_length=64)
+    # Kept for the mailroom to find a file again; never logged (scanners name files after people).
+    original_name: str
+    size_bytes: int
+    file_format: str | None = Field(default=None, max_length=16)
+    page_count: int | None = None
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=32)
+    message: str | None = None
+    stored_path: str | None = None
+    received_at: dt.datetime = Field(default_factory=utcnow)
+    processed_at: dt.datetime | None = None
+
+
+class ScannedPage(SQLModel, table=True):
+    __tablename__ = "scanned_pages"
+    __table_args__ = (UniqueConstraint("file_id", "page_number", name="uq_page_file_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(foreign_key="scanned_files.id", index=True)
+    page_number: int
+    status: str = Field(index=True, max_length=16)
+    serial: str | None = Field(default=None, index=True, max_length=16)
+    sheet_id: int | None = Field(default=None, foreign_key="sheets.id", index=True)
+    rotation: int | None = None
+    barcode_method: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=64)
+    image_path: str | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class FieldReading(SQLModel, table=True):
+    __tablename__ = "field_readings"
+    __table_args__ = (UniqueConstraint("page_id", "field_name", name="uq_reading_page_field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sheet_id: int = Field(foreign_key="sheets.id", index=True)
+    page_id: int = Field(foreign_key="scanned_pages.id", index=True)
+    field_name: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    machine_value: str | None = None
+    confidence: float | None = None
+    needs_review: bool = False
+    model_version: str | None = Field(default=None, max_length=32)
+    # The reviewer's value is kept apart: the machine's reading is evidence, never overwritten.
+    final_value: str | None = None
+    reviewed: bool = False
+    reviewed_by: str | None = Field(default=None, max_length=64)
+    reviewed_at: dt.datetime | None = None
+    version: int = 1
+
+
+class Event(SQLModel, table=True):
+    """Append-only log: database triggers refuse UPDATE and DELETE on this table."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64)
+    entity: str = Field(max_length=32)
+    entity_id: str = Field(index=True, max_length=64)
+    action: str = Field(max_length=32)
+    before_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    after_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -1,0 +1,178 @@
+"""Shared fixtures: a data folder per test, the real CLI in-process, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from glob import glob
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from attendance.cli import main
+from attendance.db import make_engine, upgrade_database
+
+REPO = Path(__file__).resolve().parent.parent
+CERTIFICATES_CSV = REPO / "fixtures" / "certificates.csv"
+MONTH = "2026-11"
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+class Cli:
+    """Runs `attend` in-process against one data folder (and optionally a database URL)."""
+
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
+        self.home = home
+        self.database_url = database_url
+
+    def __call__(self, *args: str) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        saved = {k: os.environ.get(k) for k in ("ATTEND_HOME", "ATTEND_DATABASE_URL")}
+        os.environ["ATTEND_HOME"] = str(self.home)
+        if self.database_url:
+            os.environ["ATTEND_DATABASE_URL"] = self.database_url
+        else:
+            os.environ.pop("ATTEND_DATABASE_URL", None)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as exc:  # argparse usage errors
+                    code = int(exc.code or 0)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.code == 0, f"attend {' '.join(args)} -> {result.code}: {result.err}"
+        return result.out
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """An initialised, empty data folder."""
+    runner = Cli(tmp_path / "attend-data")
+    runner.ok("init")
+    return runner
+
+
+@pytest.fixture
+def issued_cli(cli: Cli) -> Cli:
+    """Certificates imported from fixtures/ and November 2026 issued."""
+    cli.ok("certificates", "import", str(CERTIFICATES_CSV))
+    cli.ok("sheets", "issue", "--month", MONTH)
+    return cli
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'test.sqlite3'}")
+    upgrade_database(engine)
+    return engine
+
+
+# --- PostgreSQL: a throwaway cluster started for the test session -------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a real PostgreSQL server: ATTEND_TEST_POSTGRES_URL, or a temporary cluster."""
+    given = os.environ.get("ATTEND_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    initdbs = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not initdbs:
+        pytest.fail("PostgreSQL is not installed: run `scripts/setup.sh --dev` (make test does)")
+    bindir = Path(initdbs[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="attend-pg-"))
+    data = root / "data"
+    port = _free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, user="postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "attend",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        yield f"postgresql+psycopg://attend@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the test server for one test."""
+    import psycopg
+
+    name = f"attend_test_{int(time.time() * 1000) % 10**9}_{os.getpid()}"
+    base = postgres_server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
