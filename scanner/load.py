@@ -1,0 +1,420 @@
+"""Load a scan file (PDF, TIFF, JPEG, PNG) as 8-bit grey page rasters.
+
+Only reads its input. PDFs are rasterized by poppler (``pdfinfo``, ``pdftoppm``) writing to a
+pipe, never to temporary files; every poppler call has a timeout. Raster formats are decoded by
+Pillow after their header has been checked against a size limit, so a decompression bomb is
+refused before any pixel is decoded. Failures raise ``ScanError`` with a reason code and a
+message that never names the file (mailrooms name scans after children).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import stat
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from scanner.errors import Reason, ScanError
+
+DEFAULT_IMAGE_DPI = 200.0
+"""Resolution assumed for a raster file whose metadata gives none (or a nonsensical one)."""
+
+RASTER_LIMIT_DPI = 600
+"""A raster page may be up to ``max_page_inches`` on a side at this resolution."""
+
+# Metadata outside this range is a placeholder (JFIF 1:1 aspect, a 72 "screen" dpi written by
+# some software is still plausible so it is kept) rather than a real scan resolution.
+_PLAUSIBLE_DPI = (50.0, 2400.0)
+
+# Rendered size may differ from size x dpi by rounding; a larger gap means poppler failed.
+_SIZE_TOLERANCE_PX = 3
+_SIZE_TOLERANCE_FRACTION = 0.02
+
+_PDF_MAGIC = b"%PDF-"
+# The PDF specification lets the header start anywhere in the first 1024 bytes.
+_PDF_HEADER_WINDOW = 1024
+_MAGIC_PREFIXES: tuple[tuple[bytes, str], ...] = (
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"II+\x00", "tiff"),  # BigTIFF
+    (b"MM\x00+", "tiff"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+)
+
+_PAGE_SIZE_RE = re.compile(r"^Page\s+(\d+)\s+size:\s+([\d.]+)\s+x\s+([\d.]+)\s+pts", re.MULTILINE)
+_PAGE_ROT_RE = re.compile(r"^Page\s+(\d+)\s+rot:\s+(-?\d+)", re.MULTILINE)
+_PAGES_RE = re.compile(r"^Pages:\s+(\d+)", re.MULTILINE)
+_ENCRYPTED_RE = re.compile(r"^Encrypted:\s+(\w+)", re.MULTILINE)
+# pdfinfo clamps -l to the page count, so one call reports every page's size.
+_ALL_PAGES = str(2**31 - 1)
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """One page of a scan file: 1-based page number, H x W uint8 grey raster, its resolution."""
+
+    number: int
+    image: np.ndarray
+    dpi: float
+
+
+@dataclass(frozen=True)
+class _PdfPage:
+    number: int
+    width_pt: float  # as displayed, i.e. after the page's /Rotate
+    height_pt: float
+
+
+def sniff_format(path: Path) -> str:
+    """Return "pdf", "tiff", "jpeg" or "png" from the file's magic bytes (not its extension)."""
+    _check_regular_file(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_PDF_HEADER_WINDOW)
+    except OSError as exc:
+        raise ScanError(
+            Reason.CORRUPT_FILE, f"the file cannot be read ({_os_reason(exc)})"
+        ) from None
+    if not head:
+        raise ScanError(Reason.EMPTY_FILE, "the file is empty (0 bytes)")
+    for magic, name in _MAGIC_PREFIXES:
+        if head.startswith(magic):
+            return name
+    if _PDF_MAGIC in head:
+        return "pdf"
+    raise ScanError(
+        Reason.UNSUPPORTED_FORMAT,
+        "not a PDF, TIFF, JPEG or PNG file (unrecognised leading bytes)",
+    )
+
+
+def count_pages(path: Path, *, timeout_s: float = 60) -> int:
+    """Return the number of pages in the scan file, without rendering any of them."""
+    fmt = sniff_format(path)
+    if fmt == "pdf":
+        return len(_pdf_pages(path, timeout_s=timeout_s))
+    if fmt == "tiff":
+        with _open_image(path) as image:
+            return _frame_count(image)
+    return 1
+
+
+def load_pages(
+    path: Path,
+    *,
+    dpi: int = 200,
+    timeout_s: float = 120,
+    max_page_inches: float = 20.0,
+) -> Iterator[PageImage]:
+    """Yield each page of the scan file as an 8-bit grey raster.
+
+    PDFs are rendered at `dpi`; raster files keep their own resolution (from metadata, else
+    200 dpi) and `dpi` does not apply to them. `timeout_s` bounds each poppler call. The whole
+    file is checked (format, encryption, every page's size) when this is called, before the
+    first page is rendered or decoded, so a bad file fails at once and never half-way.
+    """
+    if dpi <= 0:
+        raise ValueError("dpi must be positive")
+    fmt = sniff_format(path)
+    if fmt == "pdf":
+        pages = _pdf_pages(path, timeout_s=timeout_s)
+        for page in pages:
+            _check_pdf_page_size(page, max_page_inches)
+        return _render_pdf_pages(path, pages, dpi=dpi, timeout_s=timeout_s)
+    limit_px = int(max_page_inches * RASTER_LIMIT_DPI)
+    with _open_image(path, limit_px=limit_px) as image:
+        for index in range(_frame_count(image)):
+            _seek(image, index)
+            _check_raster_size(image.size, limit_px)
+    return _decode_raster_pages(path, limit_px=limit_px)
+
+
+# --- file checks -----------------------------------------------------------------------------
+
+
+def _check_regular_file(path: Path) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ScanError(Reason.NOT_FOUND, "the file does not exist") from None
+    except OSError as exc:
+        raise ScanError(Reason.NOT_FOUND, f"the file cannot be found ({_os_reason(exc)})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ScanError(Reason.NOT_A_REGULAR_FILE, "the input is not a regular file")
+
+
+def _os_reason(exc: OSError) -> str:
+    # strerror only: str(exc) would include the file name.
+    return exc.strerror or type(exc).__name__
+
+
+def _scrub(text: str, path: Path) -> str:
+    """First line of a tool's message, with the file's path and name removed."""
+    for secret in sorted({str(path), os.path.abspath(path), path.name}, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "<file>")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else "no message"
+
+
+# --- PDF -------------------------------------------------------------------------------------
+
+
+def _run(
+    args: list[str], *, path: Path, timeout_s: float, tool: str
+) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(args, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        # subprocess.run has already killed the child.
+        raise ScanError(
+            Reason.RASTERIZER_TIMEOUT, f"{tool} did not finish within {timeout_s:g} s"
+        ) from None
+    except OSError as exc:
+        raise ScanError(
+            Reason.RASTERIZER_FAILED, f"{tool} could not be started ({_os_reason(exc)})"
+        ) from None
+
+
+def _pdf_argument(path: Path) -> str:
+    # An absolute path cannot be mistaken for a command-line option (a name starting with "-").
+    return os.path.abspath(path)
+
+
+def _pdf_pages(path: Path, *, timeout_s: float) -> list[_PdfPage]:
+    result = _run(
+        ["pdfinfo", "-f", "1", "-l", _ALL_PAGES, _pdf_argument(path)],
+        path=path,
+        timeout_s=timeout_s,
+        tool="pdfinfo",
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    if result.returncode != 0:
+        if "password" in stderr.lower():
+            raise ScanError(Reason.ENCRYPTED_PDF, "the PDF is encrypted and needs a password")
+        raise ScanError(Reason.CORRUPT_FILE, f"the PDF cannot be read: {_scrub(stderr, path)}")
+    text = result.stdout.decode("utf-8", "replace")
+    encrypted = _ENCRYPTED_RE.search(text)
+    # A PDF encrypted with only an owner password (permissions) opens and renders without one,
+    # so it is read; only a PDF that needs a password to open is refused (above).
+    if encrypted is None or (pages_match := _PAGES_RE.search(text)) is None:
+        raise ScanError(Reason.CORRUPT_FILE, "the PDF cannot be read: no page information")
+    page_count = int(pages_match.group(1))
+    if page_count < 1:
+        raise ScanError(Reason.CORRUPT_FILE, "the PDF has no pages")
+    sizes = {int(n): (float(w), float(h)) for n, w, h in _PAGE_SIZE_RE.findall(text)}
+    rotations = {int(n): int(r) for n, r in _PAGE_ROT_RE.findall(text)}
+    pages = []
+    for number in range(1, page_count + 1):
+        if number not in sizes:
+            raise ScanError(Reason.CORRUPT_FILE, f"the PDF's page {number} has no size")
+        width, height = sizes[number]
+        if rotations.get(number, 0) % 180 == 90:
+            width, height = height, width
+        if width <= 0 or height <= 0:
+            raise ScanError(Reason.CORRUPT_FILE, f"the PDF's page {number} has an empty size")
+        pages.append(_PdfPage(number=number, width_pt=width, height_pt=height))
+    return pages
+
+
+def _check_pdf_page_size(page: _PdfPage, max_page_inches: float) -> None:
+    width_in, height_in = page.width_pt / 72, page.height_pt / 72
+    if max(width_in, height_in) > max_page_inches:
+        raise ScanError(
+            Reason.PAGE_TOO_LARGE,
+            f"page {page.number} is {width_in:.1f} x {height_in:.1f} in; "
+            f"the limit is {max_page_inches:g} in on a side",
+        )
+
+
+def _render_pdf_pages(
+    path: Path, pages: list[_PdfPage], *, dpi: int, timeout_s: float
+) -> Iterator[PageImage]:
+    for page in pages:
+        yield PageImage(
+            number=page.number,
+            image=_render_pdf_page(path, page, dpi=dpi, timeout_s=timeout_s),
+            dpi=float(dpi),
+        )
+
+
+def _render_pdf_page(path: Path, page: _PdfPage, *, dpi: int, timeout_s: float) -> np.ndarray:
+    n = str(page.number)
+    # No output root: pdftoppm writes the PGM to stdout, so nothing touches the file system.
+    result = _run(
+        ["pdftoppm", "-gray", "-r", str(dpi), "-f", n, "-l", n, _pdf_argument(path)],
+        path=path,
+        timeout_s=timeout_s,
+        tool="pdftoppm",
+    )
+    if result.returncode != 0:
+        stderr = result.stderr.decode("utf-8", "replace")
+        raise ScanError(
+            Reason.CORRUPT_FILE,
+            f"page {page.number} cannot be rendered: {_scrub(stderr, path)}",
+        )
+    image = _decode_pgm(result.stdout)
+    if image is None:
+        raise ScanError(
+            Reason.RASTERIZER_FAILED, f"pdftoppm produced no image for page {page.number}"
+        )
+    expected_w = page.width_pt / 72 * dpi
+    expected_h = page.height_pt / 72 * dpi
+    got_h, got_w = image.shape
+    # poppler can exit 0 with a 1x1 image when a page fails to render; compare with the size
+    # pdfinfo promised.
+    if not (_close(got_w, expected_w) and _close(got_h, expected_h)):
+        raise ScanError(
+            Reason.RASTERIZER_FAILED,
+            f"page {page.number} rendered as {got_w}x{got_h} px, "
+            f"expected about {expected_w:.0f}x{expected_h:.0f}",
+        )
+    return image
+
+
+def _close(got: int, expected: float) -> bool:
+    return abs(got - expected) <= max(_SIZE_TOLERANCE_PX, expected * _SIZE_TOLERANCE_FRACTION)
+
+
+def _decode_pgm(data: bytes) -> np.ndarray | None:
+    """Decode a binary 8-bit PGM (P5) as written by ``pdftoppm -gray``; None when malformed."""
+    # Header: "P5" whitespace width whitespace height whitespace maxval, one whitespace, pixels.
+    match = re.match(rb"P5\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
+    if match is None:
+        return None
+    width, height, maxval = (int(g) for g in match.groups())
+    if width < 1 or height < 1 or maxval != 255:
+        return None
+    start = match.end()
+    if len(data) - start < width * height:
+        return None
+    pixels = np.frombuffer(data, dtype=np.uint8, count=width * height, offset=start)
+    # frombuffer over bytes is read-only; callers may want to draw on the page.
+    return pixels.reshape(height, width).copy()
+
+
+# --- raster files ----------------------------------------------------------------------------
+
+
+def _open_image(path: Path, *, limit_px: int | None = None) -> Image.Image:
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError:
+        # Pillow's own guard fires at open for very large headers: the same verdict as ours.
+        raise ScanError(
+            Reason.PAGE_TOO_LARGE,
+            "the image is far larger than a page"
+            + (f" (limit {limit_px} px on a side)" if limit_px else ""),
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ScanError(
+            Reason.CORRUPT_FILE, f"the image cannot be read ({type(exc).__name__})"
+        ) from None
+
+
+def _frame_count(image: Image.Image) -> int:
+    try:
+        return int(getattr(image, "n_frames", 1))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ScanError(
+            Reason.CORRUPT_FILE, f"the image's pages cannot be listed ({type(exc).__name__})"
+        ) from None
+
+
+def _seek(image: Image.Image, index: int) -> None:
+    try:
+        image.seek(index)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ScanError(
+            Reason.CORRUPT_FILE, f"page {index + 1} cannot be read ({type(exc).__name__})"
+        ) from None
+
+
+def _check_raster_size(size: tuple[int, int], limit_px: int) -> None:
+    width, height = size
+    if width < 1 or height < 1:
+        raise ScanError(Reason.CORRUPT_FILE, f"the image has an empty size ({width}x{height})")
+    if max(width, height) > limit_px:
+        raise ScanError(
+            Reason.PAGE_TOO_LARGE,
+            f"the image is {width}x{height} px; the limit is {limit_px} px on a side",
+        )
+
+
+def _decode_raster_pages(path: Path, *, limit_px: int) -> Iterator[PageImage]:
+    with _open_image(path, limit_px=limit_px) as image:
+        for index in range(_frame_count(image)):
+            _seek(image, index)
+            # Checked again: the file may have changed since load_pages looked at it.
+            _check_raster_size(image.size, limit_px)
+            try:
+                grey, dpi = _to_grey(image)
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                raise ScanError(
+                    Reason.CORRUPT_FILE,
+                    f"page {index + 1} cannot be decoded ({type(exc).__name__}: "
+                    f"{_scrub(str(exc), path)})",
+                ) from None
+            yield PageImage(number=index + 1, image=grey, dpi=dpi)
+
+
+def _to_grey(frame: Image.Image) -> tuple[np.ndarray, float]:
+    dpi_x, dpi_y = _metadata_dpi(frame)
+    frame.load()
+    # EXIF orientations 5-8 turn the page a quarter, so the two resolutions swap with the axes.
+    if frame.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+        dpi_x, dpi_y = dpi_y, dpi_x
+    image = ImageOps.exif_transpose(frame) or frame
+    grey = _grey_array(image)
+    # Fax TIFFs have anisotropic pixels (204 x 98 dpi); square them up so a QR code stays square.
+    if abs(dpi_x - dpi_y) > 0.02 * dpi_x:
+        new_height = max(1, round(grey.shape[0] * dpi_x / dpi_y))
+        grey = cv2.resize(grey, (grey.shape[1], new_height), interpolation=cv2.INTER_LINEAR)
+    return grey, dpi_x
+
+
+def _metadata_dpi(image: Image.Image) -> tuple[float, float]:
+    raw: object = image.info.get("dpi")
+    if not isinstance(raw, tuple) or len(raw) != 2:
+        return DEFAULT_IMAGE_DPI, DEFAULT_IMAGE_DPI
+    try:
+        dpi_x, dpi_y = float(raw[0]), float(raw[1])
+    except (TypeError, ValueError):
+        return DEFAULT_IMAGE_DPI, DEFAULT_IMAGE_DPI
+    low, high = _PLAUSIBLE_DPI
+    plausible_x = math.isfinite(dpi_x) and low <= dpi_x <= high
+    plausible_y = math.isfinite(dpi_y) and low <= dpi_y <= high
+    if plausible_x and plausible_y:
+        return dpi_x, dpi_y
+    if plausible_x or plausible_y:
+        only = dpi_x if plausible_x else dpi_y
+        return only, only
+    return DEFAULT_IMAGE_DPI, DEFAULT_IMAGE_DPI
+
+
+def _grey_array(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit and float greys: Pillow's convert("L") clips instead of scaling.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        return np.clip(values * (255.0 / top), 0, 255).round().astype(np.uint8)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        # Transparent pixels are paper: composite onto white rather than onto black.
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    if image.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBA"):
+        image = image.convert("RGB")
+    grey = image if image.mode == "L" else image.convert("L")
+    return np.array(grey, dtype=np.uint8)
