@@ -1,0 +1,385 @@
+"""One-shot intake: take files and folders once, identify every page, mark sheets received.
+
+Each file is handled on its own: it is copied into the store under its SHA-256 (the copy is
+what gets read, so the hash names exactly the bytes processed), its pages are identified,
+and then ONE database transaction records the file, its pages and the sheets received. A
+failure anywhere in a file leaves no partial record; other files go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from attendance.db import record_event, session_scope
+from attendance.models import (
+    FileStatus,
+    PageStatus,
+    ScannedFile,
+    ScannedPage,
+    Sheet,
+    SheetStatus,
+    utcnow,
+)
+from forms.layout import FORM_VERSION
+from scanner.errors import Reason, ScanError
+from scanner.load import PageImage, load_pages, sniff_format
+from scanner.pipeline import PageIdentity, identify_page
+
+log = logging.getLogger(__name__)
+
+KNOWN_FORMS = frozenset({FORM_VERSION})
+PREVIEW_DPI = 150  # unidentified pages are kept at this resolution for the reviewer
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """What became of one page."""
+
+    number: int
+    status: str  # identified | unidentified | duplicate
+    serial: str | None
+    rotation: int | None
+    method: str | None
+    reason: str | None
+
+
+@dataclass
+class FileOutcome:
+    """What became of one input file. `label` is what the operator may see (no file names)."""
+
+    label: str
+    sha256: str | None
+    status: str  # processed | already_processed | failed
+    reason: str | None = None
+    message: str | None = None
+    pages: list[PageOutcome] = field(default_factory=list)
+
+
+@dataclass
+class IntakeReport:
+    files: list[FileOutcome] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Files and pages by outcome: the batch summary."""
+        file_status = Counter(f.status for f in self.files)
+        page_status = Counter(p.status for f in self.files for p in f.pages)
+        return {
+            "files": len(self.files),
+            "files_processed": file_status["processed"],
+            "files_already_processed": file_status["already_processed"],
+            "files_failed": file_status["failed"],
+            "pages": sum(page_status.values()),
+            "pages_identified": page_status["identified"],
+            "pages_unidentified": page_status["unidentified"],
+            "pages_duplicate": page_status["duplicate"],
+        }
+
+
+ProgressCallback = Callable[[str], None]
+
+
+def collect_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand folders (recursively, sorted, hidden files skipped); keep files as given.
+
+    A missing path is returned as is: processing reports it as `not_found`.
+    """
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(
+                    Path(root) / name for name in sorted(files) if not name.startswith(".")
+                )
+        else:
+            found.append(path)
+    return found
+
+
+def store_original(path: Path, store_dir: Path) -> tuple[str, Path]:
+    """Copy `path` into the store named by its SHA-256; return the hash and the copy."""
+    originals = store_dir / "originals"
+    originals.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, temp_name = tempfile.mkstemp(dir=originals, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as source:
+            while chunk := source.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        sha = digest.hexdigest()
+        target = originals / sha[:2] / sha
+        target.parent.mkdir(exist_ok=True)
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return sha, target
+
+
+def _save_preview(page: PageImage, store_dir: Path, sha: str) -> Path:
+    pages_dir = store_dir / "pages"
+    pages_dir.mkdir(parents=True, exist_ok=True)
+    image = page.image
+    if page.dpi > PREVIEW_DPI:
+        factor = PREVIEW_DPI / page.dpi
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    target = pages_dir / f"{sha}-p{page.number:04d}.png"
+    cv2.imwrite(str(target), image)
+    return target
+
+
+@dataclass(frozen=True)
+class _ReadPage:
+    number: int
+    identity: PageIdentity
+    preview: Path | None
+
+
+def _read_pages(
+    stored: Path, *, sha: str, store_dir: Path, dpi: int, progress: ProgressCallback | None
+) -> list[_ReadPage]:
+    read: list[_ReadPage] = []
+    for page in load_pages(stored, dpi=dpi):
+        identity = identify_page(page)
+        preview = None if identity.identified else _save_preview(page, store_dir, sha)
+        read.append(_ReadPage(page.number, identity, preview))
+        if progress:
+            progress(sha)
+    return read
+
+
+def _record_pages(
+    session: Session,
+    file_row: ScannedFile,
+    pages: list[_ReadPage],
+    *,
+    actor: str,
+    received_at: dt.datetime,
+) -> list[PageOutcome]:
+    assert file_row.id is not None
+    outcomes: list[PageOutcome] = []
+    for read in pages:
+        identity = read.identity
+        payload = identity.payload
+        status, reason, sheet = PageStatus.UNIDENTIFIED, identity.reason, None
+        if payload is not None:
+            sheet = session.exec(select(Sheet).where(Sheet.serial == payload.serial)).first()
+            if payload.form not in KNOWN_FORMS:
+                reason, sheet = "unknown_form", None
+            elif sheet is None:
+                reason = "unknown_serial"
+            elif sheet.received_at is None and sheet.status == SheetStatus.ISSUED:
+                status, reason = PageStatus.IDENTIFIED, None
+            elif sheet.received_at is not None:
+                status, reason = PageStatus.DUPLICATE, "already_received"
+            else:
+                status, reason = PageStatus.IDENTIFIED, f"sheet_{sheet.status}"
+        page_row = ScannedPage(
+            file_id=file_row.id,
+            page_number=read.number,
+            status=status.value,
+            serial=payload.serial if payload else None,
+            sheet_id=sheet.id if sheet else None,
+            rotation=identity.rotation,
+            barcode_method=identity.barcode.method if identity.barcode else None,
+            reason=reason,
+            image_path=str(read.preview) if read.preview else None,
+        )
+        session.add(page_row)
+        if sheet is not None and status is PageStatus.IDENTIFIED and reason is None:
+            before = {"status": sheet.status, "received_at": None}
+            sheet.status = SheetStatus.RECEIVED.value
+            sheet.received_at = received_at
+            sheet.source_file_sha256 = file_row.sha256
+            sheet.source_page = read.number
+            session.add(sheet)
+            record_event(
+                session,
+                actor=actor,
+                entity="sheet",
+                entity_id=sheet.serial,
+                action="received",
+                before=before,
+                after={
+                    "status": sheet.status,
+                    "received_at": received_at,
+                    "file_sha256": file_row.sha256,
+                    "page": read.number,
+                },
+            )
+        elif sheet is not None and status is PageStatus.DUPLICATE:
+            record_event(
+                session,
+                actor=actor,
+                entity="sheet",
+                entity_id=sheet.serial,
+                action="duplicate_scan",
+                after={"file_sha256": file_row.sha256, "page": read.number},
+            )
+        # The serial is logged, never names: the log may be read by anyone with the server.
+        log.info(
+            "file %s page %d: %s%s",
+            file_row.sha256[:12],
+            read.number,
+            status.value,
+            f" serial {payload.serial}" if payload else f" ({reason})",
+        )
+        outcomes.append(
+            PageOutcome(
+                number=read.number,
+                status=status.value,
+                serial=payload.serial if payload else None,
+                rotation=identity.rotation,
+                method=page_row.barcode_method,
+                reason=reason,
+            )
+        )
+    return outcomes
+
+
+def process_file(
+    engine: Engine,
+    path: Path,
+    *,
+    label: str,
+    store_dir: Path,
+    actor: str,
+    dpi: int = 200,
+    progress: ProgressCallback | None = None,
+) -> FileOutcome:
+    """Identify every page of one file and record it in one transaction."""
+    if not path.exists():
+        return FileOutcome(
+            label, None, FileStatus.FAILED.value, Reason.NOT_FOUND.value, "no such file"
+        )
+    if not path.is_file():
+        return FileOutcome(
+            label,
+            None,
+            FileStatus.FAILED.value,
+            Reason.NOT_A_REGULAR_FILE.value,
+            "not a regular file",
+        )
+    try:
+        # Even a file we cannot read as a scan is kept (by hash) and recorded as failed.
+        sha, stored = store_original(path, store_dir)
+    except OSError as exc:
+        return FileOutcome(
+            label, None, FileStatus.FAILED.value, "unreadable", exc.strerror or "cannot read"
+        )
+
+    with Session(engine) as session:
+        existing = session.exec(select(ScannedFile).where(ScannedFile.sha256 == sha)).first()
+    if existing is not None and existing.status == FileStatus.PROCESSED:
+        log.info("file %s: already processed, skipped", sha[:12])
+        return FileOutcome(label, sha, "already_processed")
+
+    received_at = utcnow()
+    failure: ScanError | None = None
+    pages: list[_ReadPage] = []
+    file_format: str | None = None
+    try:
+        file_format = sniff_format(stored)
+        pages = _read_pages(stored, sha=sha, store_dir=store_dir, dpi=dpi, progress=progress)
+    except ScanError as exc:
+        failure = exc
+        pages = []
+
+    try:
+        with session_scope(engine) as session:
+            row = session.exec(select(ScannedFile).where(ScannedFile.sha256 == sha)).first()
+            if row is None:
+                row = ScannedFile(
+                    sha256=sha,
+                    original_name=path.name,
+                    size_bytes=stored.stat().st_size,
+                    status=FileStatus.FAILED.value,
+                    received_at=received_at,
+                )
+            row.file_format = file_format
+            row.stored_path = str(stored)
+            row.processed_at = utcnow()
+            row.page_count = len(pages) if failure is None else None
+            row.status = (FileStatus.FAILED if failure else FileStatus.PROCESSED).value
+            row.reason = failure.reason.value if failure else None
+            row.message = failure.message if failure else None
+            session.add(row)
+            session.flush()
+            outcomes = _record_pages(session, row, pages, actor=actor, received_at=row.received_at)
+            record_event(
+                session,
+                actor=actor,
+                entity="file",
+                entity_id=sha,
+                action=row.status,
+                after={"pages": len(pages), "reason": row.reason},
+            )
+    except IntegrityError:
+        # Another intake committed the same bytes between our check and our insert.
+        return FileOutcome(label, sha, "already_processed")
+
+    if failure is not None:
+        log.warning("file %s: failed: %s: %s", sha[:12], failure.reason.value, failure.message)
+        return FileOutcome(
+            label, sha, FileStatus.FAILED.value, failure.reason.value, failure.message
+        )
+    return FileOutcome(label, sha, FileStatus.PROCESSED.value, pages=outcomes)
+
+
+def run_intake(
+    engine: Engine,
+    paths: Iterable[Path],
+    *,
+    store_dir: Path,
+    actor: str = "intake",
+    dpi: int = 200,
+    progress: ProgressCallback | None = None,
+) -> IntakeReport:
+    """Process every file under `paths` once; a bad file is reported and the rest go on."""
+    report = IntakeReport()
+    for index, path in enumerate(collect_files(paths), start=1):
+        outcome = process_file(
+            engine,
+            path,
+            label=f"file {index}",
+            store_dir=store_dir,
+            actor=actor,
+            dpi=dpi,
+            progress=progress,
+        )
+        report.files.append(outcome)
+    return report
+
+
+def missing_paths(paths: Iterable[Path]) -> list[Path]:
+    """Arguments that name nothing on disk (reported before any work starts)."""
+    return [p for p in paths if not p.exists() and not p.is_symlink()]
+
+
+__all__ = [
+    "FileOutcome",
+    "IntakeReport",
+    "PageOutcome",
+    "Reason",
+    "collect_files",
+    "missing_paths",
+    "process_file",
+    "run_intake",
+]

@@ -1,0 +1,44 @@
+"""The README documents every command, exit code and environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from attendance.cli import ExitCode, build_parser
+from scanner.errors import Reason
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str = "attend") -> list[str]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                nested = _commands(sub, f"{prefix} {name}")
+                found.extend(nested or [f"{prefix} {name}"])
+    return found
+
+
+def test_every_command_is_documented() -> None:
+    commands = _commands(build_parser())
+    assert "attend intake run" in commands and "attend sheets layout" in commands
+    for command in commands:
+        assert f"`{command}" in README, command
+
+
+def test_every_exit_code_and_reason_is_documented() -> None:
+    for code in ExitCode:
+        assert re.search(rf"^\| {code.value} \|", README, re.MULTILINE), code
+    for reason in Reason:
+        assert f"`{reason.value}`" in README, reason
+
+
+def test_every_environment_variable_is_documented() -> None:
+    source = (Path(__file__).resolve().parent.parent / "attendance" / "settings.py").read_text()
+    variables = set(re.findall(r'"(ATTEND_[A-Z_]+)"', source))
+    assert variables == {"ATTEND_HOME", "ATTEND_DATABASE_URL", "ATTEND_AGENCY_NAME"}
+    for variable in variables:
+        assert f"| `{variable}` |" in README, variable
