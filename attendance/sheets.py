@@ -6,8 +6,6 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from forms.layout import FORM_VERSION
-from forms.render import SheetPrint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -15,6 +13,8 @@ from attendance.db import record_event
 from attendance.models import Certificate, Provider, Sheet, SheetStatus
 from attendance.months import month_key, month_last_day
 from attendance.schedule import Schedule
+from forms.layout import FORM_VERSION
+from forms.render import SheetPrint
 from forms.serial import InvalidSerial, new_serial, normalize_serial
 
 

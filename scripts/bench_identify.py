@@ -1,6 +1,6 @@
 """Time find_barcode against plain full-resolution zbar on the whole page.
 
-Builds N synthetic sheets (reportlab -> real pdftoppm), turns each by 0/90/180/270 degrees
+Renders N real sheets (forms.render -> real pdftoppm), turns each by 0/90/180/270 degrees
 with a little skew and noise, and reports the median milliseconds per page for both, measured
 in the same run on the same pages, and their ratio. Both must find the right code on every page.
 
@@ -10,6 +10,7 @@ in the same run on the same pages, and their ratio. Both must find the right cod
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import statistics
 import sys
 import tempfile
@@ -19,65 +20,38 @@ from pathlib import Path
 import numpy as np
 from pyzbar.pyzbar import ZBarSymbol
 from pyzbar.pyzbar import decode as zbar_decode
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
-from reportlab.lib.pagesizes import letter
-from reportlab.lib.units import inch
-from reportlab.pdfgen.canvas import Canvas
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fixtures.samples import sample_sheet
+from forms.layout import FORM_VERSION, build_layout
 from forms.payload import BarcodePayload, encode_payload
+from forms.render import render_sheets
 from forms.serial import new_serial
 from scanner.barcode import find_barcode
 from scanner.load import load_pages
 from scanner.simulate import simulate_scan
 
-QR_SIDE = 0.9 * inch
-MARGIN = 0.5 * inch
-
-
-def _draw_sheet(canvas: Canvas, text: str | None) -> None:
-    width, height = letter
-    canvas.setFont("Helvetica-Bold", 16)
-    canvas.drawString(MARGIN, height - MARGIN - 20, "Monthly Child Care Attendance")
-    canvas.setFont("Helvetica", 10)
-    top = height - 2 * inch
-    for row in range(29):
-        y = top - row * 0.25 * inch
-        canvas.line(MARGIN, y, width - MARGIN, y)
-        if row < 28:
-            canvas.drawString(MARGIN + 4, y - 12, f"{row + 1:2d}   8:0{row % 10}   5:3{row % 6}")
-    if text is None:
-        return
-    widget = QrCodeWidget(text, barLevel="M")
-    left, bottom, right, top_ = widget.getBounds()
-    drawing = Drawing(
-        QR_SIDE,
-        QR_SIDE,
-        transform=[QR_SIDE / (right - left), 0, 0, QR_SIDE / (top_ - bottom), 0, 0],
-    )
-    drawing.add(widget)
-    renderPDF.draw(drawing, canvas, width - MARGIN - QR_SIDE, height - MARGIN - QR_SIDE)
-
 
 def build_pages(count: int, dpi: int, seed: int) -> list[tuple[str | None, int, np.ndarray]]:
-    """(expected text, rotation, scan) for `count` synthetic scanned sheets and, last, one
-    sheet without a code (text None): the worst case, where every search tier runs."""
+    """(expected text, rotation, scan) for `count` scanned sheets and, last, one sheet whose
+    code is blanked out (text None): the worst case, where every search tier runs."""
+    serials = [new_serial() for _ in range(count)]
     texts: list[str | None] = [
-        encode_payload(BarcodePayload(serial=new_serial(), form="monthly-v1", page=1))
-        for _ in range(count)
+        encode_payload(BarcodePayload(serial=serial, form=FORM_VERSION, page=1))
+        for serial in serials
     ]
     texts.append(None)
     with tempfile.TemporaryDirectory() as tmp:
         pdf = Path(tmp) / "bench.pdf"
-        canvas = Canvas(str(pdf), pagesize=letter)
-        for text in texts:
-            _draw_sheet(canvas, text)
-            canvas.showPage()
-        canvas.save()
+        render_sheets([sample_sheet(serial) for serial in serials], pdf)
         rendered = [page.image for page in load_pages(pdf, dpi=dpi)]
+    # The worst case: the same printed sheet with its QR code whited out.
+    unmarked = rendered[0].copy()
+    x, y, w, h = build_layout(serials[0], dt.date(2026, 11, 1)).barcode
+    scale = dpi / 72
+    unmarked[int(y * scale) : int((y + h) * scale), int(x * scale) : int((x + w) * scale)] = 255
+    rendered.append(unmarked)
     rng = np.random.default_rng(seed)
     pages = []
     for index, (text, image) in enumerate(zip(texts, rendered, strict=True)):
