@@ -1,0 +1,274 @@
+"""Handwritten digits: a cell crop in, calibrated probabilities of 0-9, EMPTY, NOT_A_DIGIT out.
+
+Two halves. `prepare_cell` turns a grey crop of one digit cell of the canonical image (ink dark on
+light paper, about 40 x 48 px at 200 dpi) into the 28 x 28 MNIST-style input of the network:
+the drop-out tone of the printed box vanishes in the threshold, straight remnants of the box
+along the cell's edges and specks are dropped, and what is left is cropped, scaled so its longer
+side is 20 px and centred by its centre of mass. Training builds its inputs with this very
+function (`training/train_digits.py` renders synthetic cells and calls it), so reading and
+training share their preprocessing exactly.
+
+`DigitReader` runs the shipped network (`models/digits-v1.onnx`, model card beside it) with
+onnxruntime or OpenCV's dnn module. The temperature that calibrates its probabilities is baked
+into the graph, so both backends return the same calibrated numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+EMPTY = 10
+NOT_A_DIGIT = 11
+CLASSES = 12
+
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "digits-v1.onnx"
+
+INPUT_SIZE = 28
+# MNIST puts the digit's bounding box in 20 x 20 and centres its mass in 28 x 28.
+BOX_SIZE = 20
+
+# Ink is darker than this share of the paper level. Pen ink sits near 0.1-0.4 of it, pencil
+# near 0.5, and the drop-out box tone near 0.75 (191 of 255): it vanishes, ink stays.
+INK_RATIO = 0.66
+# Paper is the bright majority of a cell; the floor keeps an almost fully inked cell (a blot)
+# from being taken for dark paper and losing all its ink.
+PAPER_PERCENTILE = 90
+PAPER_FLOOR = 160.0
+
+# Box remnants: straight runs along an edge at least this share of the edge long, within the
+# edge band. Hand strokes are seldom exactly axis-parallel over such a length.
+EDGE_LINE_MIN_SHARE = 0.55
+# The edge band: where the cell's own border (and its neighbour's, after a registration error
+# of a few pixels) can land.
+EDGE_BAND_SHARE = 0.12
+# Components smaller than this share of the cell area are specks (scanner dust, noise).
+SPECK_SHARE = 0.004
+# A component this share of the largest one is part of the mark even far from it (a 5's bar);
+# a smaller one only when it lies close to the large ones (a bilevel scan's broken stroke).
+MAJOR_SHARE = 0.25
+MINOR_SHARE = 0.03
+# "Close to the mark": within this share of the mark's size of its bounding box.
+REACH_SHARE = 0.35
+# Ink whose longer side is under this share of the cell height is no written digit: a dot.
+MIN_MARK_SHARE = 0.15
+# Small marks are not magnified past this: a mark of 30 % of the cell height fills the 20 px
+# box, anything smaller stays small, so a speck does not turn into a blot.
+MAX_MAGNIFY_SHARE = 0.30
+
+
+def _grey(cell: np.ndarray) -> np.ndarray:
+    """`cell` as a 2-D uint8 grey image (BGR and 0..1 float crops are accepted too)."""
+    image = np.asarray(cell)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image.astype(np.uint8, copy=False), cv2.COLOR_BGR2GRAY)
+    if image.dtype != np.uint8:
+        values = image.astype(np.float32)
+        if values.size and float(values.max()) <= 1.0:
+            values = values * 255.0
+        image = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return image
+
+
+def _threshold(grey: np.ndarray) -> float:
+    """Grey level below which a pixel of this cell is ink."""
+    paper = max(float(np.percentile(grey, PAPER_PERCENTILE)), PAPER_FLOOR)
+    return paper * INK_RATIO
+
+
+def _ink_mask(grey: np.ndarray) -> np.ndarray:
+    return (grey < _threshold(grey)).astype(np.uint8)
+
+
+def ink_fraction(cell: np.ndarray) -> float:
+    """Share of the cell's pixels that are ink under `prepare_cell`'s threshold."""
+    grey = _grey(cell)
+    if grey.size == 0:
+        return 0.0
+    return float(_ink_mask(grey).mean())
+
+
+def _drop_edge_lines(mask: np.ndarray) -> np.ndarray:
+    """`mask` without long straight horizontal/vertical runs inside the edge band."""
+    height, width = mask.shape
+    band_rows = max(2, round(EDGE_BAND_SHARE * height))
+    band_cols = max(2, round(EDGE_BAND_SHARE * width))
+    horizontal = cv2.getStructuringElement(
+        cv2.MORPH_RECT, (max(3, round(EDGE_LINE_MIN_SHARE * width)), 1)
+    )
+    vertical = cv2.getStructuringElement(
+        cv2.MORPH_RECT, (1, max(3, round(EDGE_LINE_MIN_SHARE * height)))
+    )
+    lines = np.zeros_like(mask)
+    runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, horizontal)
+    lines[:band_rows] |= runs[:band_rows]
+    lines[-band_rows:] |= runs[-band_rows:]
+    runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, vertical)
+    lines[:, :band_cols] |= runs[:, :band_cols]
+    lines[:, -band_cols:] |= runs[:, -band_cols:]
+    if not lines.any():
+        return mask
+    # One pixel more across the line takes its anti-aliased fringe with it.
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    edge = np.zeros_like(mask)
+    edge[: band_rows + 1] = 1
+    edge[-band_rows - 1 :] = 1
+    edge[:, : band_cols + 1] = 1
+    edge[:, -band_cols - 1 :] = 1
+    cleaned = mask.copy()
+    cleaned[(lines & edge) > 0] = 0
+    return cleaned
+
+
+def _keep_mark(mask: np.ndarray) -> np.ndarray:
+    """The components of `mask` that make up the written mark (specks and edge slivers gone)."""
+    height, width = mask.shape
+    # Pieces one or two pixels apart are one stroke (a light or bilevel stroke breaks up):
+    # group on a slightly grown mask, but keep only the original ink pixels.
+    grown = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    if count <= 1:
+        return np.zeros_like(mask)
+    ink_area = np.bincount(labels[mask > 0], minlength=count)
+    band_rows = max(2, round(EDGE_BAND_SHARE * height))
+    band_cols = max(2, round(EDGE_BAND_SHARE * width))
+    min_area = max(3.0, SPECK_SHARE * height * width)
+    candidates: list[int] = []
+    for label in range(1, count):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        if ink_area[label] < min_area:
+            continue
+        # A sliver lying wholly in one edge band and touching that edge is a box remnant or a
+        # neighbour's stroke poking in, not part of this cell's digit. (+1: the grown mask.)
+        in_top = y + h <= band_rows + 1 and y == 0
+        in_bottom = y >= height - band_rows - 1 and y + h == height
+        in_left = x + w <= band_cols + 1 and x == 0
+        in_right = x >= width - band_cols - 1 and x + w == width
+        if in_top or in_bottom or in_left or in_right:
+            continue
+        candidates.append(label)
+    if not candidates:
+        return np.zeros_like(mask)
+    largest = max(int(ink_area[label]) for label in candidates)
+    major = [label for label in candidates if ink_area[label] >= MAJOR_SHARE * largest]
+    x0 = min(int(stats[label, cv2.CC_STAT_LEFT]) for label in major)
+    y0 = min(int(stats[label, cv2.CC_STAT_TOP]) for label in major)
+    x1 = max(int(stats[label, 0] + stats[label, 2]) for label in major)
+    y1 = max(int(stats[label, 1] + stats[label, 3]) for label in major)
+    reach_x, reach_y = REACH_SHARE * (x1 - x0), REACH_SHARE * (y1 - y0)
+    keep = list(major)
+    for label in candidates:
+        if label in major or ink_area[label] < MINOR_SHARE * largest:
+            continue
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        near_x = x + w >= x0 - reach_x and x <= x1 + reach_x
+        near_y = y + h >= y0 - reach_y and y <= y1 + reach_y
+        if near_x and near_y:
+            keep.append(label)
+    wanted = np.zeros(count, np.uint8)
+    wanted[keep] = 1
+    kept: np.ndarray = wanted[labels] & mask
+    return kept
+
+
+def prepare_cell(cell: np.ndarray) -> np.ndarray:
+    """The network's input for one cell crop: float32 (28, 28) in 0..1, ink 1; zeros if empty."""
+    out = np.zeros((INPUT_SIZE, INPUT_SIZE), np.float32)
+    grey = _grey(cell)
+    if grey.ndim != 2 or min(grey.shape) < 8:
+        return out
+    height = grey.shape[0]
+    mark = _keep_mark(_drop_edge_lines(_ink_mask(grey)))
+    rows = np.flatnonzero(mark.any(axis=1))
+    cols = np.flatnonzero(mark.any(axis=0))
+    if rows.size == 0:
+        return out
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    longer = max(bottom - top, right - left)
+    if longer < MIN_MARK_SHARE * height:
+        return out
+    box = mark[top:bottom, left:right].astype(np.float32)
+    scale = BOX_SIZE / max(longer, MAX_MAGNIFY_SHARE * height)
+    size = (
+        max(1, min(BOX_SIZE, round((right - left) * scale))),
+        max(1, min(BOX_SIZE, round((bottom - top) * scale))),
+    )
+    # Area averaging when shrinking gives MNIST's anti-aliased strokes; linear when enlarging.
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    patch = np.clip(cv2.resize(box, size, interpolation=interpolation), 0.0, 1.0)
+    total = float(patch.sum())
+    if total <= 0:
+        return out
+    ys, xs = np.indices(patch.shape)
+    centre_y = float((ys * patch).sum()) / total
+    centre_x = float((xs * patch).sum()) / total
+    centre = (INPUT_SIZE - 1) / 2
+    # Clamped so that the whole mark stays inside: losing ink costs more than an off-centre mass.
+    row = int(np.clip(round(centre - centre_y), 0, INPUT_SIZE - patch.shape[0]))
+    col = int(np.clip(round(centre - centre_x), 0, INPUT_SIZE - patch.shape[1]))
+    out[row : row + patch.shape[0], col : col + patch.shape[1]] = patch
+    return out
+
+
+def _onnxruntime_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One thread: pages are read in parallel by intake workers, not inside one page.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {input_name: batch})[0])
+
+    return run
+
+
+def _opencv_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    net = cv2.dnn.readNetFromONNX(str(path))
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        net.setInput(batch)
+        return np.asarray(net.forward())
+
+    return run
+
+
+_RUNNERS: dict[str, Callable[[Path], Callable[[np.ndarray], np.ndarray]]] = {
+    "onnxruntime": _onnxruntime_runner,
+    "opencv": _opencv_runner,
+}
+
+
+@dataclass(frozen=True)
+class DigitReader:
+    """The digit network, loaded once and run on batches of prepared cells."""
+
+    version: str
+    backend: str
+    _run: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
+
+    @classmethod
+    def load(cls, path: Path | None = None, *, backend: str = "onnxruntime") -> DigitReader:
+        """Load the network at `path` (the shipped model by default) for `backend`:
+        ``"onnxruntime"`` (single-threaded session) or ``"opencv"`` (``cv2.dnn``)."""
+        if backend not in _RUNNERS:
+            raise ValueError(f"unknown backend {backend!r}: use one of {sorted(_RUNNERS)}")
+        model = MODEL_PATH if path is None else path
+        return cls(version=model.stem, backend=backend, _run=_RUNNERS[backend](model))
+
+    def probabilities(self, cells: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) float32 inputs from `prepare_cell` -> (N, 12) calibrated probabilities
+        (columns 0-9 the digits, then EMPTY and NOT_A_DIGIT)."""
+        batch = np.ascontiguousarray(np.asarray(cells, np.float32).reshape(-1, 1, 28, 28))
+        if batch.shape[0] == 0:
+            return np.zeros((0, CLASSES), np.float32)
+        probabilities: Any = self._run(batch)
+        return np.asarray(probabilities, np.float32).reshape(-1, CLASSES)

@@ -1,0 +1,1 @@
+"""Training-time code: the digit network's data, cell renderer and training script (not shipped)."""
