@@ -1,4 +1,13 @@
-"""Compose the scanner's stages for one page: identify it by its barcode.
+"""Compose the scanner's stages for one page: identify it by its barcode, else its serial.
+
+Identification has two tiers. First the QR code (`scanner.barcode`, which already retries
+after clean-up). When no QR code of ours can be read (torn, stapled through, scribbled on),
+the printed serial under it is read: the fiducials are found (which way the page is turned is
+unknown, and the four targets look alike, so the likely turns are tried in order), the page is
+registered, the serial's box is cut out upright and read by tesseract. A serial is accepted
+only when its check character is right and two differently prepared images read the same
+serial with no other valid serial among the reads: a page taken for the wrong sheet is the
+worst error this system can make, so anything less leaves the page unidentified.
 
 Per-page failures are results with a reason, never exceptions, so one bad page does not stop
 a batch.
@@ -6,48 +15,271 @@ a batch.
 
 from __future__ import annotations
 
+import datetime
+import logging
+import re
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from forms.layout import FORM_VERSION, Layout, build_layout
 from forms.payload import BarcodePayload, decode_payload
+from forms.serial import ALPHABET, InvalidSerial, check_symbol, normalize_serial
 from scanner.barcode import Barcode, find_barcode
 from scanner.load import PageImage
+from scanner.register import Registration, register_page, warp_rect
+from scanner.tesseract import TesseractError, ocr_text
+
+log = logging.getLogger(__name__)
 
 NO_BARCODE_FOUND = "no_barcode_found"
-"""The page has marks on it but no readable Attendance Intake QR code."""
+"""The page has marks on it but neither a readable QR code nor a readable printed serial."""
 
 BLANK_PAGE = "blank_page"
 """The page is (nearly) empty paper, typically the back of a sheet in a duplex scan."""
+
+METHOD_QR = "qr"
+METHOD_SERIAL_OCR = "serial_ocr"
 
 # A page whose dark pixels cover less than this fraction is blank paper: a printed sheet,
 # even an unfilled one, is several percent ink; scanner dust and noise are far below this.
 _BLANK_INK_FRACTION = 0.002
 
+# The geometry of fiducials, QR code and serial box is the same on every sheet of the form;
+# any valid serial and month give the rectangles.
+_GEOMETRY_BODY = "0000000000"
+_GEOMETRY_MONTH = datetime.date(2026, 1, 1)
+
+# The serial is printed in Courier-Bold 11.5 pt: at 300 dpi its capitals are ~30 px tall,
+# what tesseract reads best.
+_OCR_DPI = 300
+_OCR_MARGIN_PT = 4.0
+# forms.render prints the grouped serial (13 glyphs) in Courier-Bold at this size.
+_SERIAL_FONT_PT = 11.5
+_SERIAL_GLYPHS = 13
+_GLYPH_GAP_PT = 3.0
+_VARIANTS = (
+    (400, "grey"),
+    (300, "grey"),
+    (250, "thin"),
+    (400, "bold"),
+    (250, "grey"),
+)
+# Crockford's look-alikes too: without an O, tesseract reads this font's round 0 as a Q.
+# normalize_serial maps O to 0 and I, L to 1.
+_SERIAL_WHITELIST = ALPHABET + "OIL-"
+_PRINTED_SERIAL = re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{3}$")
+_MIN_AGREEING_READS = 2
+
 
 @dataclass(frozen=True)
 class PageIdentity:
-    """Which sheet and page a scanned page is, or why that could not be told."""
+    """Which sheet and page a scanned page is, or why that could not be told.
+
+    `method` says how it was identified: "qr" (its QR code) or "serial_ocr" (its printed
+    serial, read when the QR code could not be); None when unidentified.
+    """
 
     payload: BarcodePayload | None
     barcode: Barcode | None
     rotation: int | None
     reason: str | None
+    method: str | None = None
 
     @property
     def identified(self) -> bool:
-        """True when the page's barcode was read and is one of ours."""
+        """True when the page's barcode or printed serial was read and is one of ours."""
         return self.payload is not None
 
 
+@dataclass(frozen=True)
+class SerialReading:
+    """A printed serial read by OCR, with the page turn that made it readable."""
+
+    serial: str
+    rotation: int
+    reads: tuple[str, ...]
+    """Every line tesseract returned, for the record."""
+
+
 def identify_page(page: PageImage) -> PageIdentity:
-    """Find the page's QR code and say which sheet it belongs to and how it is turned."""
+    """Say which sheet the page belongs to and how it is turned: QR code first, then serial."""
     barcode = find_barcode(page.image, dpi=page.dpi)
     payload = decode_payload(barcode.text) if barcode is not None else None
-    if barcode is None or payload is None:
-        reason = BLANK_PAGE if _is_blank(page.image) else NO_BARCODE_FOUND
-        return PageIdentity(payload=None, barcode=None, rotation=None, reason=reason)
-    return PageIdentity(payload=payload, barcode=barcode, rotation=barcode.rotation, reason=None)
+    if barcode is not None and payload is not None:
+        return PageIdentity(
+            payload=payload,
+            barcode=barcode,
+            rotation=barcode.rotation,
+            reason=None,
+            method=METHOD_QR,
+        )
+    if _is_blank(page.image):
+        return PageIdentity(payload=None, barcode=None, rotation=None, reason=BLANK_PAGE)
+    try:
+        reading = read_printed_serial(page.image, dpi=page.dpi)
+    except TesseractError as exc:
+        log.warning("page %d: printed serial not read: %s", page.number, exc)
+        reading = None
+    if reading is None:
+        return PageIdentity(payload=None, barcode=None, rotation=None, reason=NO_BARCODE_FOUND)
+    return PageIdentity(
+        payload=BarcodePayload(serial=reading.serial, form=FORM_VERSION, page=1),
+        barcode=None,
+        rotation=reading.rotation,
+        reason=None,
+        method=METHOD_SERIAL_OCR,
+    )
+
+
+def read_printed_serial(image: np.ndarray, *, dpi: float) -> SerialReading | None:
+    """The serial printed under the QR code, or None unless it is read beyond doubt.
+
+    Tries the page turns in order of likelihood; for each that registers, one tesseract call
+    reads a stack of differently prepared copies of the serial box (see `_accept`).
+    Raises TesseractError when tesseract itself is missing or fails.
+    """
+    layout = geometry_layout()
+    for rotation in _rotation_order(image.shape):
+        registration = register_page(image, dpi=dpi, layout=layout, rotation=rotation)
+        if not registration.ok:
+            continue
+        text = ocr_text(
+            _stack(_variants(image, registration, layout)),
+            psm=6,
+            whitelist=_SERIAL_WHITELIST,
+            dpi=_OCR_DPI,
+        )
+        reads = tuple(line.strip() for line in text.splitlines() if line.strip())
+        serial = _accept(reads)
+        if serial is not None:
+            return SerialReading(serial=serial, rotation=rotation, reads=reads)
+    return None
+
+
+def _rotation_order(shape: tuple[int, ...]) -> tuple[int, ...]:
+    # Most sheets are fed upright, then upside down; a landscape image was fed sideways.
+    height, width = shape[0], shape[1]
+    if width > height:
+        return (90, 270, 0, 180)
+    return (0, 180, 90, 270)
+
+
+def _variants(image: np.ndarray, registration: Registration, layout: Layout) -> list[np.ndarray]:
+    """The serial box cut out at several resolutions and prepared several ways.
+
+    Tesseract errs differently on each (on this font it mostly confuses Q, 0 and 9), and
+    measured on rendered, scanned sheets these five read best. All are scaled so the text
+    has the same size at `_OCR_DPI`, as tesseract is told.
+    """
+    x, y, w, h = layout.serial_text
+    # Tight above (the QR code's quiet zone, perhaps blotted, is 1.5 pt up), looser elsewhere.
+    box = (x - _OCR_MARGIN_PT, y - 1.0, w + 2 * _OCR_MARGIN_PT, h + 3.0)
+    kernel = np.ones((2, 2), np.uint8)
+    out: list[np.ndarray] = []
+    for dpi, kind in _VARIANTS:
+        grey = warp_rect(image, registration, box, px_per_pt=dpi / 72)
+        _, binary = cv2.threshold(
+            cv2.GaussianBlur(grey, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU
+        )
+        intruders = _border_ink(binary)
+        if kind == "grey":
+            prepared = np.where(intruders, np.uint8(255), grey)
+        else:
+            binary[intruders] = 255
+            # Dilating paper thins the strokes; eroding it makes them bolder.
+            prepared = cv2.dilate(binary, kernel) if kind == "thin" else cv2.erode(binary, kernel)
+        if dpi != _OCR_DPI:
+            prepared = cv2.resize(
+                prepared, None, fx=_OCR_DPI / dpi, fy=_OCR_DPI / dpi, interpolation=cv2.INTER_AREA
+            )
+        out.append(np.asarray(prepared, dtype=np.uint8))
+    spaced = _spaced_glyphs(image, registration, layout)
+    _, binary = cv2.threshold(
+        cv2.GaussianBlur(spaced, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU
+    )
+    out += [spaced, np.asarray(binary, dtype=np.uint8)]
+    return out
+
+
+def _spaced_glyphs(image: np.ndarray, registration: Registration, layout: Layout) -> np.ndarray:
+    """The serial re-set with a gap between glyphs, at `_OCR_DPI`.
+
+    The serial is printed in a monospaced font (Courier-Bold, 0.6 em a glyph) centred in its
+    box, so each glyph's cell is known; apart, tesseract less often reads one glyph as two
+    ("1" as "1I", "0" as "0O").
+    """
+    x, y, w, h = layout.serial_text
+    advance = _SERIAL_FONT_PT * 0.6
+    left = x + w / 2 - _SERIAL_GLYPHS * advance / 2
+    gap = round(_GLYPH_GAP_PT * _OCR_DPI / 72 / 2)
+    cells = [
+        cv2.copyMakeBorder(
+            warp_rect(
+                image,
+                registration,
+                (left + i * advance, y - 1.0, advance, h + 3.0),
+                px_per_pt=_OCR_DPI / 72,
+            ),
+            0,
+            0,
+            gap,
+            gap,
+            cv2.BORDER_CONSTANT,
+            value=255,
+        )
+        for i in range(_SERIAL_GLYPHS)
+    ]
+    return np.hstack(cells)
+
+
+def _border_ink(binary: np.ndarray) -> np.ndarray:
+    """Mask of ink touching the box's edge: a blot or scribble reaching in, never the text."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(255 - binary, connectivity=8)
+    height, width = binary.shape
+    x, y, w, h = (stats[:, i] for i in range(4))
+    touching = (x == 0) | (y == 0) | (x + w >= width) | (y + h >= height)
+    touching[0] = False  # label 0 is the paper
+    return np.asarray(touching[labels], dtype=bool)
+
+
+def _stack(images: list[np.ndarray]) -> np.ndarray:
+    """One image with each variant on its own line, so one tesseract call reads them all."""
+    width = max(image.shape[1] for image in images)
+    pad = 20
+    rows = [
+        cv2.copyMakeBorder(
+            image, pad, pad, pad, pad + width - image.shape[1], cv2.BORDER_CONSTANT, value=255
+        )
+        for image in images
+    ]
+    return np.vstack(rows)
+
+
+def _accept(reads: tuple[str, ...]) -> str | None:
+    """The serial when at least two reads agree on it and no read gives another valid one.
+
+    A read counts only when it has the printed shape (``XXXX-XXXX-XXX``) and its check
+    character is right: that catches every single misread symbol, and most double ones.
+    """
+    valid: list[str] = []
+    for read in reads:
+        compact = read.replace(" ", "")
+        if not _PRINTED_SERIAL.match(compact):
+            continue
+        try:
+            valid.append(normalize_serial(compact))
+        except InvalidSerial:
+            continue
+    if len(set(valid)) != 1 or len(valid) < _MIN_AGREEING_READS:
+        return None
+    return valid[0]
+
+
+def geometry_layout() -> Layout:
+    """A layout with the form's geometry (fiducials, QR code, serial box) for any sheet."""
+    return build_layout(_GEOMETRY_BODY + check_symbol(_GEOMETRY_BODY), _GEOMETRY_MONTH)
 
 
 def _is_blank(image: np.ndarray) -> bool:
