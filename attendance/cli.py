@@ -262,6 +262,22 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return ExitCode.OK
 
 
+def _reading(settings: Settings) -> Any:
+    from intake.oneshot import Reading
+    from scanner.digits import DigitReader
+    from scanner.fields import ReadingSettings
+
+    threshold = settings.review_threshold
+    return Reading(
+        reader=DigitReader.load(),
+        settings=ReadingSettings(
+            time_review_below=threshold,
+            mark_review_below=threshold,
+            signature_review_below=threshold,
+        ),
+    )
+
+
 def cmd_intake_run(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from intake.oneshot import collect_files, missing_paths, run_intake
     from scanner.load import count_pages
@@ -275,6 +291,7 @@ def cmd_intake_run(args: argparse.Namespace, settings: Settings) -> ExitCode:
         )
     engine = _engine(settings)
     files = collect_files(paths)
+    reading = _reading(settings)
     show_progress = sys.stderr.isatty() and not args.json
     if show_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -299,11 +316,17 @@ def cmd_intake_run(args: argparse.Namespace, settings: Settings) -> ExitCode:
                 store_dir=settings.store_dir,
                 actor=_actor(),
                 dpi=settings.scan_dpi,
+                reading=reading,
                 progress=lambda _sha: bar.advance(task),
             )
     else:
         report = run_intake(
-            engine, files, store_dir=settings.store_dir, actor=_actor(), dpi=settings.scan_dpi
+            engine,
+            files,
+            store_dir=settings.store_dir,
+            actor=_actor(),
+            dpi=settings.scan_dpi,
+            reading=reading,
         )
     counts = report.counts()
     if args.json:
@@ -375,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         "mark sheets received, export attendance.",
         epilog="Environment: ATTEND_HOME (data folder, default ./attend-data), "
         "ATTEND_DATABASE_URL (any SQLAlchemy URL; default SQLite in ATTEND_HOME), "
-        "ATTEND_AGENCY_NAME (printed on sheets).",
+        "ATTEND_AGENCY_NAME (printed on sheets), ATTEND_REVIEW_THRESHOLD (0..1, default 0.9).",
     )
     parser.add_argument("--version", action="version", version=f"attend {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log detail; tracebacks")
@@ -451,7 +474,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "sheets" and args.subcommand == "print" and args.serial and args.provider:
         parser.error("--provider goes with --month, not with --serial")
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"attend: {exc}", file=sys.stderr)
+        return int(ExitCode.USAGE)
     handler: Handler = args.handler
     try:
         return int(handler(args, settings))

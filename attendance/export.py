@@ -72,9 +72,9 @@ def _absence(readings: dict[str, FieldReading], day: dt.date) -> dict[str, Any]:
 def _signature(reading: FieldReading | None) -> dict[str, Any]:
     if reading is None:
         return {"signed": None, "confidence": None, "needs_review": False}
-    value = _value(reading)
+    # A reading exists: the box was looked at, so no ink means "not signed", not "unknown".
     return {
-        "signed": None if value is None else value == "signed",
+        "signed": _value(reading) == "signed",
         "confidence": reading.confidence,
         "needs_review": reading.needs_review,
     }
@@ -89,10 +89,17 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
     readings: dict[int, dict[str, FieldReading]] = defaultdict(dict)
     duplicates: dict[int, list[tuple[str, int]]] = defaultdict(list)
     if sheet_ids:
-        for reading in session.exec(
-            select(FieldReading).where(col(FieldReading.sheet_id).in_(sheet_ids))
+        # A sheet's values come from its source page only; a duplicate scan's readings are
+        # kept as evidence but never mixed in.
+        sources = {sheet.id: (sheet.source_file_sha256, sheet.source_page) for sheet, _ in rows}
+        for reading, page, file in session.exec(
+            select(FieldReading, ScannedPage, ScannedFile)
+            .join(ScannedPage, col(FieldReading.page_id) == col(ScannedPage.id))
+            .join(ScannedFile, col(ScannedPage.file_id) == col(ScannedFile.id))
+            .where(col(FieldReading.sheet_id).in_(sheet_ids))
         ).all():
-            readings[reading.sheet_id][reading.field_name] = reading
+            if sources.get(reading.sheet_id) == (file.sha256, page.page_number):
+                readings[reading.sheet_id][reading.field_name] = reading
         duplicate_rows = session.exec(
             select(ScannedPage, ScannedFile)
             .join(ScannedFile, col(ScannedPage.file_id) == col(ScannedFile.id))

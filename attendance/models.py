@@ -132,6 +132,11 @@ class ScannedPage(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=64)
     image_path: str | None = None
     created_at: dt.datetime = Field(default_factory=utcnow)
+    # Registration: RMS fit residual in points; a page that could not be registered well goes
+    # to review as a whole page with `review_reason`, its fields unread.
+    registration_residual_pt: float | None = None
+    needs_review: bool = False
+    review_reason: str | None = Field(default=None, max_length=64)
 
 
 class FieldReading(SQLModel, table=True):
@@ -146,6 +151,7 @@ class FieldReading(SQLModel, table=True):
     machine_value: str | None = None
     confidence: float | None = None
     needs_review: bool = False
+    reason: str | None = Field(default=None, max_length=32)
     model_version: str | None = Field(default=None, max_length=32)
     # The reviewer's value is kept apart: the machine's reading is evidence, never overwritten.
     final_value: str | None = None

@@ -8,6 +8,9 @@ from pathlib import Path
 
 DEFAULT_HOME = "./attend-data"
 DEFAULT_AGENCY_NAME = "Attendance Intake Demonstration Agency"
+# Fields read with less confidence than this go to review (see `make bench-reading` for the
+# accuracy-review curve this default was chosen from).
+DEFAULT_REVIEW_THRESHOLD = 0.9
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Settings:
     home: Path
     database_url: str
     agency_name: str
+    review_threshold: float = DEFAULT_REVIEW_THRESHOLD
     scan_dpi: int = 200
 
     @property
@@ -30,9 +34,19 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read `ATTEND_HOME`, `ATTEND_DATABASE_URL` and `ATTEND_AGENCY_NAME`."""
+        """Read `ATTEND_HOME`, `ATTEND_DATABASE_URL`, `ATTEND_AGENCY_NAME` and
+        `ATTEND_REVIEW_THRESHOLD`."""
         env = dict(os.environ if environ is None else environ)
         home = Path(env.get("ATTEND_HOME") or DEFAULT_HOME).expanduser().resolve()
         url = env.get("ATTEND_DATABASE_URL") or f"sqlite:///{home / 'attend.sqlite3'}"
         agency = env.get("ATTEND_AGENCY_NAME") or DEFAULT_AGENCY_NAME
-        return cls(home=home, database_url=url, agency_name=agency)
+        threshold_text = env.get("ATTEND_REVIEW_THRESHOLD") or str(DEFAULT_REVIEW_THRESHOLD)
+        try:
+            threshold = float(threshold_text)
+        except ValueError:
+            threshold = -1.0
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(
+                f"ATTEND_REVIEW_THRESHOLD must be a number from 0 to 1, got {threshold_text!r}"
+            )
+        return cls(home=home, database_url=url, agency_name=agency, review_threshold=threshold)

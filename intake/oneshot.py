@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import math
 import os
 import tempfile
 from collections import Counter
@@ -25,6 +26,8 @@ from sqlmodel import Session, select
 
 from attendance.db import record_event, session_scope
 from attendance.models import (
+    Certificate,
+    FieldReading,
     FileStatus,
     PageStatus,
     ScannedFile,
@@ -33,10 +36,16 @@ from attendance.models import (
     SheetStatus,
     utcnow,
 )
-from forms.layout import FORM_VERSION
+from attendance.months import month_days, parse_month
+from attendance.schedule import Schedule
+from forms.layout import FORM_VERSION, build_layout
+from scanner.digits import DigitReader
 from scanner.errors import Reason, ScanError
+from scanner.fields import ReadingSettings, read_sheet_fields
 from scanner.load import PageImage, load_pages, sniff_format
 from scanner.pipeline import PageIdentity, identify_page
+from scanner.readings import FieldReading as MachineReading
+from scanner.register import register_page, warp_to_canon
 
 log = logging.getLogger(__name__)
 
@@ -146,20 +155,95 @@ def _save_preview(page: PageImage, store_dir: Path, sha: str) -> Path:
 
 
 @dataclass(frozen=True)
+class SheetContext:
+    """What reading a sheet needs from the database: its month and the authorized windows."""
+
+    serial: str
+    month: str
+    windows: dict[dt.date, tuple[tuple[int, int], ...]]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How to read fields: the digit model (loaded once per run) and review thresholds."""
+
+    reader: DigitReader
+    settings: ReadingSettings = field(default_factory=ReadingSettings)
+
+
+def sheet_context(engine: Engine, serial: str) -> SheetContext | None:
+    """Month and schedule of the sheet with `serial`, or None for an unknown serial."""
+    with Session(engine) as session:
+        sheet = session.exec(select(Sheet).where(Sheet.serial == serial)).first()
+        if sheet is None:
+            return None
+        certificate = session.get(Certificate, sheet.certificate_id)
+    assert certificate is not None
+    schedule = Schedule.from_json(certificate.schedule_json)
+    windows = {
+        day: tuple((w.start, w.end) for w in schedule.days[day.weekday()])
+        for day in month_days(parse_month(sheet.month))
+        if certificate.start_date <= day <= certificate.end_date
+    }
+    return SheetContext(serial=serial, month=sheet.month, windows=windows)
+
+
+@dataclass(frozen=True)
 class _ReadPage:
     number: int
     identity: PageIdentity
     preview: Path | None
+    readings: tuple[MachineReading, ...] = ()
+    residual_pt: float | None = None
+    review_reason: str | None = None
+
+
+def _read_fields(
+    page: PageImage, identity: PageIdentity, context: SheetContext, reading: Reading
+) -> tuple[tuple[MachineReading, ...], float | None, str | None]:
+    """Register the page to its layout and read every field, or say why not."""
+    assert identity.rotation is not None
+    layout = build_layout(context.serial, parse_month(context.month))
+    registration = register_page(
+        page.image,
+        dpi=page.dpi,
+        layout=layout,
+        rotation=identity.rotation,
+        barcode=identity.barcode,
+    )
+    # No fit at all has an infinite residual: stored as unknown, not as a number.
+    residual = registration.residual_pt if math.isfinite(registration.residual_pt) else None
+    if not registration.ok:
+        return (), residual, registration.reason
+    canon = warp_to_canon(page.image, registration, layout)
+    readings = read_sheet_fields(
+        canon, layout, reading.reader, windows=context.windows, settings=reading.settings
+    )
+    return tuple(readings), residual, None
 
 
 def _read_pages(
-    stored: Path, *, sha: str, store_dir: Path, dpi: int, progress: ProgressCallback | None
+    stored: Path,
+    *,
+    sha: str,
+    store_dir: Path,
+    dpi: int,
+    context_for: Callable[[str], SheetContext | None],
+    reading: Reading | None,
+    progress: ProgressCallback | None,
 ) -> list[_ReadPage]:
     read: list[_ReadPage] = []
     for page in load_pages(stored, dpi=dpi):
         identity = identify_page(page)
         preview = None if identity.identified else _save_preview(page, store_dir, sha)
-        read.append(_ReadPage(page.number, identity, preview))
+        context = context_for(identity.payload.serial) if identity.payload else None
+        if context is not None and reading is not None:
+            readings, residual, review_reason = _read_fields(page, identity, context, reading)
+            read.append(
+                _ReadPage(page.number, identity, preview, readings, residual, review_reason)
+            )
+        else:
+            read.append(_ReadPage(page.number, identity, preview))
         if progress:
             progress(sha)
     return read
@@ -172,6 +256,7 @@ def _record_pages(
     *,
     actor: str,
     received_at: dt.datetime,
+    model_version: str | None,
 ) -> list[PageOutcome]:
     assert file_row.id is not None
     outcomes: list[PageOutcome] = []
@@ -201,8 +286,29 @@ def _record_pages(
             barcode_method=identity.barcode.method if identity.barcode else None,
             reason=reason,
             image_path=str(read.preview) if read.preview else None,
+            registration_residual_pt=read.residual_pt,
+            needs_review=read.review_reason is not None,
+            review_reason=read.review_reason,
         )
         session.add(page_row)
+        if sheet is not None and read.readings:
+            # Kept for duplicates too: a second scan's content is evidence a reviewer compares.
+            session.flush()  # the page's id, for its readings
+            assert sheet.id is not None and page_row.id is not None
+            for machine in read.readings:
+                session.add(
+                    FieldReading(
+                        sheet_id=sheet.id,
+                        page_id=page_row.id,
+                        field_name=machine.name,
+                        kind=machine.kind,
+                        machine_value=machine.value,
+                        confidence=machine.confidence,
+                        needs_review=machine.needs_review,
+                        reason=machine.reason,
+                        model_version=model_version,
+                    )
+                )
         if sheet is not None and status is PageStatus.IDENTIFIED and reason is None:
             before = {"status": sheet.status, "received_at": None}
             sheet.status = SheetStatus.RECEIVED.value
@@ -262,9 +368,10 @@ def process_file(
     store_dir: Path,
     actor: str,
     dpi: int = 200,
+    reading: Reading | None = None,
     progress: ProgressCallback | None = None,
 ) -> FileOutcome:
-    """Identify every page of one file and record it in one transaction."""
+    """Identify and read every page of one file and record it in one transaction."""
     if not path.exists():
         return FileOutcome(
             label, None, FileStatus.FAILED.value, Reason.NOT_FOUND.value, "no such file"
@@ -297,7 +404,15 @@ def process_file(
     file_format: str | None = None
     try:
         file_format = sniff_format(stored)
-        pages = _read_pages(stored, sha=sha, store_dir=store_dir, dpi=dpi, progress=progress)
+        pages = _read_pages(
+            stored,
+            sha=sha,
+            store_dir=store_dir,
+            dpi=dpi,
+            context_for=lambda serial: sheet_context(engine, serial),
+            reading=reading,
+            progress=progress,
+        )
     except ScanError as exc:
         failure = exc
         pages = []
@@ -322,7 +437,14 @@ def process_file(
             row.message = failure.message if failure else None
             session.add(row)
             session.flush()
-            outcomes = _record_pages(session, row, pages, actor=actor, received_at=row.received_at)
+            outcomes = _record_pages(
+                session,
+                row,
+                pages,
+                actor=actor,
+                received_at=row.received_at,
+                model_version=reading.reader.version if reading else None,
+            )
             record_event(
                 session,
                 actor=actor,
@@ -350,9 +472,13 @@ def run_intake(
     store_dir: Path,
     actor: str = "intake",
     dpi: int = 200,
+    reading: Reading | None = None,
     progress: ProgressCallback | None = None,
 ) -> IntakeReport:
-    """Process every file under `paths` once; a bad file is reported and the rest go on."""
+    """Process every file under `paths` once; a bad file is reported and the rest go on.
+
+    Without `reading`, pages are identified and sheets received but fields are not read.
+    """
     report = IntakeReport()
     for index, path in enumerate(collect_files(paths), start=1):
         outcome = process_file(
@@ -362,6 +488,7 @@ def run_intake(
             store_dir=store_dir,
             actor=actor,
             dpi=dpi,
+            reading=reading,
             progress=progress,
         )
         report.files.append(outcome)

@@ -16,6 +16,12 @@ ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || need+=(libzbar0)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "$dev" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  # Handwriting fonts: variety in generated test sheets and in digit-model training. With
+  # them installed, a fixture seed gives the same sheets here as in CI.
+  for font in fonts-dkg-handwriting fonts-breip fonts-humor-sans fonts-femkeklaver \
+              fonts-rufscript fonts-klee; do
+    dpkg -s "$font" >/dev/null 2>&1 || need+=("$font")
+  done
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

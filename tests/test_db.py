@@ -65,3 +65,32 @@ def test_postgres_migrations_and_append_only_log(postgres_url: str) -> None:
     assert _schema_differences(engine) == []
     _append_only(engine)
     engine.dispose()
+
+
+def test_upgrade_keeps_rows_written_by_the_first_schema(tmp_path: Path) -> None:
+    """GIVEN a database at the first migration with a scanned page in it WHEN it is upgraded
+    THEN the page is still there and reads as not in review."""
+    from alembic import command
+
+    from attendance.db import _alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    command.upgrade(_alembic_config(engine), "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO scanned_files (sha256, original_name, size_bytes, status, received_at)"
+                " VALUES ('ab', 'x.pdf', 1, 'processed', '2026-11-02 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO scanned_pages (file_id, page_number, status, created_at)"
+                " VALUES (1, 1, 'unidentified', '2026-11-02 10:00:00')"
+            )
+        )
+    upgrade_database(engine)
+    require_current_schema(engine)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT status, needs_review FROM scanned_pages")).one()
+    assert tuple(row) == ("unidentified", 0)

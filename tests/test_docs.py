@@ -39,6 +39,11 @@ def test_every_exit_code_and_reason_is_documented() -> None:
 def test_every_environment_variable_is_documented() -> None:
     source = (Path(__file__).resolve().parent.parent / "attendance" / "settings.py").read_text()
     variables = set(re.findall(r'"(ATTEND_[A-Z_]+)"', source))
-    assert variables == {"ATTEND_HOME", "ATTEND_DATABASE_URL", "ATTEND_AGENCY_NAME"}
+    assert variables == {
+        "ATTEND_HOME",
+        "ATTEND_DATABASE_URL",
+        "ATTEND_AGENCY_NAME",
+        "ATTEND_REVIEW_THRESHOLD",
+    }
     for variable in variables:
         assert f"| `{variable}` |" in README, variable

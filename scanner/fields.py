@@ -1,0 +1,157 @@
+"""Read every field of a registered sheet: times, absence marks, signatures, family fee.
+
+Works on the canonical image (see `scanner.readings`). All digit cells of the page go to the
+model in one batch; cells with almost no ink are EMPTY without asking it (most of a month's
+cells are blank, and a blank cell is cheap to recognise).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from forms.layout import DateField, Layout, MarkField, SignatureField, TimeField
+from scanner.digits import DigitReader, ink_fraction, prepare_cell
+from scanner.marks import read_mark
+from scanner.readings import FieldReading, crop
+from scanner.signature import read_signature
+from scanner.timefield import (
+    BOTH_AMPM_MARKED,
+    CLASSES,
+    EMPTY,
+    NOT_A_TIME,
+    AmPm,
+    WrittenTime,
+    read_written_time,
+    resolve_day,
+)
+
+Windows = tuple[tuple[int, int], ...]
+MARKED = "marked"
+
+
+@dataclass(frozen=True)
+class ReadingSettings:
+    """Review thresholds: a field whose confidence is below its threshold goes to review."""
+
+    time_review_below: float = 0.9
+    mark_review_below: float = 0.9
+    signature_review_below: float = 0.9
+    # Share of ink below which a digit cell is EMPTY without the model. Far below a written
+    # digit (several percent of the cell) and above scan noise left after thresholding.
+    empty_cell_ink: float = 0.004
+
+
+def _cell_probabilities(
+    canon: np.ndarray, fields: list[TimeField], reader: DigitReader, empty_ink: float
+) -> np.ndarray:
+    """(len(fields), 4, 12) class probabilities for every digit cell of `fields`."""
+    out = np.zeros((len(fields), 4, CLASSES), dtype=np.float64)
+    batch: list[np.ndarray] = []
+    where: list[tuple[int, int]] = []
+    for f, field in enumerate(fields):
+        for c, rect in enumerate(field.cells):
+            cell = crop(canon, rect)
+            if ink_fraction(cell) < empty_ink:
+                out[f, c, EMPTY] = 1.0
+                continue
+            batch.append(prepare_cell(cell))
+            where.append((f, c))
+    if batch:
+        probabilities = reader.probabilities(np.stack(batch).astype(np.float32))
+        for (f, c), row in zip(where, probabilities, strict=True):
+            out[f, c] = row
+    return out
+
+
+def _ampm(canon: np.ndarray, field: TimeField, settings: ReadingSettings) -> AmPm:
+    am = read_mark(canon, f"{field.name}.am", field.am, review_below=settings.mark_review_below)
+    pm = read_mark(canon, f"{field.name}.pm", field.pm, review_below=settings.mark_review_below)
+    return AmPm(
+        am=am.value == MARKED, pm=pm.value == MARKED, confidence=min(am.confidence, pm.confidence)
+    )
+
+
+def read_sheet_fields(
+    canon: np.ndarray,
+    layout: Layout,
+    reader: DigitReader,
+    *,
+    windows: Mapping[dt.date, Windows] | None = None,
+    settings: ReadingSettings | None = None,
+) -> list[FieldReading]:
+    """A reading for every time, mark and signature field of the layout, in layout order.
+
+    `windows` gives each date's authorized care windows (minutes after midnight) from the
+    certificate: they settle AM/PM when the boxes don't.
+    """
+    settings = settings or ReadingSettings()
+    windows = windows or {}
+    time_fields = [f for f in layout.fields if isinstance(f, TimeField)]
+    probabilities = _cell_probabilities(canon, time_fields, reader, settings.empty_cell_ink)
+    written = {
+        field.name: read_written_time(probabilities[i]) for i, field in enumerate(time_fields)
+    }
+    by_name = {field.name: field for field in time_fields}
+
+    readings: dict[str, FieldReading] = {}
+    for field in time_fields:
+        if not field.name.endswith(".in"):
+            continue
+        out_name = field.name[: -len(".in")] + ".out"
+        out_field = by_name[out_name]
+        resolved_in, resolved_out = resolve_day(
+            written[field.name],
+            written[out_name],
+            in_marks=_ampm(canon, field, settings),
+            out_marks=_ampm(canon, out_field, settings),
+            windows=windows.get(field.date, ()),
+        )
+        for name, source, resolved in (
+            (field.name, written[field.name], resolved_in),
+            (out_name, written[out_name], resolved_out),
+        ):
+            readings[name] = _time_reading(
+                name, source, resolved.text, resolved.confidence, resolved.reason, settings
+            )
+
+    for other in layout.fields:
+        if isinstance(other, MarkField):
+            readings[other.name] = read_mark(
+                canon, other.name, other.box, review_below=settings.mark_review_below
+            )
+        elif isinstance(other, SignatureField):
+            readings[other.name] = read_signature(
+                canon, other.name, other.box, review_below=settings.signature_review_below
+            )
+        elif isinstance(other, DateField):
+            continue  # signing dates are not read yet
+    return [readings[f.name] for f in layout.fields if f.name in readings]
+
+
+def _time_reading(
+    name: str,
+    written: WrittenTime,
+    text: str | None,
+    confidence: float,
+    reason: str | None,
+    settings: ReadingSettings,
+) -> FieldReading:
+    confidence = float(min(max(confidence, 0.0), 1.0))
+    needs_review = confidence < settings.time_review_below or reason in (
+        NOT_A_TIME,
+        BOTH_AMPM_MARKED,
+    )
+    if not needs_review and written.blank:
+        reason = None
+    return FieldReading(
+        name=name,
+        kind="time",
+        value=text,
+        confidence=round(confidence, 4),
+        needs_review=needs_review,
+        reason=reason if needs_review or reason else None,
+    )

@@ -1,0 +1,289 @@
+"""Read a generated batch of filled, scanned sheets and compare with the truth beside each page.
+
+Prints: pages identified / mis-identified / unidentified; digit accuracy; time-field raw
+accuracy; the share of filled time fields sent to review; the error among auto-accepted
+fields; blank-vs-filled confusions; mark and signature errors both ways; median ms per page
+per stage at each resolution (one core); and the accuracy-review curve, so the review
+threshold can be chosen with eyes open.
+
+    .venv/bin/python scripts/bench_reading.py --sheets 40 --seed 1
+    .venv/bin/python scripts/bench_reading.py --batch DIR     # an existing fixtures.fill batch
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from attendance.months import parse_month
+from fixtures.fill import SheetTruth, make_reading_batch
+from fixtures.samples import sample_sheet
+from forms.layout import TimeField, build_layout
+from scanner.digits import DigitReader, prepare_cell
+from scanner.fields import ReadingSettings, read_sheet_fields
+from scanner.load import load_pages
+from scanner.pipeline import identify_page
+from scanner.readings import FieldReading, crop
+from scanner.register import register_page, warp_to_canon
+from scanner.timefield import BOTH_AMPM_MARKED, NOT_A_TIME
+
+THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+HARD_REASONS = (NOT_A_TIME, BOTH_AMPM_MARKED)
+
+
+@dataclass
+class Tally:
+    pages: int = 0
+    identified: int = 0
+    misidentified: int = 0
+    unidentified: int = 0
+    unidentified_intact: int = 0  # unidentified although the QR code was not blotted
+    serial_ocr: int = 0
+    registration_failed: int = 0
+    digits: int = 0
+    digits_right: int = 0
+    # (confidence, reason, right) for every filled, uncrossed time field
+    filled_times: list[tuple[float, str | None, bool]] = field(default_factory=list)
+    blank_times: list[tuple[float, str | None, bool]] = field(default_factory=list)
+    crossed_out: int = 0
+    crossed_out_caught: int = 0
+    blank_read_filled: int = 0
+    filled_read_blank: int = 0
+    marks: Counter[str] = field(default_factory=Counter)
+    signatures: Counter[str] = field(default_factory=Counter)
+    ms: dict[tuple[int, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _windows(month: str) -> dict[object, tuple[tuple[int, int], ...]]:
+    sample = sample_sheet()
+    # The sample certificate: Mon-Fri 07:30-17:30 (fixtures.samples), the same for every page.
+    assert sample.schedule_text == "Mon-Fri 07:30-17:30"
+    from attendance.months import month_days
+
+    return {
+        day: ((450, 1050),) if day.weekday() in sample.authorized_weekdays else ()
+        for day in month_days(parse_month(month))
+    }
+
+
+def _digit_accuracy(
+    canon: np.ndarray,
+    layout_fields: list[TimeField],
+    truth: SheetTruth,
+    reader: DigitReader,
+    tally: Tally,
+) -> None:
+    cells, labels = [], []
+    for tf in layout_fields:
+        t = truth.times.get(tf.name)
+        if t is None:
+            continue
+        for rect, written in zip(tf.cells, t.cells, strict=True):
+            if written is not None and written.isdigit():
+                cells.append(prepare_cell(crop(canon, rect)))
+                labels.append(int(written))
+    if cells:
+        predicted = reader.probabilities(np.stack(cells)).argmax(axis=1)
+        tally.digits += len(labels)
+        tally.digits_right += int((predicted == np.asarray(labels)).sum())
+
+
+def _score_page(readings: list[FieldReading], truth: SheetTruth, tally: Tally) -> None:
+    for r in readings:
+        if r.kind == "time":
+            t = truth.times[r.name]
+            if t.crossed_out:
+                tally.crossed_out += 1
+                tally.crossed_out_caught += int(r.needs_review)
+                continue
+            right = r.value == t.time
+            if t.time is None:
+                tally.blank_times.append((r.confidence, r.reason, right))
+                tally.blank_read_filled += int(r.value is not None)
+            else:
+                tally.filled_times.append((r.confidence, r.reason, right))
+                tally.filled_read_blank += int(r.value is None)
+        elif r.kind == "mark" and r.name in truth.marks:
+            expected = truth.marks[r.name]
+            if r.value == expected:
+                tally.marks["right"] += 1
+            else:
+                tally.marks[f"truth {expected} read {r.value}"] += 1
+            tally.marks["reviewed"] += int(r.needs_review)
+        elif r.kind == "signature":
+            expected = truth.signatures[r.name]
+            got = r.value == "signed"
+            key = "right" if got == expected else ("missed" if expected else "false_signed")
+            tally.signatures[key] += 1
+            tally.signatures["reviewed"] += int(r.needs_review)
+
+
+def evaluate(paths: list[Path], reader: DigitReader, settings: ReadingSettings) -> Tally:
+    tally = Tally()
+    for path in paths:
+        truth = SheetTruth.from_json(
+            json.loads(path.with_name(path.stem + ".truth.json").read_text())
+        )
+        started = time.perf_counter()
+        page = next(iter(load_pages(path)))
+        dpi = round(page.dpi)
+        tally.ms[(dpi, "load")].append((time.perf_counter() - started) * 1000)
+        tally.pages += 1
+
+        started = time.perf_counter()
+        identity = identify_page(page)
+        tally.ms[(dpi, "identify")].append((time.perf_counter() - started) * 1000)
+        if identity.payload is None:
+            tally.unidentified += 1
+            tally.unidentified_intact += int("blot_qr" not in truth.degradations)
+            continue
+        if identity.payload.serial != truth.serial:
+            tally.misidentified += 1
+            continue
+        tally.identified += 1
+        tally.serial_ocr += int(identity.barcode is None)
+
+        layout = build_layout(truth.serial, parse_month(truth.month))
+        started = time.perf_counter()
+        assert identity.rotation is not None
+        registration = register_page(
+            page.image,
+            dpi=page.dpi,
+            layout=layout,
+            rotation=identity.rotation,
+            barcode=identity.barcode,
+        )
+        if not registration.ok:
+            tally.registration_failed += 1
+            continue
+        canon = warp_to_canon(page.image, registration, layout)
+        tally.ms[(dpi, "register")].append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        readings = read_sheet_fields(
+            canon,
+            layout,
+            reader,
+            windows=_windows(truth.month),
+            settings=settings,  # type: ignore[arg-type]
+        )
+        tally.ms[(dpi, "read")].append((time.perf_counter() - started) * 1000)
+        _score_page(readings, truth, tally)
+        _digit_accuracy(
+            canon, [f for f in layout.fields if isinstance(f, TimeField)], truth, reader, tally
+        )
+    return tally
+
+
+def _pct(part: int | float, whole: int | float) -> str:
+    return f"{100 * part / whole:6.2f}%" if whole else "   n/a"
+
+
+def report(tally: Tally, threshold: float) -> None:
+    print(
+        f"pages: {tally.pages}  identified {tally.identified} (by printed serial "
+        f"{tally.serial_ocr})  mis-identified {tally.misidentified}  unidentified "
+        f"{tally.unidentified} (of which QR intact: {tally.unidentified_intact})  "
+        f"registration failed {tally.registration_failed}"
+    )
+    print(
+        f"digits: {tally.digits_right}/{tally.digits} right = "
+        f"{_pct(tally.digits_right, tally.digits)}"
+    )
+    filled = tally.filled_times
+    right = sum(1 for _, _, ok in filled if ok)
+    print(f"time fields filled: {len(filled)}  raw accuracy {_pct(right, len(filled))}")
+
+    def at(t: float) -> tuple[int, int, int, int]:
+        reviewed = [x for x in filled if x[0] < t or x[1] in HARD_REASONS]
+        accepted = [x for x in filled if not (x[0] < t or x[1] in HARD_REASONS)]
+        wrong = sum(1 for _, _, ok in accepted if not ok)
+        blank_acc = [x for x in tally.blank_times if not (x[0] < t or x[1] in HARD_REASONS)]
+        blank_wrong = sum(1 for _, _, ok in blank_acc if not ok)
+        return len(reviewed), len(accepted), wrong, blank_wrong
+
+    reviewed, accepted, wrong, blank_wrong = at(threshold)
+    print(
+        f"at threshold {threshold}: filled time fields sent to review "
+        f"{_pct(reviewed, len(filled))}; "
+        f"error among auto-accepted filled {_pct(wrong, accepted)} ({wrong}/{accepted}); "
+        f"blank fields auto-accepted wrong {blank_wrong}/{len(tally.blank_times)}"
+    )
+    print(
+        f"blank read as filled: {tally.blank_read_filled}/{len(tally.blank_times)}   "
+        f"filled read as blank: {tally.filled_read_blank}/{len(filled)}   "
+        f"crossed-out sent to review: {tally.crossed_out_caught}/{tally.crossed_out}"
+    )
+    marks_total = sum(v for k, v in tally.marks.items() if k != "reviewed")
+    mark_errors = {k: v for k, v in tally.marks.items() if k not in ("right", "reviewed")}
+    print(
+        f"marks: {marks_total} boxes, errors {sum(mark_errors.values())} {dict(mark_errors)}, "
+        f"reviewed {tally.marks['reviewed']}"
+    )
+    sig_total = sum(v for k, v in tally.signatures.items() if k != "reviewed")
+    print(
+        f"signatures: {sig_total}, missed {tally.signatures['missed']}, falsely signed "
+        f"{tally.signatures['false_signed']}, reviewed {tally.signatures['reviewed']}"
+    )
+    print("accuracy-review curve (filled time fields):")
+    print("  threshold  sent to review  error among accepted")
+    for t in THRESHOLDS:
+        reviewed, accepted, wrong, _ = at(t)
+        print(
+            f"  {t:9.3f}  {_pct(reviewed, len(filled)):>14}  {_pct(wrong, accepted):>20}"
+            f" ({wrong}/{accepted})"
+        )
+    print("median ms per page (one core):")
+    for dpi in sorted({d for d, _ in tally.ms}):
+        stages = {s: statistics.median(v) for (d, s), v in tally.ms.items() if d == dpi and v}
+        parts = "  ".join(
+            f"{s} {stages[s]:7.1f}" for s in ("load", "identify", "register", "read") if s in stages
+        )
+        after_load = sum(stages.get(s, 0.0) for s in ("identify", "register", "read"))
+        print(f"  {dpi} dpi: {parts}   identify+register+read {after_load:7.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sheets", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batch", type=Path, help="read this batch instead of generating one")
+    parser.add_argument("--threshold", type=float, default=ReadingSettings().time_review_below)
+    parser.add_argument("--backend", choices=["onnxruntime", "opencv"], default="onnxruntime")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)  # the figure is per core
+    reader = DigitReader.load(backend=args.backend)
+    settings = ReadingSettings(time_review_below=args.threshold)
+    with tempfile.TemporaryDirectory(prefix="attend-bench-") as tmp:
+        if args.batch:
+            paths = sorted(
+                p
+                for p in args.batch.iterdir()
+                if p.name.startswith("page-") and not p.name.endswith(".json")
+            )
+        else:
+            started = time.perf_counter()
+            paths = make_reading_batch(Path(tmp), sheets=args.sheets, seed=args.seed)
+            print(
+                f"generated {len(paths)} filled, scanned sheets (seed {args.seed}) in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+        print(f"digit model {reader.version} on {reader.backend}")
+        report(evaluate(paths, reader, settings), args.threshold)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scanner.timefield import (
+    AMBIGUOUS_AMPM,
+    BOTH_AMPM_MARKED,
+    EMPTY,
+    NOT_A_DIGIT,
+    NOT_A_TIME,
+    AmPm,
+    WrittenTime,
+    read_written_time,
+    resolve_day,
+)
+
+
+def cells(*classes: int, sure: float = 0.98) -> np.ndarray:
+    """Probabilities for four cells, each `sure` on its class and the rest spread evenly."""
+    p = np.full((4, 12), (1 - sure) / 11)
+    for i, c in enumerate(classes):
+        p[i, c] = sure
+    return p
+
+
+@pytest.mark.parametrize(
+    ("classes", "hour", "minute"),
+    [
+        ((EMPTY, 7, 3, 0), 7, 30),
+        ((0, 7, 3, 0), 7, 30),
+        ((7, EMPTY, 3, 0), 7, 30),
+        ((1, 2, 4, 5), 12, 45),
+        ((1, 7, 0, 5), 17, 5),  # written as 24-hour
+    ],
+)
+def test_valid_times_are_read_confidently(classes: tuple[int, ...], hour: int, minute: int) -> None:
+    written = read_written_time(cells(*classes))
+    assert (written.hour, written.minute) == (hour, minute)
+    assert written.confidence > 0.9 and written.reason is None
+
+
+def test_blank_field() -> None:
+    written = read_written_time(cells(EMPTY, EMPTY, EMPTY, EMPTY))
+    assert written.blank and written.confidence > 0.95
+
+
+def test_grammar_overrules_an_impossible_digit() -> None:
+    """A 7 in the tens of minutes is impossible; with a close second reading of 1 the
+    grammar picks 1 (08:15), with lowered confidence."""
+    p = cells(EMPTY, 8, 7, 5)
+    p[2, 7], p[2, 1] = 0.6, 0.38
+    written = read_written_time(p)
+    assert (written.hour, written.minute) == (8, 15)
+    assert written.confidence < 0.9
+
+
+def test_crossed_out_or_incomplete_fields_are_not_times() -> None:
+    crossed = read_written_time(cells(EMPTY, 8, NOT_A_DIGIT, 0))
+    assert crossed.reason == NOT_A_TIME and crossed.confidence < 0.5
+    missing_minutes = read_written_time(cells(EMPTY, 8, EMPTY, EMPTY))
+    assert missing_minutes.confidence < 0.5
+
+
+def test_uncertain_digit_lowers_confidence() -> None:
+    p = cells(EMPTY, 7, 3, 0)
+    p[1, 7], p[1, 1] = 0.55, 0.43
+    written = read_written_time(p)
+    assert written.hour == 7 and 0.4 < written.confidence < 0.7
+
+
+def w(hour: int, minute: int) -> WrittenTime:
+    return WrittenTime(hour, minute, 0.99)
+
+
+NONE = AmPm(am=False, pm=False)
+
+
+def test_marked_am_pm_decide() -> None:
+    t_in, t_out = resolve_day(
+        w(7, 30), w(5, 15), in_marks=AmPm(True, False), out_marks=AmPm(False, True)
+    )
+    assert (t_in.text, t_out.text) == ("07:30", "17:15")
+    assert t_in.reason is None and t_out.confidence == pytest.approx(0.99)
+
+
+def test_unmarked_am_pm_inferred_from_the_window_with_lower_confidence() -> None:
+    t_in, t_out = resolve_day(
+        w(7, 30), w(5, 15), in_marks=NONE, out_marks=NONE, windows=((450, 1050),)
+    )
+    assert (t_in.text, t_out.text) == ("07:30", "17:15")
+    assert t_in.reason == AMBIGUOUS_AMPM and 0.9 < t_in.confidence < 0.99
+
+
+def test_evening_schedule_makes_pm_likely() -> None:
+    t_in, t_out = resolve_day(
+        w(3, 0), w(8, 0), in_marks=NONE, out_marks=NONE, windows=((900, 1200),)
+    )
+    assert (t_in.text, t_out.text) == ("15:00", "20:00")
+
+
+def test_both_boxes_marked_goes_to_review() -> None:
+    t_in, _ = resolve_day(w(7, 0), w(4, 0), in_marks=AmPm(True, True), out_marks=AmPm(False, True))
+    assert t_in.reason == BOTH_AMPM_MARKED and t_in.confidence < 0.6
+    assert t_in.text == "07:00"
+
+
+def test_twenty_four_hour_writing_ignores_marks() -> None:
+    _, t_out = resolve_day(w(8, 0), w(17, 30), in_marks=AmPm(True, False), out_marks=NONE)
+    assert t_out.text == "17:30" and t_out.reason is None
+
+
+def test_blank_out_leaves_in_alone() -> None:
+    blank = WrittenTime(None, None, 0.98)
+    t_in, t_out = resolve_day(w(8, 10), blank, in_marks=AmPm(True, False), out_marks=NONE)
+    assert t_in.text == "08:10" and t_out.text is None and t_out.confidence == 0.98
