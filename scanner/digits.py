@@ -75,9 +75,21 @@ def _grey(cell: np.ndarray) -> np.ndarray:
     return image
 
 
+def _percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation), several times faster on small
+    crops: a partial sort of two elements instead of numpy's general machinery."""
+    flat = values.ravel()
+    position = q / 100 * (flat.size - 1)
+    low = int(np.floor(position))
+    high = min(low + 1, flat.size - 1)
+    partitioned = np.partition(flat, (low, high))
+    low_value, high_value = float(partitioned[low]), float(partitioned[high])
+    return low_value + (position - low) * (high_value - low_value)
+
+
 def _threshold(grey: np.ndarray) -> float:
     """Grey level below which a pixel of this cell is ink."""
-    paper = max(float(np.percentile(grey, PAPER_PERCENTILE)), PAPER_FLOOR)
+    paper = max(_percentile(grey, PAPER_PERCENTILE), PAPER_FLOOR)
     return paper * INK_RATIO
 
 

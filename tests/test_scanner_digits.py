@@ -199,3 +199,13 @@ def test_reading_does_not_import_torch() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_fast_percentile_equals_numpys() -> None:
+    from scanner.digits import _percentile
+
+    rng = np.random.default_rng(5)
+    for size in (1, 2, 7, 48 * 40, 1001):
+        values = rng.integers(0, 256, size=size, dtype=np.uint8)
+        for q in (0.0, 50.0, 90.0, 99.5, 100.0):
+            assert _percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
