@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test check setup setup-dev bench
+.PHONY: demo test check setup setup-dev bench bench-reading
 
 setup:
 	scripts/setup.sh
@@ -20,3 +20,8 @@ test: check
 
 bench: setup-dev
 	.venv/bin/python scripts/bench_identify.py
+	.venv/bin/python scripts/bench_register.py
+	.venv/bin/python scripts/bench_digits.py
+
+bench-reading: setup-dev
+	.venv/bin/python scripts/bench_reading.py --sheets 40 --seed 1
