@@ -267,14 +267,11 @@ def _reading(settings: Settings) -> Any:
     from scanner.digits import DigitReader
     from scanner.fields import ReadingSettings
 
-    threshold = settings.review_threshold
+    # The threshold is for time fields, where the digit model's doubt lives; marks and
+    # signatures keep their own (measured) defaults.
     return Reading(
         reader=DigitReader.load(),
-        settings=ReadingSettings(
-            time_review_below=threshold,
-            mark_review_below=threshold,
-            signature_review_below=threshold,
-        ),
+        settings=ReadingSettings(time_review_below=settings.review_threshold),
     )
 
 
@@ -398,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
         "mark sheets received, export attendance.",
         epilog="Environment: ATTEND_HOME (data folder, default ./attend-data), "
         "ATTEND_DATABASE_URL (any SQLAlchemy URL; default SQLite in ATTEND_HOME), "
-        "ATTEND_AGENCY_NAME (printed on sheets), ATTEND_REVIEW_THRESHOLD (0..1, default 0.9).",
+        "ATTEND_AGENCY_NAME (printed on sheets), ATTEND_REVIEW_THRESHOLD (0..1, default 0.95).",
     )
     parser.add_argument("--version", action="version", version=f"attend {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log detail; tracebacks")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 DEFAULT_HOME = "./attend-data"
 DEFAULT_AGENCY_NAME = "Attendance Intake Demonstration Agency"
-# Fields read with less confidence than this go to review (see `make bench-reading` for the
-# accuracy-review curve this default was chosen from).
-DEFAULT_REVIEW_THRESHOLD = 0.9
+# Time fields read with less confidence than this go to review (see `make bench-reading` for
+# the accuracy-review curve this default was chosen from).
+DEFAULT_REVIEW_THRESHOLD = 0.95
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,22 @@ def _hypotheses() -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(assignments, dtype=np.intp), np.asarray(keys, dtype=np.intp)
 
 
-def read_written_time(probabilities: np.ndarray) -> WrittenTime:
-    """Best valid time (or blank) for four cells' class probabilities, shape (4, 12)."""
+@dataclass(frozen=True)
+class TimeDistribution:
+    """What four cells say, as probability mass over the times they could spell.
+
+    `per_time[h * 60 + m]` is the mass of the time written as hour `h` (0-23, as written)
+    and minute `m`; `blank` of all four cells empty; `rest` of everything else (not a time).
+    The three add up to 1.
+    """
+
+    per_time: np.ndarray
+    blank: float
+    rest: float
+
+
+def time_distribution(probabilities: np.ndarray) -> TimeDistribution:
+    """The grammar applied to four cells' class probabilities, shape (4, 12)."""
     if probabilities.shape != (4, CLASSES):
         raise ValueError(f"expected (4, {CLASSES}) probabilities, got {probabilities.shape}")
     p = probabilities.astype(np.float64)
@@ -93,17 +107,22 @@ def read_written_time(probabilities: np.ndarray) -> WrittenTime:
     scores *= p[2, assignments[:, 2]] * p[3, assignments[:, 3]]
     per_time = np.bincount(keys, weights=scores, minlength=24 * 60)
     blank = float(np.prod(p[:, EMPTY]))
-    valid = float(per_time.sum())
-    rest = max(0.0, 1.0 - valid - blank)
-    total = valid + blank + LAMBDA * rest
+    rest = max(0.0, 1.0 - float(per_time.sum()) - blank)
+    return TimeDistribution(per_time=per_time, blank=blank, rest=rest)
+
+
+def read_written_time(probabilities: np.ndarray) -> WrittenTime:
+    """Best valid time (or blank) for four cells' class probabilities, shape (4, 12)."""
+    dist = time_distribution(probabilities)
+    total = float(dist.per_time.sum()) + dist.blank + LAMBDA * dist.rest
     if total <= 0:
         return WrittenTime(None, None, 0.0, NOT_A_TIME)
-    best = int(per_time.argmax())
-    if blank >= per_time[best]:
-        reason = NOT_A_TIME if rest * LAMBDA > blank else None
-        return WrittenTime(None, None, blank / total, reason)
-    confidence = float(per_time[best]) / total
-    reason = NOT_A_TIME if LAMBDA * rest > per_time[best] else None
+    best = int(dist.per_time.argmax())
+    if dist.blank >= dist.per_time[best]:
+        reason = NOT_A_TIME if dist.rest * LAMBDA > dist.blank else None
+        return WrittenTime(None, None, dist.blank / total, reason)
+    confidence = float(dist.per_time[best]) / total
+    reason = NOT_A_TIME if LAMBDA * dist.rest > dist.per_time[best] else None
     return WrittenTime(best // 60, best % 60, confidence, reason)
 
 
@@ -132,79 +151,141 @@ class ResolvedTime:
         return f"{self.minutes // 60:02d}:{self.minutes % 60:02d}"
 
 
-def _candidates(written: WrittenTime, marks: AmPm) -> tuple[list[int], float, str | None]:
-    """Possible 24-hour times, the confidence factor from the marks, and a reason."""
-    assert written.hour is not None and written.minute is not None
-    if not written.twelve_hour:
-        return [written.hour * 60 + written.minute], 1.0, None
-    am = (written.hour % 12) * 60 + written.minute
-    pm = am + 12 * 60
+# A tick in the wrong box happens; weight of the unticked half-day when one box is ticked.
+MISMARK = 0.02
+# Out before (or at) in: possible on paper (and flagged by the rules), rarely what was meant.
+OUT_BEFORE_IN = 0.02
+# Plausibility of a time by its distance outside the authorized window: full within 30
+# minutes, then falling by e every 30 minutes, never below FLOOR (care outside the
+# certificate does happen; the rules flag it).
+NEAR_MINUTES = 30
+DECAY_MINUTES = 30
+FLOOR = 0.01
+TOP_K = 6
+# AM/PM inferred from context rests on the schedule being right about this day: keep some
+# doubt even when the posterior is sure.
+INFERRED_AMPM = 0.97
+
+
+@cache
+def _ampm_index() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Written keys on a 12-hour reading with their AM and PM 24-hour times; the other
+    written keys (hour 0 or 13-23) with their own time."""
+    keys = np.arange(24 * 60)
+    hours, minutes = keys // 60, keys % 60
+    twelve = (hours >= 1) & (hours <= 12)
+    am = (hours[twelve] % 12) * 60 + minutes[twelve]
+    return keys[twelve], am, am + 12 * 60, keys[~twelve]
+
+
+@cache
+def plausibility(windows: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Prior weight of each minute of the day (1440,) given the authorized windows.
+
+    Cached: a certificate has a handful of distinct windows. Callers must not modify it.
+    """
+    minutes = np.arange(24 * 60)
+    outside = np.full(24 * 60, 24 * 60)
+    for start, end in windows or (DEFAULT_WINDOW,):
+        outside = np.minimum(outside, np.maximum(np.maximum(start - minutes, 0), minutes - end))
+    weight = np.exp(-np.maximum(outside - NEAR_MINUTES, 0) / DECAY_MINUTES)
+    return np.asarray(np.maximum(weight, FLOOR), dtype=np.float64)
+
+
+def _posterior(
+    dist: TimeDistribution, marks: AmPm, prior: np.ndarray
+) -> tuple[np.ndarray, float, float]:
+    """Unnormalised mass of each 24-hour time, of blank and of "not a time"."""
+    twelve_keys, am, pm, other_keys = _ampm_index()
     if marks.am and not marks.pm:
-        return [am], marks.confidence, None
-    if marks.pm and not marks.am:
-        return [pm], marks.confidence, None
-    return [am, pm], 1.0, BOTH_AMPM_MARKED if marks.am and marks.pm else AMBIGUOUS_AMPM
+        w_am, w_pm = 1.0, MISMARK
+    elif marks.pm and not marks.am:
+        w_am, w_pm = MISMARK, 1.0
+    else:
+        w_am = w_pm = 0.5
+    # Within each of the three groups the target minutes are distinct, so plain fancy-index
+    # addition is exact (and much faster than np.add.at).
+    mass = np.zeros(24 * 60)
+    mass[am] += dist.per_time[twelve_keys] * w_am
+    mass[pm] += dist.per_time[twelve_keys] * w_pm
+    mass[other_keys] += dist.per_time[other_keys]
+    return mass * prior, dist.blank, LAMBDA * dist.rest
 
 
-def _distance(minutes: int, windows: tuple[tuple[int, int], ...]) -> int:
-    """Minutes outside the nearest authorized window (0 inside one)."""
-    return min(max(start - minutes, 0, minutes - end) for start, end in windows)
+def _top(mass: np.ndarray, blank: float, k: int) -> list[tuple[int | None, float]]:
+    best = np.argpartition(mass, -k)[-k:]
+    candidates: list[tuple[int | None, float]] = [(int(i), float(mass[i])) for i in best]
+    candidates.append((None, blank))
+    return sorted(candidates, key=lambda c: -c[1])
+
+
+def _ampm_reason(dist: TimeDistribution, marks: AmPm, minutes: int | None) -> str | None:
+    if minutes is None:
+        return None
+    written = int(dist.per_time.argmax())
+    if not 1 <= written // 60 <= 12:
+        return None  # written as a 24-hour time: the boxes do not matter
+    if marks.am and marks.pm:
+        return BOTH_AMPM_MARKED
+    if not marks.am and not marks.pm:
+        return AMBIGUOUS_AMPM
+    return None
 
 
 def resolve_day(
-    time_in: WrittenTime,
-    time_out: WrittenTime,
+    time_in: TimeDistribution,
+    time_out: TimeDistribution,
     *,
     in_marks: AmPm,
     out_marks: AmPm,
     windows: tuple[tuple[int, int], ...] = (),
 ) -> tuple[ResolvedTime, ResolvedTime]:
-    """Apply AM/PM to a day's two times, inferring it from context where the marks don't say.
+    """A day's two times, 24-hour, each with the probability that it is right.
 
-    Where neither or both boxes are marked, the day's pair is chosen so that in comes before
-    out and both lie as close as possible to the authorized windows of that weekday (a
-    daytime window when there is none). The confidence is then lowered: a little when one
-    reading is clearly better than the others, a lot when it is not.
+    One posterior joins everything known: the digits (through the grammar), the AM/PM ticks
+    (a tick in the wrong box stays possible), how plausible each time is for the day's
+    authorized windows (a 01:30 arrival under a 07:30-17:30 certificate is far less likely
+    than a 7 misread as a 1), and that a child leaves after arriving. The confidence of a
+    field is the posterior mass of the reading chosen.
     """
-    if not windows:
-        windows = (DEFAULT_WINDOW,)
-    options_in: list[int | None] = [None]
-    options_out: list[int | None] = [None]
-    factor_in = factor_out = 1.0
-    reason_in: str | None = None
-    reason_out: str | None = None
-    if not time_in.blank:
-        found, factor_in, reason_in = _candidates(time_in, in_marks)
-        options_in = list(found)
-    if not time_out.blank:
-        found, factor_out, reason_out = _candidates(time_out, out_marks)
-        options_out = list(found)
+    prior = plausibility(windows)
+    sides = []
+    for dist, marks in ((time_in, in_marks), (time_out, out_marks)):
+        mass, blank, other = _posterior(dist, marks, prior)
+        candidates = _top(mass, blank, TOP_K)
+        leftover = max(0.0, float(mass.sum()) + blank - sum(c[1] for c in candidates)) + other
+        sides.append((candidates, leftover, dist, marks))
 
-    scored: list[tuple[int, int | None, int | None]] = []
-    for a, b in product(options_in, options_out):
-        cost = sum(_distance(t, windows) for t in (a, b) if t is not None)
-        if a is not None and b is not None and b <= a:
-            cost += 24 * 60  # out before in: possible (and flagged later), but unlikely
-        scored.append((cost, a, b))
-    scored.sort(key=lambda item: item[0])
-    best_cost, best_in, best_out = scored[0]
-    if len(scored) > 1:
-        # How decisively context picked: a clear winner costs little confidence.
-        margin = scored[1][0] - best_cost
-        context_factor = 0.97 if margin >= 120 else 0.9 if margin >= 30 else 0.5
-        if reason_in in (AMBIGUOUS_AMPM, BOTH_AMPM_MARKED):
-            factor_in *= context_factor if reason_in == AMBIGUOUS_AMPM else 0.5
-        if reason_out in (AMBIGUOUS_AMPM, BOTH_AMPM_MARKED):
-            factor_out *= context_factor if reason_out == AMBIGUOUS_AMPM else 0.5
+    (cands_in, left_in, dist_in, marks_in), (cands_out, left_out, dist_out, marks_out) = sides
+    # Joint mass of each pair of candidates; "leftover" pairs with anything without penalty.
+    joint = np.zeros((len(cands_in) + 1, len(cands_out) + 1))
+    for i, (a, pa) in enumerate(cands_in):
+        for j, (b, pb) in enumerate(cands_out):
+            penalty = OUT_BEFORE_IN if a is not None and b is not None and b <= a else 1.0
+            joint[i, j] = pa * pb * penalty
+        joint[i, -1] = pa * left_out
+    for j, (_, pb) in enumerate(cands_out):
+        joint[-1, j] = left_in * pb
+    joint[-1, -1] = left_in * left_out
+    total = float(joint.sum())
+    if total <= 0:
+        return ResolvedTime(None, 0.0, NOT_A_TIME), ResolvedTime(None, 0.0, NOT_A_TIME)
+    marginal_in = joint[:-1, :].sum(axis=1) / total
+    marginal_out = joint[:, :-1].sum(axis=0) / total
+    i, j = int(marginal_in.argmax()), int(marginal_out.argmax())
 
     def result(
-        written: WrittenTime, minutes: int | None, factor: float, reason: str | None
+        value: int | None, confidence: float, dist: TimeDistribution, marks: AmPm
     ) -> ResolvedTime:
-        if written.blank:
-            return ResolvedTime(None, written.confidence, written.reason)
-        return ResolvedTime(minutes, written.confidence * factor, written.reason or reason)
+        reason = _ampm_reason(dist, marks, value)
+        if reason == AMBIGUOUS_AMPM:
+            confidence *= INFERRED_AMPM
+        best = float(dist.per_time.max()) if value is not None else dist.blank
+        if LAMBDA * dist.rest > best:
+            reason = NOT_A_TIME
+        return ResolvedTime(value, float(confidence), reason)
 
     return (
-        result(time_in, best_in, factor_in, reason_in),
-        result(time_out, best_out, factor_out, reason_out),
+        result(cands_in[i][0], marginal_in[i], dist_in, marks_in),
+        result(cands_out[j][0], marginal_out[j], dist_out, marks_out),
     )

@@ -10,9 +10,10 @@ from scanner.timefield import (
     NOT_A_DIGIT,
     NOT_A_TIME,
     AmPm,
-    WrittenTime,
+    TimeDistribution,
     read_written_time,
     resolve_day,
+    time_distribution,
 )
 
 
@@ -69,8 +70,11 @@ def test_uncertain_digit_lowers_confidence() -> None:
     assert written.hour == 7 and 0.4 < written.confidence < 0.7
 
 
-def w(hour: int, minute: int) -> WrittenTime:
-    return WrittenTime(hour, minute, 0.99)
+def w(hour: int, minute: int) -> TimeDistribution:
+    """Four cells that clearly say hour:minute."""
+    per_time = np.zeros(24 * 60)
+    per_time[hour * 60 + minute] = 0.99
+    return TimeDistribution(per_time=per_time, blank=0.0, rest=0.01)
 
 
 NONE = AmPm(am=False, pm=False)
@@ -81,7 +85,7 @@ def test_marked_am_pm_decide() -> None:
         w(7, 30), w(5, 15), in_marks=AmPm(True, False), out_marks=AmPm(False, True)
     )
     assert (t_in.text, t_out.text) == ("07:30", "17:15")
-    assert t_in.reason is None and t_out.confidence == pytest.approx(0.99)
+    assert t_in.reason is None and t_out.confidence > 0.98
 
 
 def test_unmarked_am_pm_inferred_from_the_window_with_lower_confidence() -> None:
@@ -101,7 +105,7 @@ def test_evening_schedule_makes_pm_likely() -> None:
 
 def test_both_boxes_marked_goes_to_review() -> None:
     t_in, _ = resolve_day(w(7, 0), w(4, 0), in_marks=AmPm(True, True), out_marks=AmPm(False, True))
-    assert t_in.reason == BOTH_AMPM_MARKED and t_in.confidence < 0.6
+    assert t_in.reason == BOTH_AMPM_MARKED  # a hard reason: always reviewed
     assert t_in.text == "07:00"
 
 
@@ -111,6 +115,30 @@ def test_twenty_four_hour_writing_ignores_marks() -> None:
 
 
 def test_blank_out_leaves_in_alone() -> None:
-    blank = WrittenTime(None, None, 0.98)
+    blank = TimeDistribution(per_time=np.zeros(24 * 60), blank=0.98, rest=0.02)
     t_in, t_out = resolve_day(w(8, 10), blank, in_marks=AmPm(True, False), out_marks=NONE)
-    assert t_in.text == "08:10" and t_out.text is None and t_out.confidence == 0.98
+    assert t_in.text == "08:10" and t_out.text is None and t_out.confidence > 0.95
+
+
+def test_the_schedule_outweighs_an_implausible_digit() -> None:
+    """A 7 read as 1 with 70 %: 01:30 AM under a 07:30-17:30 certificate is far less likely
+    than 07:30, so 07:30 it is; the written digits alone would have said 01:30."""
+    p = cells(EMPTY, 1, 3, 0)
+    p[1, 1], p[1, 7] = 0.70, 0.28
+    assert read_written_time(p).hour == 1
+    t_in, _ = resolve_day(
+        time_distribution(p),
+        w(5, 0),
+        in_marks=AmPm(True, False),
+        out_marks=AmPm(False, True),
+        windows=((450, 1050),),
+    )
+    assert t_in.text == "07:30"
+
+
+def test_out_before_in_is_not_read_confidently() -> None:
+    t_in, t_out = resolve_day(
+        w(8, 0), w(7, 45), in_marks=AmPm(True, False), out_marks=NONE, windows=((450, 1050),)
+    )
+    assert t_in.text == "08:00"
+    assert t_out.confidence < 0.9
