@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from attendance.db import make_engine
+from attendance.months import parse_month
 from fixtures.scanbatch import make_batch, write_image
 from scanner.load import load_pages
 from scanner.simulate import simulate_scan
@@ -175,3 +176,36 @@ def test_a_copy_of_the_inbox_under_new_names_is_not_counted_twice(
     shutil.copy(scan, renamed)
     counts = json.loads(issued_cli.ok("intake", "run", str(renamed), "--json"))["counts"]
     assert counts["files_already_processed"] == 1 and counts["pages"] == 0
+
+
+def test_a_page_that_cannot_be_registered_is_received_and_sent_to_review(
+    issued_cli: Cli, tmp_path: Path
+) -> None:
+    """GIVEN a scan whose QR code reads but whose corner targets are gone (cut off by a bad
+    copy) WHEN intake runs THEN the sheet is received, the page is marked for review with the
+    reason, and no field is read from it."""
+    from forms.layout import build_layout
+
+    pdf, serials = _print_all(issued_cli, tmp_path)
+    page = next(iter(load_pages(pdf, dpi=200))).image.copy()
+    layout = build_layout(serials[0], parse_month(MONTH))
+    scale = 200 / 72
+    for x, y, w, h in layout.fiducials[1:3]:  # top-right and bottom-right gone
+        page[
+            int((y - 6) * scale) : int((y + h + 6) * scale),
+            int((x - 6) * scale) : int((x + w + 6) * scale),
+        ] = 255
+    scan = tmp_path / "cut.png"
+    write_image(page, scan, 200)
+    issued_cli.ok("intake", "run", str(scan))
+    assert json.loads(issued_cli.ok("status", serials[0], "--json"))["status"] == "received"
+    engine = make_engine(f"sqlite:///{issued_cli.home / 'attend.sqlite3'}")
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT needs_review, review_reason, id FROM scanned_pages")
+        ).one()
+        readings = connection.execute(
+            text("SELECT count(*) FROM field_readings WHERE page_id = :id"), {"id": row[2]}
+        ).scalar_one()
+    engine.dispose()
+    assert (bool(row[0]), row[1], readings) == (True, "fiducials_not_found", 0)
