@@ -20,7 +20,6 @@ through OpenCV dnn, both single-threaded, measured in the same run, and their ra
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import statistics
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scanner.digits import EMPTY, NOT_A_DIGIT, DigitReader, prepare_cell
 from training import cells
+from training.train_digits import expected_calibration_error
 
 REPO = Path(__file__).resolve().parent.parent
 HELD_OUT = REPO / "fixtures" / "digits-heldout.npz"
@@ -42,21 +42,7 @@ SEED = 424242
 GENERATED = 1000
 PAGE_CELLS = 120
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
-ECE_BINS = 15
 NAMES = [str(d) for d in range(10)] + ["EMPTY", "NOT_A_DIGIT"]
-
-
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """ECE over equal-width bins of the top probability."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, ECE_BINS + 1)
-    total = 0.0
-    for low, high in itertools.pairwise(edges):
-        chosen = (confidence > low) & (confidence <= high)
-        if chosen.any():
-            total += chosen.mean() * abs(correct[chosen].mean() - confidence[chosen].mean())
-    return float(total)
 
 
 def coverage_curve(probabilities: np.ndarray, labels: np.ndarray) -> list[dict[str, float]]:

@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from fixtures.handwriting import smooth_curve
+
 CELL_H = 48  # 17.1 pt at 200 dpi
 CELL_W = 40  # 14.5 pt
 DROPOUT_GREY = 191
@@ -245,23 +247,7 @@ def _draw_strokes(
 
 
 def _smooth_path(points: np.ndarray, steps: int = 12) -> np.ndarray:
-    """A Catmull-Rom curve through `points`: a hand's stroke rather than a polygon."""
-    padded = np.vstack([points[:1], points, points[-1:]])
-    out = []
-    t = np.linspace(0, 1, steps, endpoint=False)[:, None]
-    for i in range(1, len(padded) - 2):
-        p0, p1, p2, p3 = padded[i - 1], padded[i], padded[i + 1], padded[i + 2]
-        out.append(
-            0.5
-            * (
-                2 * p1
-                + (-p0 + p2) * t
-                + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
-                + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3
-            )
-        )
-    out.append(points[-1:])
-    return np.vstack(out)
+    return smooth_curve(points, samples_per_segment=steps)
 
 
 def _cell_point(rng: np.random.Generator, spread: float = 0.38) -> np.ndarray:
