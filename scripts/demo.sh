@@ -14,11 +14,29 @@ $attend init
 $attend certificates import fixtures/certificates.csv
 $attend sheets issue --month "$month"
 $attend sheets print --month "$month" -o "$ATTEND_HOME/printed/"
-.venv/bin/python -m fixtures.scanbatch "$ATTEND_HOME"/printed/*.pdf -o "$ATTEND_HOME/inbox"
+.venv/bin/python -m fixtures.scanbatch "$ATTEND_HOME"/printed/*.pdf --fill "$month" -o "$ATTEND_HOME/inbox"
 $attend intake run "$ATTEND_HOME/inbox" || true   # exit 5 would mean a file failed
 $attend sheets list --month "$month"
 $attend export --month "$month" --format json -o "$ATTEND_HOME/export-$month.json"
 $attend export --month "$month" --format csv -o "$ATTEND_HOME/export-$month.csv"
 set +x
+.venv/bin/python - "$ATTEND_HOME/export-$month.json" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+times = [d[k] for s in data["sheets"] for d in s["days"] for k in ("time_in", "time_out")]
+read = [t for t in times if t["machine_value"]]
+review = [t for t in read if t["needs_review"]]
+absences = sum(1 for s in data["sheets"] for d in s["days"] if d["absence"]["code"])
+signed = sum(v["signed"] is True for s in data["sheets"] for v in s["signatures"].values())
+print(f"read: {len(read)} handwritten times ({len(review)} sent to review), "
+      f"{absences} absences, {signed} signatures")
+first = data["sheets"][0]
+print(f"sheet {first['serial']}, first days:")
+for day in first["days"][:7]:
+    t_in, t_out = day["time_in"], day["time_out"]
+    print(f"  {day['date']}  in {t_in['value'] or '-':>5} ({t_in['confidence'] or 0:.2f})"
+          f"  out {t_out['value'] or '-':>5} ({t_out['confidence'] or 0:.2f})"
+          f"  absence {day['absence']['code'] or '-'}")
+PY
 echo
 echo "demo data in $ATTEND_HOME (printed sheets in printed/, scans in inbox/, exports beside them)"
