@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import os
 import shutil
@@ -14,12 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from attendance.cli import main
 from attendance.db import make_engine, upgrade_database
+from forms.layout import Layout
 
 REPO = Path(__file__).resolve().parent.parent
 CERTIFICATES_CSV = REPO / "fixtures" / "certificates.csv"
@@ -82,6 +85,34 @@ def issued_cli(cli: Cli) -> Cli:
     cli.ok("certificates", "import", str(CERTIFICATES_CSV))
     cli.ok("sheets", "issue", "--month", MONTH)
     return cli
+
+
+# Scanner conditions that keep a page's geometry (for readers tested on the canonical image).
+SCAN_CONDITIONS: dict[str, list[str]] = {
+    "clean": [],
+    "noise": ["noise"],
+    "blur": ["blur"],
+    "jpeg": ["jpeg"],
+    "bilevel": ["bilevel300"],
+    "blur+noise+jpeg": ["blur", "noise", "jpeg"],
+}
+
+
+@pytest.fixture(scope="session")
+def printed_canon(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Layout]:
+    """A real printed sheet, rasterized upright by poppler at the canonical 200 dpi, and its
+    layout: the canonical image as registration would produce it from a perfect scan."""
+    from fixtures.samples import sample_sheet
+    from forms.layout import build_layout
+    from forms.render import render_sheets
+    from scanner.load import load_pages
+    from scanner.readings import CANON_DPI
+
+    sheet = sample_sheet("0123456789A", month=dt.date(2026, 11, 1))
+    pdf = tmp_path_factory.mktemp("printed") / "sheet.pdf"
+    render_sheets([sheet], pdf)
+    page = next(iter(load_pages(pdf, dpi=CANON_DPI)))
+    return page.image, build_layout(sheet.serial, sheet.month)
 
 
 @pytest.fixture

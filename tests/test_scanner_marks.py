@@ -7,41 +7,18 @@ through the scan troubles that keep geometry (noise, blur, JPEG, 1-bit).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from fixtures import handwriting as hw
 from fixtures.fill import degrade_in_place
-from fixtures.samples import sample_sheet
-from forms.layout import Layout, MarkField, Rect, TimeField, build_layout
-from forms.render import render_sheets
-from scanner.load import load_pages
+from forms.layout import Layout, MarkField, Rect, TimeField
 from scanner.marks import MarkThresholds, mark_features, mark_ink, read_mark
 from scanner.readings import CANON_DPI, CANON_PX_PER_PT
+from tests.conftest import SCAN_CONDITIONS
 
-CONDITIONS: dict[str, list[str]] = {
-    "clean": [],
-    "noise": ["noise"],
-    "blur": ["blur"],
-    "jpeg": ["jpeg"],
-    "bilevel": ["bilevel300"],
-    "blur+noise+jpeg": ["blur", "noise", "jpeg"],
-}
 EXPECTED = {"empty": None, "speck": None, "check": "marked", "x": "marked", "fill": "cancelled"}
-
-
-@pytest.fixture(scope="module")
-def printed(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, Layout]:
-    """The real printed sheet, upright at the canonical 200 dpi, and its layout."""
-    sheet = sample_sheet("0123456789A", month=dt.date(2026, 11, 1))
-    pdf = tmp_path_factory.mktemp("marks") / "sheet.pdf"
-    render_sheets([sheet], pdf)
-    page = next(iter(load_pages(Path(pdf), dpi=CANON_DPI)))
-    return page.image, build_layout(sheet.serial, sheet.month)
 
 
 def _px(rect: Rect) -> hw.PxBox:
@@ -66,8 +43,8 @@ def _draw(canvas: np.ndarray, box: Rect, kind: str, rng: np.random.Generator) ->
         hw.draw_speck(canvas, _px(box), rng)
 
 
-def test_blank_boxes_have_no_ink(printed: tuple[np.ndarray, Layout]) -> None:
-    page, layout = printed
+def test_blank_boxes_have_no_ink(printed_canon: tuple[np.ndarray, Layout]) -> None:
+    page, layout = printed_canon
     for box in _mark_boxes(layout):
         assert mark_ink(page, box) == 0.0
         reading = read_mark(page, "m", box)
@@ -75,19 +52,19 @@ def test_blank_boxes_have_no_ink(printed: tuple[np.ndarray, Layout]) -> None:
         assert reading.confidence > 0.99 and not reading.needs_review
 
 
-def test_marks_across_scan_conditions(printed: tuple[np.ndarray, Layout]) -> None:
+def test_marks_across_scan_conditions(printed_canon: tuple[np.ndarray, Layout]) -> None:
     """GIVEN every mark box of a real sheet (absences, AM/PM, family fee) filled at random
     with nothing, a tick, a cross, a blacked-out box or a speck, in six scan conditions, and
     read up to 1 pt off the printed box (registration error)
     WHEN each box is read
     THEN every box reads as drawn, and few go to review."""
-    page, layout = printed
+    page, layout = printed_canon
     boxes = _mark_boxes(layout)
     kinds = list(EXPECTED)
     errors: Counter[tuple[str, str]] = Counter()
     reviews: Counter[str] = Counter()
     total = 0
-    for index, (condition, degradations) in enumerate(CONDITIONS.items()):
+    for index, (condition, degradations) in enumerate(SCAN_CONDITIONS.items()):
         rng = np.random.default_rng(100 + index)
         canvas = page.copy()
         drawn = [kinds[int(rng.integers(len(kinds)))] for _ in boxes]
@@ -110,11 +87,11 @@ def test_marks_across_scan_conditions(printed: tuple[np.ndarray, Layout]) -> Non
 
 
 def test_dark_scan_border_drifting_into_the_box_is_not_a_mark(
-    printed: tuple[np.ndarray, Layout],
+    printed_canon: tuple[np.ndarray, Layout],
 ) -> None:
     """A 1-bit scan with a high threshold turns the printed box black; misregistered by 1.5 pt
     its border lies inside the crop, and must not read as ink."""
-    page, layout = printed
+    page, layout = printed_canon
     dark = np.where(page > 200, 255, 0).astype(np.uint8)
     for box in _mark_boxes(layout)[:60]:
         for dx, dy in ((1.5, 0), (-1.5, 0), (0, 1.5), (0, -1.5), (1.2, -1.2)):
@@ -122,8 +99,8 @@ def test_dark_scan_border_drifting_into_the_box_is_not_a_mark(
             assert read_mark(dark, "m", moved).value is None
 
 
-def test_confidence_follows_the_margin(printed: tuple[np.ndarray, Layout]) -> None:
-    page, layout = printed
+def test_confidence_follows_the_margin(printed_canon: tuple[np.ndarray, Layout]) -> None:
+    page, layout = printed_canon
     box = layout.field("day.05.absence.child_ill")
     assert isinstance(box, MarkField)
     canvas = page.copy()

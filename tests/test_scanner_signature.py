@@ -7,42 +7,20 @@ the printed box (registration error).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
-from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from fixtures import handwriting as hw
 from fixtures.fill import degrade_in_place
-from fixtures.samples import sample_sheet
-from forms.layout import Layout, Rect, SignatureField, build_layout
-from forms.render import render_sheets
-from scanner.load import load_pages
+from forms.layout import Layout, Rect, SignatureField
 from scanner.readings import CANON_DPI, CANON_PX_PER_PT
 from scanner.signature import read_signature, signature_features
+from tests.conftest import SCAN_CONDITIONS
 
-CONDITIONS: dict[str, list[str]] = {
-    "clean": [],
-    "noise": ["noise"],
-    "blur": ["blur"],
-    "jpeg": ["jpeg"],
-    "bilevel": ["bilevel300"],
-    "blur+noise+jpeg": ["blur", "noise", "jpeg"],
-}
 CASES = ("signature", "signature", "empty", "speck", "stray_line", "noise")
 MARGIN_PX = 40  # context kept around the box: the printed label, the neighbouring cells
-
-
-@pytest.fixture(scope="module")
-def printed(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, Layout]:
-    sheet = sample_sheet("0123456789A", month=dt.date(2026, 11, 1))
-    pdf = tmp_path_factory.mktemp("signature") / "sheet.pdf"
-    render_sheets([sheet], pdf)
-    page = next(iter(load_pages(Path(pdf), dpi=CANON_DPI)))
-    return page.image, build_layout(sheet.serial, sheet.month)
 
 
 def _window(page: np.ndarray, box: Rect) -> tuple[np.ndarray, hw.PxBox, Rect]:
@@ -70,8 +48,8 @@ def _boxes(layout: Layout) -> list[SignatureField]:
     return [f for f in layout.fields if isinstance(f, SignatureField)]
 
 
-def test_empty_boxes_are_not_signed(printed: tuple[np.ndarray, Layout]) -> None:
-    page, layout = printed
+def test_empty_boxes_are_not_signed(printed_canon: tuple[np.ndarray, Layout]) -> None:
+    page, layout = printed_canon
     for field in _boxes(layout):
         reading = read_signature(page, field.name, field.box)
         assert reading.kind == "signature"
@@ -79,16 +57,16 @@ def test_empty_boxes_are_not_signed(printed: tuple[np.ndarray, Layout]) -> None:
         assert signature_features(page, field.box).ink_pt2 == 0
 
 
-def test_signatures_against_non_signatures(printed: tuple[np.ndarray, Layout]) -> None:
+def test_signatures_against_non_signatures(printed_canon: tuple[np.ndarray, Layout]) -> None:
     """GIVEN 360 signature boxes: generated signatures, and empty boxes, specks, stray
     straight lines and scanner noise, in six scan conditions, read up to 1 pt off the box
     WHEN each is read
     THEN at most 0.5 % of signatures are missed and 0.5 % of the rest called signed."""
-    page, layout = printed
+    page, layout = printed_canon
     fields = _boxes(layout)
     missed = false_alarms = signatures = others = reviews = 0
     errors: Counter[tuple[str, str]] = Counter()
-    for index, (condition, degradations) in enumerate(CONDITIONS.items()):
+    for index, (condition, degradations) in enumerate(SCAN_CONDITIONS.items()):
         rng = np.random.default_rng(200 + index)
         for k in range(60):
             field = fields[k % 2]
@@ -120,11 +98,11 @@ def test_signatures_against_non_signatures(printed: tuple[np.ndarray, Layout]) -
 
 
 def test_ruled_line_is_removed_and_signature_on_it_still_counts(
-    printed: tuple[np.ndarray, Layout],
+    printed_canon: tuple[np.ndarray, Layout],
 ) -> None:
     """A dark ruled signature line across the box is printing, not a signature; a signature
     written on it is still a signature."""
-    page, layout = printed
+    page, layout = printed_canon
     field = _boxes(layout)[0]
     window, (x, y, w, h), box_pt = _window(page, field.box)
     base_y = y + int(h * 0.75)
@@ -135,9 +113,9 @@ def test_ruled_line_is_removed_and_signature_on_it_still_counts(
 
 
 def test_black_border_of_a_dark_scan_is_not_a_signature(
-    printed: tuple[np.ndarray, Layout],
+    printed_canon: tuple[np.ndarray, Layout],
 ) -> None:
-    page, layout = printed
+    page, layout = printed_canon
     dark = np.where(page > 200, 255, 0).astype(np.uint8)
     for field in _boxes(layout):
         for dx, dy in ((0, 0), (1.2, 1.2), (-1.2, -1.2), (1.5, -1.0)):
