@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -275,9 +276,32 @@ def _reading(settings: Settings) -> Any:
     )
 
 
+@contextlib.contextmanager
+def _page_progress(files: list[Path]) -> Iterator[Callable[[str], None]]:
+    """A terminal progress bar over the pages of `files`; yields the per-page callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from scanner.load import count_pages
+
+    total = 0
+    for path in files:
+        try:
+            total += count_pages(path)
+        except Exception:  # the file will fail properly when processed
+            total += 1
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("pages", total=total)
+        yield lambda _sha: bar.advance(task)
+
+
 def cmd_intake_run(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from intake.oneshot import collect_files, missing_paths, run_intake
-    from scanner.load import count_pages
 
     paths = [Path(p) for p in args.paths]
     missing = missing_paths(paths)
@@ -289,34 +313,10 @@ def cmd_intake_run(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     files = collect_files(paths)
     reading = _reading(settings)
-    show_progress = sys.stderr.isatty() and not args.json
-    if show_progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        total = 0
-        for path in files:
-            try:
-                total += count_pages(path)
-            except Exception:  # the file will fail properly when processed
-                total += 1
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("pages", total=total)
-            report = run_intake(
-                engine,
-                files,
-                store_dir=settings.store_dir,
-                actor=_actor(),
-                dpi=settings.scan_dpi,
-                reading=reading,
-                progress=lambda _sha: bar.advance(task),
-            )
-    else:
+    with contextlib.ExitStack() as stack:
+        progress = None
+        if sys.stderr.isatty() and not args.json:
+            progress = stack.enter_context(_page_progress(files))
         report = run_intake(
             engine,
             files,
@@ -324,6 +324,7 @@ def cmd_intake_run(args: argparse.Namespace, settings: Settings) -> ExitCode:
             actor=_actor(),
             dpi=settings.scan_dpi,
             reading=reading,
+            progress=progress,
         )
     counts = report.counts()
     if args.json:

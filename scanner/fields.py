@@ -14,14 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from forms.layout import DateField, Layout, MarkField, SignatureField, TimeField
-from scanner.digits import DigitReader, ink_fraction, prepare_cell
+from scanner.digits import CLASSES, EMPTY, DigitReader, ink_fraction, prepare_cell
 from scanner.marks import read_mark
 from scanner.readings import FieldReading, crop
 from scanner.signature import read_signature
 from scanner.timefield import (
     BOTH_AMPM_MARKED,
-    CLASSES,
-    EMPTY,
     NOT_A_TIME,
     AmPm,
     ResolvedTime,

@@ -23,9 +23,9 @@ from itertools import product
 
 import numpy as np
 
-EMPTY = 10
-NOT_A_DIGIT = 11
-CLASSES = 12
+# The digit model's classes: 0-9, then these (one definition, in scanner.digits).
+from scanner.digits import CLASSES, EMPTY
+
 LAMBDA = 0.25  # prior weight of "not a valid time" relative to one valid reading
 
 # Reasons a time field goes to review (stable codes, shown to reviewers).

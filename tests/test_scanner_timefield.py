@@ -3,11 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scanner.digits import EMPTY, NOT_A_DIGIT
 from scanner.timefield import (
     AMBIGUOUS_AMPM,
     BOTH_AMPM_MARKED,
-    EMPTY,
-    NOT_A_DIGIT,
     NOT_A_TIME,
     AmPm,
     TimeDistribution,
