@@ -5,10 +5,17 @@ pipe, never to temporary files; every poppler call has a timeout. Raster formats
 Pillow after their header has been checked against a size limit, so a decompression bomb is
 refused before any pixel is decoded. Failures raise ``ScanError`` with a reason code and a
 message that never names the file (mailrooms name scans after children).
+
+A symbolic link is refused, never followed, and anything but a regular file (a FIFO, a device)
+is refused before it is opened: opening a FIFO would block.
+
+``check_file`` does every up-front check without rendering; ``load_pages`` checks the whole
+file, then yields its pages; ``load_page`` gives one page, as a worker does per page job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -17,10 +24,11 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageChops, ImageOps
 
 from scanner.errors import Reason, ScanError
 
@@ -54,9 +62,13 @@ _PAGE_SIZE_RE = re.compile(r"^Page\s+(\d+)\s+size:\s+([\d.]+)\s+x\s+([\d.]+)\s+p
 _PAGE_ROT_RE = re.compile(r"^Page\s+(\d+)\s+rot:\s+(-?\d+)", re.MULTILINE)
 _PAGES_RE = re.compile(r"^Pages:\s+(\d+)", re.MULTILINE)
 _ENCRYPTED_RE = re.compile(r"^Encrypted:\s+(\w+)", re.MULTILINE)
-# pdfinfo clamps -l to the page count, so one call reports every page's size.
-_ALL_PAGES = str(2**31 - 1)
+# What pdfinfo says when the first page asked for is past the end of the document.
+_NO_SUCH_PAGE_RE = re.compile(r"wrong page range", re.IGNORECASE)
+# poppler parses page numbers as C ints; -l is clamped to the page count, so this asks for all.
+_MAX_PAGE = 2**31 - 1
 _EXIF_ORIENTATION = 0x0112
+# O_NONBLOCK: should a FIFO replace the file after it was checked, opening it does not block.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,14 @@ class PageImage:
 
 
 @dataclass(frozen=True)
+class FileCheck:
+    """What a scan file holds, found without rendering or decoding a page."""
+
+    format: str  # "pdf" | "tiff" | "jpeg" | "png"
+    pages: int
+
+
+@dataclass(frozen=True)
 class _PdfPage:
     number: int
     width_pt: float  # as displayed, i.e. after the page's /Rotate
@@ -78,13 +98,13 @@ class _PdfPage:
 def sniff_format(path: Path) -> str:
     """Return "pdf", "tiff", "jpeg" or "png" from the file's magic bytes (not its extension)."""
     _check_regular_file(path)
-    try:
-        with path.open("rb") as handle:
+    with _open_regular(path) as handle:
+        try:
             head = handle.read(_PDF_HEADER_WINDOW)
-    except OSError as exc:
-        raise ScanError(
-            Reason.CORRUPT_FILE, f"the file cannot be read ({_os_reason(exc)})"
-        ) from None
+        except OSError as exc:
+            raise ScanError(
+                Reason.CORRUPT_FILE, f"the file cannot be read ({_os_reason(exc)})"
+            ) from None
     if not head:
         raise ScanError(Reason.EMPTY_FILE, "the file is empty (0 bytes)")
     for magic, name in _MAGIC_PREFIXES:
@@ -102,11 +122,21 @@ def count_pages(path: Path, *, timeout_s: float = 60) -> int:
     """Return the number of pages in the scan file, without rendering any of them."""
     fmt = sniff_format(path)
     if fmt == "pdf":
-        return len(_pdf_pages(path, timeout_s=timeout_s))
+        return len(_pdf_pages(path, first=1, last=_MAX_PAGE, timeout_s=timeout_s))
     if fmt == "tiff":
         with _open_image(path) as image:
             return _frame_count(image)
     return 1
+
+
+def check_file(path: Path, *, timeout_s: float = 60, max_page_inches: float = 20.0) -> FileCheck:
+    """Everything load_pages checks up front (regular file, magic bytes, encryption, every
+    page's size) without rendering or decoding pixels. Raises ScanError."""
+    fmt = sniff_format(path)
+    if fmt == "pdf":
+        pages = _checked_pdf_pages(path, timeout_s=timeout_s, max_page_inches=max_page_inches)
+        return FileCheck(format=fmt, pages=len(pages))
+    return FileCheck(format=fmt, pages=_check_raster_pages(path, _raster_limit(max_page_inches)))
 
 
 def load_pages(
@@ -120,37 +150,96 @@ def load_pages(
 
     PDFs are rendered at `dpi`; raster files keep their own resolution (from metadata, else
     200 dpi) and `dpi` does not apply to them. `timeout_s` bounds each poppler call. The whole
-    file is checked (format, encryption, every page's size) when this is called, before the
-    first page is rendered or decoded, so a bad file fails at once and never half-way.
+    file is checked (as `check_file` does) when this is called, before the first page is
+    rendered or decoded, so a bad file fails at once and never half-way.
     """
-    if dpi <= 0:
-        raise ValueError("dpi must be positive")
+    _check_dpi(dpi)
     fmt = sniff_format(path)
     if fmt == "pdf":
-        pages = _pdf_pages(path, timeout_s=timeout_s)
-        for page in pages:
-            _check_pdf_page_size(page, max_page_inches)
-        return _render_pdf_pages(path, pages, dpi=dpi, timeout_s=timeout_s)
-    limit_px = int(max_page_inches * RASTER_LIMIT_DPI)
-    with _open_image(path, limit_px=limit_px) as image:
-        for index in range(_frame_count(image)):
-            _seek(image, index)
-            _check_raster_size(image.size, limit_px)
+        pages = _checked_pdf_pages(path, timeout_s=timeout_s, max_page_inches=max_page_inches)
+        return (_render_pdf_page(path, page, dpi=dpi, timeout_s=timeout_s) for page in pages)
+    limit_px = _raster_limit(max_page_inches)
+    _check_raster_pages(path, limit_px)
     return _decode_raster_pages(path, limit_px=limit_px)
+
+
+def load_page(
+    path: Path,
+    number: int,
+    *,
+    dpi: int = 200,
+    timeout_s: float = 120,
+    max_page_inches: float = 20.0,
+) -> PageImage:
+    """Only page `number` (1-based) of the file, same checks and same result as the matching
+    page from load_pages. Raises ScanError (CORRUPT_FILE if number is out of range).
+
+    Only this page is looked at: one ``pdfinfo`` and one ``pdftoppm`` for this page of a PDF,
+    a seek to this frame of a TIFF. So another page being too large does not stop this one;
+    `check_file` is the whole-file check.
+    """
+    _check_dpi(dpi)
+    if number < 1:
+        raise ValueError("page numbers start at 1")
+    fmt = sniff_format(path)
+    if fmt == "pdf":
+        if number > _MAX_PAGE:
+            raise ScanError(Reason.CORRUPT_FILE, f"the PDF has no page {number}")
+        (page,) = _pdf_pages(path, first=number, last=number, timeout_s=timeout_s)
+        _check_pdf_page_size(page, max_page_inches)
+        return _render_pdf_page(path, page, dpi=dpi, timeout_s=timeout_s)
+    limit_px = _raster_limit(max_page_inches)
+    with _open_image(path, limit_px=limit_px) as image:
+        count = _frame_count(image)
+        if number > count:
+            raise ScanError(Reason.CORRUPT_FILE, f"the image has no page {number} (it has {count})")
+        return _decode_raster_page(image, number - 1, limit_px=limit_px, path=path)
+
+
+def _check_dpi(dpi: int) -> None:
+    if dpi <= 0:
+        raise ValueError("dpi must be positive")
 
 
 # --- file checks -----------------------------------------------------------------------------
 
 
 def _check_regular_file(path: Path) -> None:
+    # lstat: a symbolic link is judged as itself, never by what it points at, and a FIFO or
+    # device is refused here without being opened.
     try:
-        info = path.stat()
+        info = os.lstat(path)
     except FileNotFoundError:
         raise ScanError(Reason.NOT_FOUND, "the file does not exist") from None
     except OSError as exc:
         raise ScanError(Reason.NOT_FOUND, f"the file cannot be found ({_os_reason(exc)})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ScanError(Reason.NOT_A_REGULAR_FILE, "the input is a symbolic link")
     if not stat.S_ISREG(info.st_mode):
         raise ScanError(Reason.NOT_A_REGULAR_FILE, "the input is not a regular file")
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open for reading, refusing (again, now on the open file) anything but a regular file:
+    the path may have been replaced since `_check_regular_file` looked at it."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise ScanError(Reason.NOT_FOUND, "the file does not exist") from None
+    except OSError as exc:
+        if os.path.islink(path):  # O_NOFOLLOW refused it
+            raise ScanError(Reason.NOT_A_REGULAR_FILE, "the input is a symbolic link") from None
+        raise ScanError(
+            Reason.CORRUPT_FILE, f"the file cannot be read ({_os_reason(exc)})"
+        ) from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        raise ScanError(Reason.NOT_A_REGULAR_FILE, "the input is not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def _os_reason(exc: OSError) -> str:
@@ -191,9 +280,18 @@ def _pdf_argument(path: Path) -> str:
     return os.path.abspath(path)
 
 
-def _pdf_pages(path: Path, *, timeout_s: float) -> list[_PdfPage]:
+def _checked_pdf_pages(path: Path, *, timeout_s: float, max_page_inches: float) -> list[_PdfPage]:
+    """Every page of the PDF, each checked against the size limit."""
+    pages = _pdf_pages(path, first=1, last=_MAX_PAGE, timeout_s=timeout_s)
+    for page in pages:
+        _check_pdf_page_size(page, max_page_inches)
+    return pages
+
+
+def _pdf_pages(path: Path, *, first: int, last: int, timeout_s: float) -> list[_PdfPage]:
+    """Pages `first` to `last` (clamped to the page count) from one pdfinfo call."""
     result = _run(
-        ["pdfinfo", "-f", "1", "-l", _ALL_PAGES, _pdf_argument(path)],
+        ["pdfinfo", "-f", str(first), "-l", str(last), _pdf_argument(path)],
         path=path,
         timeout_s=timeout_s,
         tool="pdfinfo",
@@ -202,6 +300,8 @@ def _pdf_pages(path: Path, *, timeout_s: float) -> list[_PdfPage]:
     if result.returncode != 0:
         if "password" in stderr.lower():
             raise ScanError(Reason.ENCRYPTED_PDF, "the PDF is encrypted and needs a password")
+        if _NO_SUCH_PAGE_RE.search(stderr):
+            raise ScanError(Reason.CORRUPT_FILE, f"the PDF has no page {first}")
         raise ScanError(Reason.CORRUPT_FILE, f"the PDF cannot be read: {_scrub(stderr, path)}")
     text = result.stdout.decode("utf-8", "replace")
     encrypted = _ENCRYPTED_RE.search(text)
@@ -212,10 +312,12 @@ def _pdf_pages(path: Path, *, timeout_s: float) -> list[_PdfPage]:
     page_count = int(pages_match.group(1))
     if page_count < 1:
         raise ScanError(Reason.CORRUPT_FILE, "the PDF has no pages")
+    if first > page_count:
+        raise ScanError(Reason.CORRUPT_FILE, f"the PDF has no page {first}")
     sizes = {int(n): (float(w), float(h)) for n, w, h in _PAGE_SIZE_RE.findall(text)}
     rotations = {int(n): int(r) for n, r in _PAGE_ROT_RE.findall(text)}
     pages = []
-    for number in range(1, page_count + 1):
+    for number in range(first, min(last, page_count) + 1):
         if number not in sizes:
             raise ScanError(Reason.CORRUPT_FILE, f"the PDF's page {number} has no size")
         width, height = sizes[number]
@@ -237,18 +339,7 @@ def _check_pdf_page_size(page: _PdfPage, max_page_inches: float) -> None:
         )
 
 
-def _render_pdf_pages(
-    path: Path, pages: list[_PdfPage], *, dpi: int, timeout_s: float
-) -> Iterator[PageImage]:
-    for page in pages:
-        yield PageImage(
-            number=page.number,
-            image=_render_pdf_page(path, page, dpi=dpi, timeout_s=timeout_s),
-            dpi=float(dpi),
-        )
-
-
-def _render_pdf_page(path: Path, page: _PdfPage, *, dpi: int, timeout_s: float) -> np.ndarray:
+def _render_pdf_page(path: Path, page: _PdfPage, *, dpi: int, timeout_s: float) -> PageImage:
     n = str(page.number)
     # No output root: pdftoppm writes the PGM to stdout, so nothing touches the file system.
     result = _run(
@@ -279,7 +370,7 @@ def _render_pdf_page(path: Path, page: _PdfPage, *, dpi: int, timeout_s: float) 
             f"page {page.number} rendered as {got_w}x{got_h} px, "
             f"expected about {expected_w:.0f}x{expected_h:.0f}",
         )
-    return image
+    return PageImage(number=page.number, image=image, dpi=float(dpi))
 
 
 def _close(got: int, expected: float) -> bool:
@@ -306,20 +397,28 @@ def _decode_pgm(data: bytes) -> np.ndarray | None:
 # --- raster files ----------------------------------------------------------------------------
 
 
-def _open_image(path: Path, *, limit_px: int | None = None) -> Image.Image:
-    try:
-        return Image.open(path)
-    except Image.DecompressionBombError:
-        # Pillow's own guard fires at open for very large headers: the same verdict as ours.
-        raise ScanError(
-            Reason.PAGE_TOO_LARGE,
-            "the image is far larger than a page"
-            + (f" (limit {limit_px} px on a side)" if limit_px else ""),
-        ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ScanError(
-            Reason.CORRUPT_FILE, f"the image cannot be read ({type(exc).__name__})"
-        ) from None
+def _raster_limit(max_page_inches: float) -> int:
+    return int(max_page_inches * RASTER_LIMIT_DPI)
+
+
+@contextlib.contextmanager
+def _open_image(path: Path, *, limit_px: int | None = None) -> Iterator[Image.Image]:
+    with _open_regular(path) as handle:
+        try:
+            image = Image.open(handle)
+        except Image.DecompressionBombError:
+            # Pillow's own guard fires at open for very large headers: the same verdict as ours.
+            raise ScanError(
+                Reason.PAGE_TOO_LARGE,
+                "the image is far larger than a page"
+                + (f" (limit {limit_px} px on a side)" if limit_px else ""),
+            ) from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ScanError(
+                Reason.CORRUPT_FILE, f"the image cannot be read ({type(exc).__name__})"
+            ) from None
+        with image:
+            yield image
 
 
 def _frame_count(image: Image.Image) -> int:
@@ -351,21 +450,34 @@ def _check_raster_size(size: tuple[int, int], limit_px: int) -> None:
         )
 
 
+def _check_raster_pages(path: Path, limit_px: int) -> int:
+    """Check every frame's size from its header; return the number of frames."""
+    with _open_image(path, limit_px=limit_px) as image:
+        count = _frame_count(image)
+        for index in range(count):
+            _seek(image, index)
+            _check_raster_size(image.size, limit_px)
+    return count
+
+
 def _decode_raster_pages(path: Path, *, limit_px: int) -> Iterator[PageImage]:
     with _open_image(path, limit_px=limit_px) as image:
         for index in range(_frame_count(image)):
-            _seek(image, index)
-            # Checked again: the file may have changed since load_pages looked at it.
-            _check_raster_size(image.size, limit_px)
-            try:
-                grey, dpi = _to_grey(image)
-            except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                raise ScanError(
-                    Reason.CORRUPT_FILE,
-                    f"page {index + 1} cannot be decoded ({type(exc).__name__}: "
-                    f"{_scrub(str(exc), path)})",
-                ) from None
-            yield PageImage(number=index + 1, image=grey, dpi=dpi)
+            yield _decode_raster_page(image, index, limit_px=limit_px, path=path)
+
+
+def _decode_raster_page(image: Image.Image, index: int, *, limit_px: int, path: Path) -> PageImage:
+    _seek(image, index)
+    # Checked again before decoding: the file may have changed since it was checked.
+    _check_raster_size(image.size, limit_px)
+    try:
+        grey, dpi = _to_grey(image)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ScanError(
+            Reason.CORRUPT_FILE,
+            f"page {index + 1} cannot be decoded ({type(exc).__name__}: {_scrub(str(exc), path)})",
+        ) from None
+    return PageImage(number=index + 1, image=grey, dpi=dpi)
 
 
 def _to_grey(frame: Image.Image) -> tuple[np.ndarray, float]:
@@ -374,13 +486,25 @@ def _to_grey(frame: Image.Image) -> tuple[np.ndarray, float]:
     # EXIF orientations 5-8 turn the page a quarter, so the two resolutions swap with the axes.
     if frame.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
         dpi_x, dpi_y = dpi_y, dpi_x
+    plain_cmyk = _is_plain_cmyk_jpeg(frame)
     image = ImageOps.exif_transpose(frame) or frame
+    if plain_cmyk:
+        image = ImageChops.invert(image)
     grey = _grey_array(image)
     # Fax TIFFs have anisotropic pixels (204 x 98 dpi); square them up so a QR code stays square.
     if abs(dpi_x - dpi_y) > 0.02 * dpi_x:
         new_height = max(1, round(grey.shape[0] * dpi_x / dpi_y))
         grey = cv2.resize(grey, (grey.shape[1], new_height), interpolation=cv2.INTER_LINEAR)
     return grey, dpi_x
+
+
+def _is_plain_cmyk_jpeg(image: Image.Image) -> bool:
+    """A CMYK JPEG without Adobe's APP14 marker, whose ink values are stored as they are.
+
+    Pillow reads every CMYK JPEG as Adobe writes them, with inverted values; without the
+    marker that turns the page black, so the caller inverts it back (as MuPDF does).
+    """
+    return image.format == "JPEG" and image.mode == "CMYK" and "adobe" not in image.info
 
 
 def _metadata_dpi(image: Image.Image) -> tuple[float, float]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +13,17 @@ from reportlab.lib.pagesizes import letter
 from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen.canvas import Canvas
 
+from fixtures.badinput import png_header_only, write_cmyk_jpeg
 from scanner.errors import Reason, ScanError
-from scanner.load import PageImage, count_pages, load_pages, sniff_format
+from scanner.load import (
+    FileCheck,
+    PageImage,
+    check_file,
+    count_pages,
+    load_page,
+    load_pages,
+    sniff_format,
+)
 
 # Scan files are named after children: no error message may repeat the name.
 CHILD = "Maria_Lopez_2024-05"
@@ -53,22 +62,6 @@ def _reason(excinfo: pytest.ExceptionInfo[ScanError]) -> Reason:
     assert str(Path.cwd()) not in error.message
     assert "\n" not in error.message
     return error.reason
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims the given size but which holds almost no pixel data."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 16)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", idat)
-        + _png_chunk(b"IEND", b"")
-    )
 
 
 # --- PDF -------------------------------------------------------------------------------------
@@ -277,7 +270,7 @@ def test_extension_is_ignored_format_comes_from_bytes(tmp_path: Path) -> None:
 
 def test_png_header_claiming_40000_square_is_refused(tmp_path: Path) -> None:
     png = tmp_path / f"{CHILD}.png"
-    png.write_bytes(_png_header_only(40000, 40000))
+    png.write_bytes(png_header_only(40000, 40000))
     with pytest.raises(ScanError) as excinfo:
         load_pages(png)
     assert _reason(excinfo) is Reason.PAGE_TOO_LARGE
@@ -286,7 +279,7 @@ def test_png_header_claiming_40000_square_is_refused(tmp_path: Path) -> None:
 def test_png_over_the_side_limit_is_refused_before_decoding(tmp_path: Path) -> None:
     """13000 x 1000 px is small enough for Pillow's own guard but over 20 in at 600 dpi."""
     png = tmp_path / f"{CHILD}.png"
-    png.write_bytes(_png_header_only(13000, 1000))
+    png.write_bytes(png_header_only(13000, 1000))
     with pytest.raises(ScanError) as excinfo:
         load_pages(png)
     assert _reason(excinfo) is Reason.PAGE_TOO_LARGE
@@ -306,6 +299,145 @@ def test_truncated_raster_is_corrupt(tmp_path: Path, fmt: str) -> None:
     with pytest.raises(ScanError) as excinfo:
         list(load_pages(broken))
     assert _reason(excinfo) is Reason.CORRUPT_FILE
+
+
+# --- the up-front check and one page at a time ------------------------------------------------
+
+
+def _tiff_pages(path: Path, count: int = 3) -> Path:
+    """A multi-page TIFF whose page n has its black block n x 100 px lower: pages differ."""
+    frames = []
+    for number in range(1, count + 1):
+        pixels = np.full((1100, 850), 255, dtype=np.uint8)
+        pixels[number * 100 : number * 100 + 50, 50:250] = 0
+        frames.append(Image.fromarray(pixels, mode="L"))
+    frames[0].save(path, save_all=True, append_images=frames[1:], compression="tiff_lzw")
+    return path
+
+
+def test_check_file_gives_format_and_page_count(tmp_path: Path) -> None:
+    pdf = _pdf(tmp_path / f"{CHILD}.pdf", [letter] * 3)
+    tiff = _tiff_pages(tmp_path / f"{CHILD}.tif")
+    jpeg = tmp_path / f"{CHILD}.jpg"
+    _page_image().save(jpeg, format="JPEG")
+    png = tmp_path / f"{CHILD}.scan"
+    _page_image().save(png, format="PNG")
+    assert check_file(pdf) == FileCheck(format="pdf", pages=3)
+    assert check_file(tiff) == FileCheck(format="tiff", pages=3)
+    assert check_file(jpeg) == FileCheck(format="jpeg", pages=1)
+    assert check_file(png) == FileCheck(format="png", pages=1)
+
+
+def test_check_file_refuses_what_load_pages_refuses(tmp_path: Path) -> None:
+    tall = _pdf(tmp_path / f"{CHILD}-tall.pdf", [letter, (612, 200 * 72)])
+    wide = tmp_path / f"{CHILD}-wide.png"
+    wide.write_bytes(png_header_only(13000, 1000))
+    locked = _pdf(
+        tmp_path / f"{CHILD}-locked.pdf",
+        [letter],
+        encrypt=StandardEncryption("user-secret", ownerPassword="owner-secret"),
+    )
+    for path, reason in (
+        (tall, Reason.PAGE_TOO_LARGE),
+        (wide, Reason.PAGE_TOO_LARGE),
+        (locked, Reason.ENCRYPTED_PDF),
+    ):
+        for call in (check_file, load_pages):
+            with pytest.raises(ScanError) as excinfo:
+                call(path)
+            assert _reason(excinfo) is reason
+    # The limit is the caller's, as for load_pages.
+    assert check_file(tall, max_page_inches=250) == FileCheck(format="pdf", pages=2)
+    assert check_file(wide, max_page_inches=25) == FileCheck(format="png", pages=1)
+
+
+def test_load_page_is_the_matching_page_of_load_pages(tmp_path: Path) -> None:
+    pdf = _pdf(tmp_path / f"{CHILD}.pdf", [letter] * 3)
+    tiff = _tiff_pages(tmp_path / f"{CHILD}.tif")
+    for path, options in ((pdf, {"dpi": 60}), (tiff, {})):
+        pages = list(load_pages(path, **options))
+        assert not np.array_equal(pages[0].image, pages[1].image)  # the pages differ
+        for page in pages:
+            single = load_page(path, page.number, **options)
+            assert (single.number, single.dpi) == (page.number, page.dpi)
+            assert np.array_equal(single.image, page.image)
+    # The TIFF's second page is the second frame: its block is 200 px down.
+    second = load_page(tiff, 2).image
+    assert second[200:250, 50:250].max() == 0 and second[100:150, 50:250].min() == 255
+
+
+def test_load_page_of_a_pdf_asks_poppler_about_that_page_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN pdfinfo and pdftoppm wrapped to log their arguments (then run the real tools)
+    WHEN page 2 of a three-page PDF is loaded
+    THEN there is one pdfinfo call for page 2 only and one pdftoppm call for page 2."""
+    log = tmp_path / "calls.log"
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    for tool in ("pdfinfo", "pdftoppm"):
+        real = shutil.which(tool)
+        assert real is not None
+        script = wrappers / tool
+        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\nexec "{real}" "$@"\n')
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrappers}{os.pathsep}{os.environ['PATH']}")
+    pdf = _pdf(tmp_path / "three.pdf", [letter] * 3)
+    page = load_page(pdf, 2, dpi=50)
+    assert page.number == 2 and page.image.shape == (550, 425)
+    assert log.read_text().splitlines() == [
+        f"pdfinfo -f 2 -l 2 {pdf}",
+        f"pdftoppm -gray -r 50 -f 2 -l 2 {pdf}",
+    ]
+
+
+def test_load_page_past_the_last_page_is_corrupt(tmp_path: Path) -> None:
+    pdf = _pdf(tmp_path / f"{CHILD}.pdf", [letter] * 3)
+    tiff = _tiff_pages(tmp_path / f"{CHILD}.tif")
+    png = tmp_path / f"{CHILD}.png"
+    _page_image().save(png)
+    for path, number in ((pdf, 4), (pdf, 2**40), (tiff, 4), (png, 2)):
+        with pytest.raises(ScanError) as excinfo:
+            load_page(path, number)
+        assert _reason(excinfo) is Reason.CORRUPT_FILE
+        assert f"no page {number}" in excinfo.value.message
+    with pytest.raises(ValueError):
+        load_page(pdf, 0)
+
+
+def test_load_page_checks_its_own_page_only(tmp_path: Path) -> None:
+    """A worker loading page 1 is not stopped by page 2 being too large; check_file is."""
+    pdf = _pdf(tmp_path / f"{CHILD}.pdf", [letter, (612, 200 * 72)])
+    assert load_page(pdf, 1, dpi=20).image.shape == (220, 170)
+    with pytest.raises(ScanError) as excinfo:
+        load_page(pdf, 2, dpi=20)
+    assert _reason(excinfo) is Reason.PAGE_TOO_LARGE
+    with pytest.raises(ScanError) as excinfo:
+        check_file(pdf)
+    assert _reason(excinfo) is Reason.PAGE_TOO_LARGE
+
+
+def test_load_page_times_out(tmp_path: Path) -> None:
+    pdf = _pdf(tmp_path / f"{CHILD}.pdf", [letter])
+    with pytest.raises(ScanError) as excinfo:
+        load_page(pdf, 1, timeout_s=1e-6)
+    assert _reason(excinfo) is Reason.RASTERIZER_TIMEOUT
+
+
+def test_cmyk_jpeg_without_adobe_marker_is_not_inverted(tmp_path: Path) -> None:
+    """Without Adobe's APP14 marker the CMYK values are stored as they are; Pillow inverts
+    them anyway (a black page), so the loader inverts them back."""
+    grey = np.asarray(_page_image())
+    for adobe in (True, False):
+        jpeg = tmp_path / f"{CHILD}-{adobe}.jpg"
+        write_cmyk_jpeg(grey, jpeg, dpi=150, adobe=adobe)
+        with Image.open(jpeg) as check:
+            assert check.mode == "CMYK"
+            assert ("adobe" in check.info) is adobe
+        page = load_page(jpeg, 1)
+        assert page.dpi == 150
+        assert page.image[70:130, 70:230].max() < 30, adobe
+        assert page.image[500:, 500:].min() > 240, adobe
 
 
 # --- files that are not scans ----------------------------------------------------------------
@@ -342,6 +474,30 @@ def test_directory_is_not_a_regular_file(tmp_path: Path) -> None:
     assert _reason(excinfo) is Reason.NOT_A_REGULAR_FILE
 
 
+def test_symbolic_link_is_never_followed(tmp_path: Path) -> None:
+    pdf = _pdf(tmp_path / "sheet.pdf", [letter])
+    assert check_file(pdf) == FileCheck(format="pdf", pages=1)
+    link = tmp_path / f"{CHILD}.pdf"
+    link.symlink_to(pdf)
+    calls = (
+        sniff_format,
+        count_pages,
+        check_file,
+        load_pages,
+        lambda path: load_page(path, 1),
+    )
+    for call in calls:
+        with pytest.raises(ScanError) as excinfo:
+            call(link)
+        assert _reason(excinfo) is Reason.NOT_A_REGULAR_FILE
+        assert excinfo.value.message == "the input is a symbolic link"
+    dangling = tmp_path / "dangling.pdf"
+    dangling.symlink_to(tmp_path / "nothing.pdf")
+    with pytest.raises(ScanError) as excinfo:
+        check_file(dangling)
+    assert _reason(excinfo) is Reason.NOT_A_REGULAR_FILE
+
+
 def test_reason_values_are_stable() -> None:
     assert [reason.value for reason in Reason] == [
         "not_found",
@@ -353,6 +509,7 @@ def test_reason_values_are_stable() -> None:
         "page_too_large",
         "rasterizer_failed",
         "rasterizer_timeout",
+        "worker_crashed",
     ]
     error = ScanError(Reason.EMPTY_FILE, "the file is empty (0 bytes)")
     assert error.reason is Reason.EMPTY_FILE
