@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test check setup setup-dev bench bench-reading
+.PHONY: demo test check setup setup-dev bench bench-reading bench-intake
 
 setup:
 	scripts/setup.sh
@@ -25,3 +25,7 @@ bench: setup-dev
 
 bench-reading: setup-dev
 	.venv/bin/python scripts/bench_reading.py --sheets 40 --seed 1
+
+bench-intake: setup-dev
+	.venv/bin/pip install -q -e ".[dev,bench]"
+	.venv/bin/python scripts/bench_intake.py --pages 200

@@ -7,7 +7,9 @@ import contextlib
 import getpass
 import json
 import logging
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from enum import IntEnum
@@ -45,6 +47,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 4
     FILES_FAILED = 5
     DATABASE = 6
+    UNSAFE_CONFIGURATION = 7
 
 
 class CommandError(Exception):
@@ -366,6 +369,135 @@ def cmd_intake_run(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return ExitCode.FILES_FAILED if counts["files_failed"] else ExitCode.OK
 
 
+def _intake_dirs(args: argparse.Namespace, settings: Settings, inbox: Path | None) -> Any:
+    """The work folders, after refusing unsafe folder and database settings."""
+    from sqlalchemy.engine import make_url
+
+    from intake.folders import (
+        IntakeDirs,
+        UnsafeConfiguration,
+        check_folders,
+        check_sqlite_location,
+    )
+
+    work = Path(args.work).absolute() if args.work else settings.intake_work_dir
+    dirs = IntakeDirs(work)
+    try:
+        check_folders(inbox, dirs, home=settings.home)
+        url = make_url(settings.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            check_sqlite_location(Path(str(url.database)))
+    except UnsafeConfiguration as exc:
+        raise CommandError(ExitCode.UNSAFE_CONFIGURATION, str(exc)) from None
+    dirs.ensure()
+    return dirs
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT: finish the page in hand, then stop."""
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _service_logging() -> None:
+    # Services log progress (claim ids, hashes, serials; never names) at INFO.
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+
+
+def cmd_intake_watch(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from intake.pool import WorkerPool
+    from intake.report import batch_report, render_report
+    from intake.watch import Watcher, WatchOptions
+
+    inbox = Path(args.dir)
+    if not inbox.exists():
+        raise CommandError(ExitCode.NOT_FOUND, f"no such folder: {args.dir}")
+    dirs = _intake_dirs(args, settings, inbox)
+    engine = _engine(settings)
+    _service_logging()
+    failed: list[int] = []
+
+    def batch_done(batch_id: str) -> None:
+        report = batch_report(engine, batch_id)
+        failed.append(report["files"]["failed"])
+        (dirs.reports / f"{batch_id}.json").write_text(json.dumps(report, indent=2) + "\n")
+        if args.json:
+            _print_json(report)
+        else:
+            print(render_report(report), flush=True)
+
+    options = WatchOptions(
+        settle_s=args.settle,
+        interval_s=args.interval,
+        reconcile_s=args.reconcile,
+        polling=args.polling,
+        once=args.once,
+        wait=args.workers > 0,
+    )
+    worker_args = ["--work", str(dirs.work), "--render-timeout", str(args.render_timeout)]
+    with _stop_on_signals() as stop, WorkerPool(args.workers, worker_args, stop=stop):
+        Watcher(engine, dirs, inbox.absolute(), options, on_batch_done=batch_done).run(stop)
+    # A service stopped by SIGTERM has done its job; only a one-off run reports failed files.
+    return ExitCode.FILES_FAILED if args.once and any(failed) else ExitCode.OK
+
+
+def cmd_intake_worker(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    import os
+    import socket
+
+    from intake.worker import Worker, WorkerOptions
+
+    dirs = _intake_dirs(args, settings, None)
+    engine = _engine(settings)
+    _service_logging()
+    options = WorkerOptions(
+        worker_id=args.id or f"{socket.gethostname()}:{os.getpid()}",
+        lease_s=args.lease,
+        poll_s=args.poll,
+        drain=args.drain,
+        render_timeout_s=args.render_timeout,
+        dpi=settings.scan_dpi,
+    )
+    worker = Worker(
+        engine,
+        dirs,
+        store_dir=settings.store_dir,
+        reading=_reading(settings),
+        options=options,
+    )
+    with _stop_on_signals() as stop:
+        stats = worker.run(stop)
+    if args.stats:
+        Path(args.stats).write_text(json.dumps(stats.to_json(), indent=2) + "\n")
+    return ExitCode.OK
+
+
+def cmd_intake_report(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from intake.report import batch_report, latest_batch, render_report
+
+    engine = _engine(settings)
+    batch_id = args.batch or latest_batch(engine)
+    if batch_id is None:
+        raise CommandError(ExitCode.NOT_FOUND, "no batch has arrived yet")
+    try:
+        report = batch_report(engine, batch_id)
+    except LookupError as exc:
+        raise CommandError(ExitCode.NOT_FOUND, str(exc)) from None
+    if args.json:
+        _print_json(report)
+    else:
+        print(render_report(report), end="")
+    return ExitCode.OK
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
     month = _month(args.month)
     engine = _engine(settings)
@@ -389,6 +521,25 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
 Handler = Callable[[argparse.Namespace, Settings], ExitCode]
 
 
+def _work_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--work",
+        metavar="DIR",
+        help="processing, archive and quarantine folders (default ATTEND_WORK_DIR, else "
+        "ATTEND_HOME/intake); on the intake folder's filesystem, outside it",
+    )
+
+
+def _render_timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--render-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="give up on a page poppler has not rendered in S seconds (default 120)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attend",
@@ -396,7 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
         "mark sheets received, export attendance.",
         epilog="Environment: ATTEND_HOME (data folder, default ./attend-data), "
         "ATTEND_DATABASE_URL (any SQLAlchemy URL; default SQLite in ATTEND_HOME), "
-        "ATTEND_AGENCY_NAME (printed on sheets), ATTEND_REVIEW_THRESHOLD (0..1, default 0.95).",
+        "ATTEND_AGENCY_NAME (printed on sheets), ATTEND_REVIEW_THRESHOLD (0..1, default 0.95), "
+        "ATTEND_WORK_DIR (intake work folders, default ATTEND_HOME/intake).",
     )
     parser.add_argument("--version", action="version", version=f"attend {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log detail; tracebacks")
@@ -447,6 +599,61 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(intake_commands, "run", cmd_intake_run, "process scan files and folders once")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="the batch report as JSON")
+    p = add(
+        intake_commands,
+        "watch",
+        cmd_intake_watch,
+        "watch an intake folder: claim stable files, queue their pages, report each batch",
+    )
+    p.add_argument("dir", metavar="DIR")
+    _work_option(p)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes to run alongside (default 1; 0 when workers run as services)",
+    )
+    p.add_argument("--polling", action="store_true", help="poll instead of inotify (SMB/NFS)")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="a file is claimed after S seconds unchanged and quiet (default 5)",
+    )
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--reconcile",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="full rescan of the folder every S seconds (default 30)",
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="take what is in the folder now, wait for it to be processed, report, stop",
+    )
+    p.add_argument("--json", action="store_true", help="batch reports as JSON")
+    _render_timeout_option(p)
+    p = add(intake_commands, "worker", cmd_intake_worker, "process queued pages (run N of these)")
+    _work_option(p)
+    p.add_argument("--id", metavar="NAME", help="worker name in logs (default host:pid)")
+    p.add_argument(
+        "--lease",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="a job held S seconds without a heartbeat goes to another worker (default 60)",
+    )
+    p.add_argument("--poll", type=float, default=1.0, metavar="S", help="idle poll (default 1)")
+    p.add_argument("--drain", action="store_true", help="stop when no page is left to process")
+    p.add_argument("--stats", metavar="FILE.json", help="write what this worker did here")
+    _render_timeout_option(p)
+    p = add(intake_commands, "report", cmd_intake_report, "a batch's report (default the latest)")
+    p.add_argument("--batch", metavar="ID")
+    p.add_argument("--json", action="store_true")
 
     p = add(commands, "status", cmd_status, "was a sheet received, and when")
     p.add_argument("serial", nargs="?", metavar="SERIAL")

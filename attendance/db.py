@@ -26,6 +26,12 @@ class SchemaNotCurrent(RuntimeError):
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver must not open transactions itself: `_begin_immediate` does, so that a
+    # transaction that will write takes the write lock at its start. A deferred transaction
+    # that upgrades from reading to writing fails at once with "database is locked" when
+    # another worker wrote in between (the busy timeout cannot help it); an immediate one
+    # waits its turn.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers (status look-ups) run while intake writes; FULL makes a commit
     # durable before we tell anyone a sheet was received.
@@ -36,6 +42,14 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
 def make_engine(database_url: str) -> Engine:
     """Create an engine; SQLite gets its folder created and WAL/foreign keys switched on."""
     url = make_url(database_url)
@@ -44,6 +58,7 @@ def make_engine(database_url: str) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         sa_event.listen(engine, "connect", _set_sqlite_pragmas)
+        sa_event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -37,6 +37,7 @@ class SheetStatus(StrEnum):
 
 
 class FileStatus(StrEnum):
+    PROCESSING = "processing"  # claimed by the watched-folder intake, pages queued
     PROCESSED = "processed"
     FAILED = "failed"
 
@@ -45,6 +46,24 @@ class PageStatus(StrEnum):
     IDENTIFIED = "identified"
     UNIDENTIFIED = "unidentified"
     DUPLICATE = "duplicate"
+    FAILED = "failed"  # the page could not be rendered or decoded (reason says why)
+
+
+class ArrivalState(StrEnum):
+    """What became of a file that arrived in the intake folder (or was uploaded)."""
+
+    CLAIMING = "claiming"  # recorded, about to be moved out of the inbox
+    QUEUED = "queued"  # in the processing folder, its pages queued as jobs
+    DONE = "done"  # every page processed; the file is in the archive
+    FAILED = "failed"  # quarantined with a reason
+    DUPLICATE = "duplicate"  # the same bytes arrived before; moved aside, not counted again
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"  # held by a worker under a lease
+    DONE = "done"
+    FAILED = "failed"
 
 
 class Provider(SQLModel, table=True):
@@ -174,3 +193,52 @@ class Event(SQLModel, table=True):
     action: str = Field(max_length=32)
     before_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     after_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class IntakeFile(SQLModel, table=True):
+    """One file that arrived: every arrival has a row, so files in = done + failed + duplicate."""
+
+    __tablename__ = "intake_files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The file's name in the processing, archive-less folders: an id, never the original name.
+    claim_id: str = Field(unique=True, max_length=64)
+    batch_id: str = Field(index=True, max_length=32)
+    source: str = Field(max_length=16)  # watch | upload
+    # Kept for the mailroom to find a file again; never logged (scanners name files after people).
+    original_name: str
+    size_bytes: int | None = None
+    sha256: str | None = Field(default=None, index=True, max_length=64)
+    state: str = Field(index=True, max_length=16)
+    reason: str | None = Field(default=None, max_length=32)
+    message: str | None = None
+    file_id: int | None = Field(default=None, foreign_key="scanned_files.id", index=True)
+    page_count: int | None = None
+    arrived_at: dt.datetime = Field(default_factory=utcnow)
+    finished_at: dt.datetime | None = None
+    # Where the file was moved once finished (archive | quarantine | duplicates), and when.
+    placed_in: str | None = Field(default=None, max_length=16)
+    placed_at: dt.datetime | None = None
+
+
+class PageJob(SQLModel, table=True):
+    """One page to process. Claimed under a lease; done exactly once (the page row is unique)."""
+
+    __tablename__ = "page_jobs"
+    __table_args__ = (
+        UniqueConstraint("intake_file_id", "page_number", name="uq_job_file_page"),
+        Index("ix_page_jobs_state_id", "state", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    intake_file_id: int = Field(foreign_key="intake_files.id", index=True)
+    file_id: int = Field(foreign_key="scanned_files.id")
+    page_number: int
+    state: str = Field(max_length=16)
+    attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: dt.datetime | None = None
+    reason: str | None = Field(default=None, max_length=32)
+    message: str | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    finished_at: dt.datetime | None = None

@@ -26,6 +26,12 @@ class Settings:
     agency_name: str
     review_threshold: float = DEFAULT_REVIEW_THRESHOLD
     scan_dpi: int = 200
+    work_dir: Path | None = None
+
+    @property
+    def intake_work_dir(self) -> Path:
+        """The watched-folder intake's processing, archive and quarantine folders."""
+        return self.work_dir or self.home / "intake"
 
     @property
     def store_dir(self) -> Path:
@@ -34,8 +40,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read `ATTEND_HOME`, `ATTEND_DATABASE_URL`, `ATTEND_AGENCY_NAME` and
-        `ATTEND_REVIEW_THRESHOLD`."""
+        """Read `ATTEND_HOME`, `ATTEND_DATABASE_URL`, `ATTEND_AGENCY_NAME`,
+        `ATTEND_REVIEW_THRESHOLD` and `ATTEND_WORK_DIR`."""
         env = dict(os.environ if environ is None else environ)
         home = Path(env.get("ATTEND_HOME") or DEFAULT_HOME).expanduser().resolve()
         url = env.get("ATTEND_DATABASE_URL") or f"sqlite:///{home / 'attend.sqlite3'}"
@@ -49,4 +55,11 @@ class Settings:
             raise ValueError(
                 f"ATTEND_REVIEW_THRESHOLD must be a number from 0 to 1, got {threshold_text!r}"
             )
-        return cls(home=home, database_url=url, agency_name=agency, review_threshold=threshold)
+        work = env.get("ATTEND_WORK_DIR")
+        return cls(
+            home=home,
+            database_url=url,
+            agency_name=agency,
+            review_threshold=threshold,
+            work_dir=Path(work).expanduser().absolute() if work else None,
+        )

@@ -9,11 +9,13 @@ failure anywhere in a file leaves no partial record; other files go on.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import logging
 import math
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -143,15 +145,33 @@ def store_original(path: Path, store_dir: Path) -> tuple[str, Path]:
 
 
 def _save_preview(page: PageImage, store_dir: Path, sha: str) -> Path:
+    """Keep an unidentified page for the reviewer; a full disk raises OSError (ENOSPC)."""
     pages_dir = store_dir / "pages"
     pages_dir.mkdir(parents=True, exist_ok=True)
     image = page.image
     if page.dpi > PREVIEW_DPI:
         factor = PREVIEW_DPI / page.dpi
         image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(errno.EIO, "the page image could not be encoded")
     target = pages_dir / f"{sha}-p{page.number:04d}.png"
-    cv2.imwrite(str(target), image)
+    write_atomically(target, encoded.tobytes())
     return target
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write `data` to `target` through a temporary file, synced, then renamed into place."""
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True)
@@ -189,7 +209,9 @@ def sheet_context(engine: Engine, serial: str) -> SheetContext | None:
 
 
 @dataclass(frozen=True)
-class _ReadPage:
+class ReadPage:
+    """One page identified (and, for a known sheet, registered and read): a plain record."""
+
     number: int
     identity: PageIdentity
     preview: Path | None
@@ -198,11 +220,20 @@ class _ReadPage:
     review_reason: str | None = None
 
 
+Timings = dict[str, float]
+"""Seconds spent per stage (identify, register, read), added to by `read_page`."""
+
+
 def _read_fields(
-    page: PageImage, identity: PageIdentity, context: SheetContext, reading: Reading
+    page: PageImage,
+    identity: PageIdentity,
+    context: SheetContext,
+    reading: Reading,
+    timings: Timings,
 ) -> tuple[tuple[MachineReading, ...], float | None, str | None]:
     """Register the page to its layout and read every field, or say why not."""
     assert identity.rotation is not None
+    started = time.perf_counter()
     layout = build_layout(context.serial, parse_month(context.month))
     registration = register_page(
         page.image,
@@ -214,12 +245,47 @@ def _read_fields(
     # No fit at all has an infinite residual: stored as unknown, not as a number.
     residual = registration.residual_pt if math.isfinite(registration.residual_pt) else None
     if not registration.ok:
+        _add(timings, "register", started)
         return (), residual, registration.reason
     canon = warp_to_canon(page.image, registration, layout)
+    warped = _add(timings, "register", started)
     readings = read_sheet_fields(
         canon, layout, reading.reader, windows=context.windows, settings=reading.settings
     )
+    _add(timings, "read", warped)
     return tuple(readings), residual, None
+
+
+def _add(timings: Timings, stage: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[stage] = timings.get(stage, 0.0) + now - since
+    return now
+
+
+def read_page(
+    page: PageImage,
+    *,
+    sha: str,
+    store_dir: Path,
+    context_for: Callable[[str], SheetContext | None],
+    reading: Reading | None,
+    timings: Timings | None = None,
+) -> ReadPage:
+    """Identify one page; for a known sheet, register it and read its fields.
+
+    An unidentified page is kept as a preview image for the reviewer (a full disk raises
+    OSError). Nothing here touches the database except `context_for`.
+    """
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
+    identity = identify_page(page)
+    _add(timings, "identify", started)
+    preview = None if identity.identified else _save_preview(page, store_dir, sha)
+    context = context_for(identity.payload.serial) if identity.payload else None
+    if context is None or reading is None:
+        return ReadPage(page.number, identity, preview)
+    readings, residual, review_reason = _read_fields(page, identity, context, reading, timings)
+    return ReadPage(page.number, identity, preview, readings, residual, review_reason)
 
 
 def _read_pages(
@@ -231,28 +297,21 @@ def _read_pages(
     context_for: Callable[[str], SheetContext | None],
     reading: Reading | None,
     progress: ProgressCallback | None,
-) -> list[_ReadPage]:
-    read: list[_ReadPage] = []
+) -> list[ReadPage]:
+    read: list[ReadPage] = []
     for page in load_pages(stored, dpi=dpi):
-        identity = identify_page(page)
-        preview = None if identity.identified else _save_preview(page, store_dir, sha)
-        context = context_for(identity.payload.serial) if identity.payload else None
-        if context is not None and reading is not None:
-            readings, residual, review_reason = _read_fields(page, identity, context, reading)
-            read.append(
-                _ReadPage(page.number, identity, preview, readings, residual, review_reason)
-            )
-        else:
-            read.append(_ReadPage(page.number, identity, preview))
+        read.append(
+            read_page(page, sha=sha, store_dir=store_dir, context_for=context_for, reading=reading)
+        )
         if progress:
             progress(sha)
     return read
 
 
-def _record_pages(
+def record_pages(
     session: Session,
     file_row: ScannedFile,
-    pages: list[_ReadPage],
+    pages: list[ReadPage],
     *,
     actor: str,
     received_at: dt.datetime,
@@ -394,13 +453,14 @@ def process_file(
 
     with Session(engine) as session:
         existing = session.exec(select(ScannedFile).where(ScannedFile.sha256 == sha)).first()
-    if existing is not None and existing.status == FileStatus.PROCESSED:
+    # A file the watched-folder intake holds (processing) is as good as processed here.
+    if existing is not None and existing.status != FileStatus.FAILED:
         log.info("file %s: already processed, skipped", sha[:12])
         return FileOutcome(label, sha, "already_processed")
 
     received_at = utcnow()
     failure: ScanError | None = None
-    pages: list[_ReadPage] = []
+    pages: list[ReadPage] = []
     file_format: str | None = None
     try:
         file_format = sniff_format(stored)
@@ -437,7 +497,7 @@ def process_file(
             row.message = failure.message if failure else None
             session.add(row)
             session.flush()
-            outcomes = _record_pages(
+            outcomes = record_pages(
                 session,
                 row,
                 pages,
@@ -504,9 +564,15 @@ __all__ = [
     "FileOutcome",
     "IntakeReport",
     "PageOutcome",
+    "ReadPage",
+    "Reading",
     "Reason",
     "collect_files",
     "missing_paths",
     "process_file",
+    "read_page",
+    "record_pages",
     "run_intake",
+    "sheet_context",
+    "write_atomically",
 ]

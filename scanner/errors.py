@@ -14,6 +14,7 @@ only when a file or page as a whole fails. The command line maps reasons to exit
 | ``page_too_large`` | a page is larger than the configured limit (decompression-bomb guard) |
 | ``rasterizer_failed`` | poppler ran but produced no usable image |
 | ``rasterizer_timeout`` | poppler did not finish within the time limit |
+| ``worker_crashed`` | (intake) every worker that took this page died while processing it |
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Reason(StrEnum):
     PAGE_TOO_LARGE = "page_too_large"
     RASTERIZER_FAILED = "rasterizer_failed"
     RASTERIZER_TIMEOUT = "rasterizer_timeout"
+    WORKER_CRASHED = "worker_crashed"
 
 
 class ScanError(Exception):

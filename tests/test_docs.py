@@ -44,6 +44,7 @@ def test_every_environment_variable_is_documented() -> None:
         "ATTEND_DATABASE_URL",
         "ATTEND_AGENCY_NAME",
         "ATTEND_REVIEW_THRESHOLD",
+        "ATTEND_WORK_DIR",
     }
     for variable in variables:
         assert f"| `{variable}` |" in README, variable

@@ -1,0 +1,269 @@
+"""The intake queue on real SQLite and PostgreSQL: claims, duplicates, quarantine, leases,
+recovery after a crash at each step, uploads with hostile names."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from attendance.db import make_engine
+from attendance.models import ArrivalState
+from intake.folders import IntakeDirs
+from intake.oneshot import Reading
+from intake.queue import (
+    LeaseLost,
+    accept_upload,
+    claim_job,
+    claim_path,
+    complete_job,
+    display_name,
+    new_batch_id,
+    place_unplaced,
+    recover,
+)
+from intake.worker import Worker, WorkerOptions
+from scanner.digits import DigitReader
+from scanner.errors import Reason, ScanError
+from tests.batches import exactly_once, pdf_bytes, printed_pages, query, write_batch
+from tests.conftest import CERTIFICATES_CSV, MONTH, Cli
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
+    """An issued month on SQLite or on a fresh PostgreSQL database."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    cli = Cli(tmp_path / "attend-data", url)
+    cli.ok("init")
+    cli.ok("certificates", "import", str(CERTIFICATES_CSV))
+    cli.ok("sheets", "issue", "--month", MONTH)
+    return cli
+
+
+@pytest.fixture(scope="module")
+def reading() -> Reading:
+    return Reading(reader=DigitReader.load())
+
+
+def _setup(cli: Cli, tmp_path: Path) -> tuple[object, IntakeDirs, Path]:
+    engine = make_engine(cli.database_url or f"sqlite:///{cli.home / 'attend.sqlite3'}")
+    dirs = IntakeDirs(tmp_path / "work")
+    dirs.ensure()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    return engine, dirs, inbox
+
+
+def _drain(cli: Cli, engine: object, dirs: IntakeDirs, reading: Reading | None) -> None:
+    worker = Worker(
+        engine,  # type: ignore[arg-type]
+        dirs,
+        store_dir=cli.home / "store",
+        reading=reading,
+        options=WorkerOptions(worker_id="test", drain=True, poll_s=0.05),
+    )
+    stats = worker.run(threading.Event())
+    assert stats.lock_errors == 0 and stats.lease_lost == 0
+
+
+def test_claimed_files_are_processed_once_and_archived(
+    backend: Cli, tmp_path: Path, reading: Reading
+) -> None:
+    engine, dirs, inbox = _setup(backend, tmp_path)
+    pages = printed_pages(backend, tmp_path)
+    files = write_batch(pages, inbox, total_pages=7, pages_per_file=4)
+    original = {p.name: p.read_bytes() for p in files}
+    batch = new_batch_id()
+    arrivals = [claim_path(engine, dirs, p, name=p.name, batch_id=batch) for p in files]  # type: ignore[arg-type]
+    assert [a.state if a else None for a in arrivals] == ["queued", "queued"]
+    assert os.listdir(inbox) == []  # claimed by rename: the inbox is empty at once
+    _drain(backend, engine, dirs, reading)
+    exactly_once(backend, dirs.work, files=2, pages=7)
+    # The archive holds the original bytes, unmodified, named by hash.
+    archived = sorted(p.read_bytes() for p in dirs.archive.rglob("*") if p.is_file())
+    assert archived == sorted(original.values())
+    received = query(backend, "SELECT count(*) FROM sheets WHERE status = 'received'")
+    assert received == [(7,)]
+    # Readings were stored for the identified pages.
+    assert query(backend, "SELECT count(DISTINCT page_id) FROM field_readings") == [(7,)]
+
+
+def test_same_bytes_under_another_name_is_a_duplicate(backend: Cli, tmp_path: Path) -> None:
+    engine, dirs, inbox = _setup(backend, tmp_path)
+    data = pdf_bytes(printed_pages(backend, tmp_path)[:2], 150)
+    batch = new_batch_id()
+    (inbox / "first.pdf").write_bytes(data)
+    first = claim_path(engine, dirs, inbox / "first.pdf", name="first.pdf", batch_id=batch)  # type: ignore[arg-type]
+    (inbox / "again.pdf").write_bytes(data)
+    again = claim_path(engine, dirs, inbox / "again.pdf", name="again.pdf", batch_id=batch)  # type: ignore[arg-type]
+    assert first is not None and again is not None
+    assert (first.state, again.state) == ("queued", "duplicate")
+    _drain(backend, engine, dirs, None)
+    # Moved aside with its reason, recorded, and not counted again.
+    reason = json.loads((dirs.duplicates / f"{again.claim_id}.reason.json").read_text())
+    assert reason["reason"] == "duplicate" and reason["sha256"] == first.sha256
+    assert (dirs.duplicates / again.claim_id).read_bytes() == data
+    assert query(backend, "SELECT count(*) FROM scanned_files") == [(1,)]
+    assert query(backend, "SELECT count(*) FROM scanned_pages") == [(2,)]
+    states = dict(query(backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
+    assert states == {"done": 1, "duplicate": 1}
+
+
+def test_bad_file_is_quarantined_with_its_reason_and_the_next_is_processed(
+    backend: Cli, tmp_path: Path
+) -> None:
+    engine, dirs, inbox = _setup(backend, tmp_path)
+    (inbox / "letter.pdf").write_text("Dear sir, this is not a scan.\n")
+    good = write_batch(printed_pages(backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1)
+    batch = new_batch_id()
+    bad = claim_path(engine, dirs, inbox / "letter.pdf", name="letter.pdf", batch_id=batch)  # type: ignore[arg-type]
+    ok = claim_path(engine, dirs, good[0], name="good.pdf", batch_id=batch)  # type: ignore[arg-type]
+    assert bad is not None and bad.state == "failed" and bad.reason == "unsupported_format"
+    assert ok is not None and ok.state == "queued"
+    _drain(backend, engine, dirs, None)
+    reason = json.loads((dirs.quarantine / f"{bad.claim_id}.reason.json").read_text())
+    assert reason["reason"] == "unsupported_format"
+    assert "letter" not in json.dumps(reason)  # no original names in derived files
+    assert (dirs.quarantine / bad.claim_id).read_text().startswith("Dear sir")
+    states = dict(query(backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
+    assert states == {"done": 1, "failed": 1}
+
+
+def test_fifo_and_symlink_are_quarantined_without_being_opened(
+    backend: Cli, tmp_path: Path
+) -> None:
+    engine, dirs, inbox = _setup(backend, tmp_path)
+    secret = tmp_path / "outside.pdf"
+    secret.write_bytes(pdf_bytes(printed_pages(backend, tmp_path)[:1], 150))
+    os.mkfifo(inbox / "pipe.pdf")
+    os.symlink(secret, inbox / "link.pdf")
+    batch = new_batch_id()
+    started = time.monotonic()
+    for name in ("pipe.pdf", "link.pdf"):
+        arrival = claim_path(engine, dirs, inbox / name, name=name, batch_id=batch)  # type: ignore[arg-type]
+        assert arrival is not None and arrival.state == "failed"
+        assert arrival.reason == "not_a_regular_file"
+    assert time.monotonic() - started < 10  # opening the FIFO would have blocked forever
+    messages = [m for (m,) in query(backend, "SELECT message FROM intake_files ORDER BY id")]
+    assert "named pipe" in messages[0] and "symbolic link" in messages[1]
+    assert secret.exists()  # the link's target is untouched, and was not read
+    assert query(backend, "SELECT count(*) FROM scanned_files") == [(0,)]
+
+
+def test_recovery_after_a_crash_at_each_claim_step(backend: Cli, tmp_path: Path) -> None:
+    engine, dirs, inbox = _setup(backend, tmp_path)
+    data = pdf_bytes(printed_pages(backend, tmp_path)[:1], 150)
+    from attendance.db import session_scope
+    from attendance.models import IntakeFile
+
+    # Crash after the row, before the rename: the file is still in the inbox.
+    (inbox / "a.pdf").write_bytes(data)
+    # Crash after the rename, before admission: the file sits in processing.
+    (dirs.processing / "20261123T000000-000000000002").write_bytes(data + b"\n% b")
+    with session_scope(engine) as session:  # type: ignore[arg-type]
+        for claim_id in ("20261123T000000-000000000001", "20261123T000000-000000000002"):
+            session.add(
+                IntakeFile(
+                    claim_id=claim_id,
+                    batch_id="b",
+                    source="watch",
+                    original_name="x.pdf",
+                    state=ArrivalState.CLAIMING.value,
+                )
+            )
+    assert recover(engine, dirs) == 2  # type: ignore[arg-type]
+    rows = query(backend, "SELECT claim_id, state FROM intake_files ORDER BY claim_id")
+    assert rows == [("20261123T000000-000000000002", "queued")]
+    assert (inbox / "a.pdf").exists()  # left for the watcher to claim again
+    # Crash after finishing, before the move: the next pass places the file.
+    _drain(backend, engine, dirs, None)
+    assert place_unplaced(engine, dirs) == 0  # type: ignore[arg-type]
+    assert os.listdir(dirs.processing) == []
+
+
+def test_a_dead_workers_job_is_taken_again_after_its_lease(backend: Cli, tmp_path: Path) -> None:
+    engine, dirs, inbox = _setup(backend, tmp_path)
+    files = write_batch(
+        printed_pages(backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
+    )
+    claim_path(engine, dirs, files[0], name="one.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
+    dead = claim_job(engine, "dead", lease_s=0.5)  # type: ignore[arg-type]
+    assert dead is not None
+    assert claim_job(engine, "alive", lease_s=30) is None  # type: ignore[arg-type]  # held
+    time.sleep(0.7)
+    alive = claim_job(engine, "alive", lease_s=30)  # type: ignore[arg-type]
+    assert alive is not None and alive.job_id == dead.job_id and alive.attempts == 2
+    failure = ScanError(Reason.CORRUPT_FILE, "test")
+    with pytest.raises(LeaseLost):
+        complete_job(engine, dead, failure, actor="t", model_version=None)  # type: ignore[arg-type]
+    # The late worker wrote nothing; the live one records the page exactly once.
+    assert query(backend, "SELECT count(*) FROM scanned_pages") == [(0,)]
+    from intake.oneshot import read_page
+    from scanner.load import load_page
+
+    page = load_page(dirs.processing / alive.claim_id, 1)
+    result = read_page(
+        page,
+        sha=alive.sha256,
+        store_dir=tmp_path / "store",
+        context_for=lambda _s: None,
+        reading=None,
+    )
+    assert complete_job(engine, alive, result, actor="t", model_version=None) is not None  # type: ignore[arg-type]
+    assert query(backend, "SELECT count(*), min(status) FROM scanned_pages") == [(1, "identified")]
+
+
+def test_a_page_that_kills_every_worker_fails_instead_of_looping(
+    backend: Cli, tmp_path: Path
+) -> None:
+    engine, dirs, inbox = _setup(backend, tmp_path)
+    files = write_batch(
+        printed_pages(backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
+    )
+    arrival = claim_path(engine, dirs, files[0], name="x.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
+    assert arrival is not None
+    for attempt in range(4):
+        assert claim_job(engine, f"w{attempt}", lease_s=0.01) is not None  # type: ignore[arg-type]
+        time.sleep(0.05)  # ... and the worker dies
+    assert claim_job(engine, "w5", lease_s=0.01) is None  # type: ignore[arg-type]
+    assert place_unplaced(engine, dirs) == 1  # type: ignore[arg-type]
+    reason = json.loads((dirs.quarantine / f"{arrival.claim_id}.reason.json").read_text())
+    assert reason["reason"] == "worker_crashed"
+    assert reason["failed_pages"][0]["page"] == 1
+
+
+def test_uploads_with_hostile_names_are_stored_by_id_only(backend: Cli, tmp_path: Path) -> None:
+    engine, dirs, _inbox = _setup(backend, tmp_path)
+    data = pdf_bytes(printed_pages(backend, tmp_path)[:1], 150)
+    names: list[str | bytes] = [
+        "../../../etc/cron.d/evil.pdf",
+        "scan\x00.pdf",
+        "x" * 250 + ".pdf",
+        b"\xff\xfe-bad-utf8.pdf",
+    ]
+    batch = new_batch_id()
+    before = set(tmp_path.rglob("*"))
+    for index, name in enumerate(names):
+        payload = data + f"\n% {index}\n".encode()
+        arrival = accept_upload(engine, dirs, io.BytesIO(payload), name=name, batch_id=batch)  # type: ignore[arg-type]
+        assert arrival.state == "queued"
+    _drain(backend, engine, dirs, None)
+    stored = [n for (n,) in query(backend, "SELECT original_name FROM intake_files ORDER BY id")]
+    assert stored[0] == "../../../etc/cron.d/evil.pdf"  # kept as text, never used as a path
+    assert stored[1] == "scan?.pdf"
+    assert len(stored[2]) == 254 and stored[3].startswith("\ufffd")
+    created = set(tmp_path.rglob("*")) - before
+    assert all(dirs.work in p.parents or (backend.home in p.parents) for p in created)
+    assert not any("evil" in p.name or "xxxx" in p.name for p in created)
+
+
+def test_display_name() -> None:
+    assert display_name("a\x00b\x1fc") == "a?b?c"
+    assert display_name(b"caf\xc3\xa9.pdf") == "café.pdf"
+    assert display_name("") == "(no name)"
+    assert len(display_name("y" * 1000)) == 255
