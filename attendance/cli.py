@@ -459,7 +459,7 @@ def cmd_intake_worker(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     _service_logging()
     options = WorkerOptions(
-        worker_id=args.id or f"{socket.gethostname()}:{os.getpid()}",
+        worker_id=(args.id or f"{socket.gethostname()}:{os.getpid()}")[-64:],
         lease_s=args.lease,
         poll_s=args.poll,
         drain=args.drain,

@@ -13,6 +13,7 @@ filesystem: WORK must be on the inbox's filesystem, and outside it.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from dataclasses import dataclass
@@ -187,9 +188,30 @@ def check_folders(inbox: Path | None, dirs: IntakeDirs, *, home: Path) -> None:
                 f"the intake folder {inbox} is inside the {label} {path}; give it its own place"
             )
     dirs.ensure()
+    other_filesystem = UnsafeConfiguration(
+        f"the work folder {work} is on another filesystem than the intake folder {inbox}: "
+        "claiming a file would be a copy, not an atomic rename. Set --work (or "
+        "ATTEND_WORK_DIR) to a folder on the intake folder's filesystem, outside it"
+    )
     if os.stat(dirs.processing).st_dev != os.stat(inbox).st_dev:
+        raise other_filesystem
+    # Bind mounts share a device number yet refuse renames across them (EXDEV): try one.
+    probe = inbox / f".attend-probe-{os.getpid()}"
+    try:
+        probe.touch()
+        try:
+            os.rename(probe, dirs.processing / probe.name)
+        except OSError as exc:
+            probe.unlink(missing_ok=True)
+            if exc.errno == errno.EXDEV:
+                raise other_filesystem from None
+            raise UnsafeConfiguration(
+                f"a file cannot be moved from the intake folder {inbox} to {dirs.processing} "
+                f"({exc.strerror}); check both folders' permissions"
+            ) from None
+        (dirs.processing / probe.name).unlink()
+    except OSError as exc:
         raise UnsafeConfiguration(
-            f"the work folder {work} is on another filesystem than the intake folder {inbox}: "
-            "claiming a file would be a copy, not an atomic rename. Set --work (or "
-            "ATTEND_WORK_DIR) to a folder on the intake folder's filesystem, outside it"
-        )
+            f"the intake folder {inbox} is not writable ({exc.strerror}): files could not be "
+            "moved out of it"
+        ) from None

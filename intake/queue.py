@@ -144,10 +144,18 @@ def claim_path(
         # Gone before we took it (deleted, or claimed by another watcher): not an arrival.
         _forget(engine, claim_id)
         return None
+    except OSError as exc:
+        # Permissions, a bind mount, a read-only share: the file stays where it is, untouched.
+        _forget(engine, claim_id)
+        raise CannotClaim(exc.strerror or type(exc).__name__) from None
     except BaseException:
         _forget(engine, claim_id)
         raise
     return admit(engine, dirs, claim_id, check_timeout_s=check_timeout_s)
+
+
+class CannotClaim(OSError):
+    """The file could not be moved out of the inbox; it is left there, untouched."""
 
 
 def accept_upload(
@@ -329,6 +337,15 @@ def _admit_in_db(
         session.add(file_row)
         session.flush()
         assert file_row.id is not None and row.id is not None
+        if existing is not None:
+            # Tried again: pages that failed last time are read anew; pages recorded then
+            # (sheets received) stand and are not recorded twice.
+            session.execute(
+                delete(ScannedPage).where(
+                    col(ScannedPage.file_id) == file_row.id,
+                    col(ScannedPage.status) == PageStatus.FAILED.value,
+                )
+            )
         row.file_id = file_row.id
         if failure is not None:
             _fail_arrival(session, row, failure.reason.value, failure.message, now)

@@ -31,7 +31,7 @@ from watchdog.observers.polling import PollingObserver
 
 from attendance.models import ArrivalState, IntakeFile
 from intake.folders import IntakeDirs
-from intake.queue import claim_path, new_batch_id, place_unplaced, recover
+from intake.queue import CannotClaim, claim_path, new_batch_id, place_unplaced, recover
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,8 @@ class Watcher:
         self.recent_events: dict[Path, float] = {}
         self.batch = BatchTracker()
         self.claimed = 0
+        # Files that could not be moved: tried again when they change, or every reconcile.
+        self.stuck: dict[Path, tuple[tuple[int, int, int, int], float]] = {}
 
     # --- looking at the folder ----------------------------------------------------------
 
@@ -150,6 +152,9 @@ class Watcher:
                 now - seen.since >= self.options.settle_s
                 or wall - info.st_mtime_ns / 1e9 >= self.options.settle_s
             )
+            stuck = self.stuck.get(path)
+            if stuck and stuck[0] == signature and now - stuck[1] < self.options.reconcile_s:
+                continue  # could not be moved, and nothing has changed since
             if seen.checks >= 2 and quiet and settled:
                 stable.append(path)
         return sorted(stable)
@@ -176,14 +181,31 @@ class Watcher:
             self.batch.batch_id = new_batch_id()
             log.info("batch %s: started", self.batch.batch_id)
         relative = path.relative_to(self.inbox)
-        arrival = claim_path(
-            self.engine,
-            self.dirs,
-            path,
-            name=os.fsencode(relative),
-            batch_id=self.batch.batch_id,
-            check_timeout_s=self.options.check_timeout_s,
-        )
+        try:
+            arrival = claim_path(
+                self.engine,
+                self.dirs,
+                path,
+                name=os.fsencode(relative),
+                batch_id=self.batch.batch_id,
+                check_timeout_s=self.options.check_timeout_s,
+            )
+        except CannotClaim as exc:
+            # Left alone until it changes (a fixed permission shows as a new signature).
+            seen = self.candidates.get(path)
+            if seen is None:
+                return
+            first = path not in self.stuck
+            self.stuck[path] = (seen.signature, time.monotonic())
+            if first:
+                log.error(
+                    "a file in the intake folder cannot be moved (%s); it is left there "
+                    "(inode %d). Fix its permissions or the folder's",
+                    exc,
+                    seen.signature[2],
+                )
+            return
+        self.stuck.pop(path, None)
         self.candidates.pop(path, None)
         self.recent_events.pop(path, None)
         if arrival is not None:

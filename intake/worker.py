@@ -140,6 +140,8 @@ class Worker:
     ) -> None:
         self.engine, self.dirs, self.store_dir = engine, dirs, store_dir
         self.reading, self.options = reading, options
+        if len(options.worker_id) > 64:  # the lease column's width
+            raise ValueError("a worker id is at most 64 characters")
         self.stats = WorkerStats(worker=options.worker_id)
         self.actor = f"worker:{options.worker_id}"[:64]
 

@@ -230,6 +230,9 @@ def prepare_cell(cell: np.ndarray) -> np.ndarray:
 def _onnxruntime_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime as ort
 
+    # Nothing about an agency's work leaves the machine.
+    if hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()
     options = ort.SessionOptions()
     # One thread: pages are read in parallel by intake workers, not inside one page.
     options.intra_op_num_threads = 1

@@ -263,7 +263,11 @@ def _run(
     args: list[str], *, path: Path, timeout_s: float, tool: str
 ) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(args, capture_output=True, timeout=timeout_s, check=False)
+        # Its own session: a Ctrl-C or a SIGTERM sent to the worker's process group must not
+        # kill poppler half-way (the page would look corrupt); the worker finishes the page.
+        return subprocess.run(
+            args, capture_output=True, timeout=timeout_s, check=False, start_new_session=True
+        )
     except subprocess.TimeoutExpired:
         # subprocess.run has already killed the child.
         raise ScanError(

@@ -70,6 +70,7 @@ def ocr_text(
             timeout=timeout_s,
             env=env,
             check=False,
+            start_new_session=True,  # not killed by a signal meant for the worker
         )
     except FileNotFoundError:
         raise TesseractError(f"{binary} is not installed (Debian package tesseract-ocr)") from None

@@ -267,3 +267,30 @@ def test_display_name() -> None:
     assert display_name(b"caf\xc3\xa9.pdf") == "café.pdf"
     assert display_name("") == "(no name)"
     assert len(display_name("y" * 1000)) == 255
+
+
+def test_bytes_that_failed_are_read_anew_when_dropped_again(
+    backend: Cli, tmp_path: Path, reading: Reading
+) -> None:
+    engine, dirs, inbox = _setup(backend, tmp_path)
+    files = write_batch(
+        printed_pages(backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
+    )
+    data = files[0].read_bytes()
+    first = claim_path(engine, dirs, files[0], name="x.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
+    assert first is not None
+    for attempt in range(4):  # the page kills every worker that takes it
+        assert claim_job(engine, f"w{attempt}", lease_s=0.01) is not None  # type: ignore[arg-type]
+        time.sleep(0.05)
+    assert claim_job(engine, "w5") is None  # type: ignore[arg-type]
+    place_unplaced(engine, dirs)  # type: ignore[arg-type]
+    assert query(backend, "SELECT count(*) FROM sheets WHERE status = 'received'") == [(0,)]
+    # The mailroom drops the same bytes again once the cause is fixed.
+    (inbox / "again.pdf").write_bytes(data)
+    again = claim_path(engine, dirs, inbox / "again.pdf", name="again.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
+    assert again is not None and again.state == "queued"
+    _drain(backend, engine, dirs, reading)
+    assert query(backend, "SELECT status FROM scanned_pages") == [("identified",)]
+    assert query(backend, "SELECT count(*) FROM sheets WHERE status = 'received'") == [(1,)]
+    states = dict(query(backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
+    assert states == {"failed": 1, "done": 1}

@@ -590,3 +590,45 @@ def test_every_corpus_file_is_quarantined_with_its_reason_and_good_files_go_on(
             assert reason_file["reason"] == case.expected
     assert by_name["good-after.pdf"][0] == "done"
     assert os.listdir(inbox) == [] and os.listdir(work / "processing") == []
+
+
+def test_a_file_that_cannot_be_moved_is_left_alone_and_the_rest_go_on(
+    issued_cli: Cli, tmp_path: Path
+) -> None:
+    inbox, work = _folders(tmp_path)
+    stuck_dir = inbox / "read-only"
+    stuck_dir.mkdir()
+    pages = printed_pages(issued_cli, tmp_path)
+    files = write_batch(pages, tmp_path / "scans", total_pages=2, pages_per_file=1)
+    shutil.copy(files[0], stuck_dir / "Zebulon stuck.pdf")
+    # A read-only bind mount: even root cannot move a file out of it.
+    subprocess.run(["mount", "--bind", str(stuck_dir), str(stuck_dir)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(stuck_dir)], check=True)
+    log = tmp_path / "watch.log"
+    try:
+        watcher = attend_process(
+            issued_cli,
+            "intake",
+            "watch",
+            str(inbox),
+            "--work",
+            str(work),
+            "--workers",
+            "1",
+            *WATCH_FAST,
+            log=log,
+        )
+        try:
+            shutil.copy(files[1], inbox / "fine.pdf")
+            _wait(lambda: _arrivals(issued_cli) == {"done": 1}, 120, "the movable file")
+            _wait(lambda: "cannot be moved" in log.read_text(), 30, "the error line")
+            time.sleep(3)  # several more passes: still alive, no second error line
+            assert watcher.poll() is None
+        finally:
+            assert _stop(watcher) == 0
+    finally:
+        subprocess.run(["umount", str(stuck_dir)], check=True)
+    text = log.read_text()
+    assert text.count("cannot be moved") == 1 and "Zebulon" not in text
+    assert (stuck_dir / "Zebulon stuck.pdf").exists()
+    assert _arrivals(issued_cli) == {"done": 1}
