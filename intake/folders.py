@@ -107,10 +107,21 @@ def _symlinked(path: Path) -> Path | None:
     return None
 
 
+PACKAGES = ("attendance", "forms", "scanner", "intake", "review_ui")
+
+
 def code_folders() -> list[Path]:
-    """Where this program and its virtual environment live: never an intake folder."""
-    here = Path(__file__).resolve().parent.parent
-    return [here, Path(sys.prefix).resolve()]
+    """The program's packages and its virtual environment: no intake folder may overlap them.
+
+    (The checkout around them may hold a data folder, as `make demo` does, but no intake or
+    work folder may contain the checkout: the program's own files would be moved away.)
+    """
+    root = Path(__file__).resolve().parent.parent
+    return [root / name for name in PACKAGES] + [Path(sys.prefix).resolve()]
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
 
 
 def filesystem_type(path: Path, *, mounts: str | None = None) -> str | None:
@@ -165,8 +176,9 @@ def check_folders(inbox: Path | None, dirs: IntakeDirs, *, home: Path) -> None:
                 f"the {label} {path} goes through a symbolic link ({link}); give the real path"
             )
     for label, path in named.items():
-        for code in code_folders():
-            if _overlap(path, code):
+        for code in [*code_folders(), project_root()]:
+            clash = _inside(code, path) if code == project_root() else _overlap(path, code)
+            if clash:
                 raise UnsafeConfiguration(
                     f"the {label} {path} overlaps the program or its virtual environment "
                     f"({code}); choose a folder of its own"
@@ -183,10 +195,17 @@ def check_folders(inbox: Path | None, dirs: IntakeDirs, *, home: Path) -> None:
                 f"the {label} {path} is inside the intake folder {inbox}: its files would be "
                 "taken in again. Put it beside the intake folder"
             )
+    # The intake folder may sit in the data folder (beside the store), never in the work
+    # folder or the store, whose files are ours.
+    for label, path in (("work folder", work), ("store", home / "store")):
         if _inside(inbox, path):
             raise UnsafeConfiguration(
                 f"the intake folder {inbox} is inside the {label} {path}; give it its own place"
             )
+    if inbox == home:
+        raise UnsafeConfiguration(
+            f"the intake folder {inbox} is the data folder itself; use a folder of its own"
+        )
     dirs.ensure()
     other_filesystem = UnsafeConfiguration(
         f"the work folder {work} is on another filesystem than the intake folder {inbox}: "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded defaults (SQLite and a data folder):
-# import certificates, issue and print a month of sheets, scan them into a batch,
-# run intake, and show what was received.
+# import certificates, issue and print a month of sheets, fill them in by hand and scan them
+# into the intake folder, watch it once, and show what was received.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ATTEND_HOME="${ATTEND_HOME:-$PWD/attend-data/demo}"
@@ -15,7 +15,9 @@ $attend certificates import fixtures/certificates.csv
 $attend sheets issue --month "$month"
 $attend sheets print --month "$month" -o "$ATTEND_HOME/printed/"
 .venv/bin/python -m fixtures.scanbatch "$ATTEND_HOME"/printed/*.pdf --fill "$month" -o "$ATTEND_HOME/inbox"
-$attend intake run "$ATTEND_HOME/inbox" || true   # exit 5 would mean a file failed
+# The watched folder, once: claim the stable files, two workers read their pages, then the
+# batch report (exit 5 would mean a file was quarantined).
+$attend intake watch "$ATTEND_HOME/inbox" --once --workers 2 --settle 1 || [ $? -eq 5 ]
 $attend sheets list --month "$month"
 $attend export --month "$month" --format json -o "$ATTEND_HOME/export-$month.json"
 $attend export --month "$month" --format csv -o "$ATTEND_HOME/export-$month.csv"

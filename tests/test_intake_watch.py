@@ -339,7 +339,7 @@ def test_unsafe_configurations_are_refused_at_start(issued_cli: Cli, tmp_path: P
     real_work.mkdir()
     (tmp_path / "work-link").symlink_to(real_work)
     assert "symbolic link" in refused(str(inbox), "--work", str(tmp_path / "work-link"))
-    assert "program" in refused(str(inbox), "--work", str(REPO / "intake-work"))
+    assert "program" in refused(str(inbox), "--work", str(REPO / "intake" / "work"))
     assert "program" in refused(str(REPO), "--work", str(work))
     result = issued_cli("intake", "worker", "--work", str(REPO / ".venv" / "w"), "--drain")
     assert result.code == 7
@@ -349,7 +349,7 @@ def test_unsafe_configurations_are_refused_at_start(issued_cli: Cli, tmp_path: P
     result = nested("intake", "watch", str(inbox), "--work", str(work), "--once")
     assert result.code == 7 and "data folder" in result.err
     assert (inbox / "keep.pdf").read_text() == "nothing may touch this"
-    assert not (REPO / "intake-work").exists()
+    assert not (REPO / "intake" / "work").exists()
 
 
 def test_work_folder_on_another_filesystem_is_refused(issued_cli: Cli, tmp_path: Path) -> None:
