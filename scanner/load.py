@@ -21,6 +21,7 @@ import os
 import re
 import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,7 @@ class _PdfPage:
     number: int
     width_pt: float  # as displayed, i.e. after the page's /Rotate
     height_pt: float
+    rotation: int = 0
 
 
 def sniff_format(path: Path) -> str:
@@ -170,9 +172,14 @@ def load_page(
     dpi: int = 200,
     timeout_s: float = 120,
     max_page_inches: float = 20.0,
+    prefer_embedded: bool = False,
 ) -> PageImage:
     """Only page `number` (1-based) of the file, same checks and same result as the matching
     page from load_pages. Raises ScanError (CORRUPT_FILE if number is out of range).
+
+    With `prefer_embedded`, a PDF page that is nothing but one JPEG image covering the page
+    (what scanners write) is returned as that image, decoded at its own resolution, instead
+    of rendered: half the time of ``pdftoppm``. Any other page is rendered as usual.
 
     Only this page is looked at: one ``pdfinfo`` and one ``pdftoppm`` for this page of a PDF,
     a seek to this frame of a TIFF. So another page being too large does not stop this one;
@@ -187,6 +194,12 @@ def load_page(
             raise ScanError(Reason.CORRUPT_FILE, f"the PDF has no page {number}")
         (page,) = _pdf_pages(path, first=number, last=number, timeout_s=timeout_s)
         _check_pdf_page_size(page, max_page_inches)
+        if prefer_embedded:
+            embedded = _embedded_jpeg(
+                path, page, timeout_s=timeout_s, max_page_inches=max_page_inches
+            )
+            if embedded is not None:
+                return embedded
         return _render_pdf_page(path, page, dpi=dpi, timeout_s=timeout_s)
     limit_px = _raster_limit(max_page_inches)
     with _open_image(path, limit_px=limit_px) as image:
@@ -194,6 +207,62 @@ def load_page(
         if number > count:
             raise ScanError(Reason.CORRUPT_FILE, f"the image has no page {number} (it has {count})")
         return _decode_raster_page(image, number - 1, limit_px=limit_px, path=path)
+
+
+def _embedded_jpeg(
+    path: Path, page: _PdfPage, *, timeout_s: float, max_page_inches: float
+) -> PageImage | None:
+    """The page's one full-page JPEG image, decoded grey; None when the page is anything else
+    (several images, another encoding, a /Rotate, an image not covering the page)."""
+    if page.rotation:
+        return None
+    n = str(page.number)
+    listed = _run(
+        ["pdfimages", "-f", n, "-l", n, "-list", _pdf_argument(path)],
+        path=path,
+        timeout_s=timeout_s,
+        tool="pdfimages",
+    )
+    rows = [
+        line.split()
+        for line in listed.stdout.decode("utf-8", "replace").splitlines()[2:]
+        if line.strip()
+    ]
+    if listed.returncode != 0 or len(rows) != 1 or len(rows[0]) < 14:
+        return None
+    row = rows[0]
+    kind, color, bpc, encoding = row[2], row[5], row[7], row[8]
+    try:
+        width, height, x_ppi, y_ppi = int(row[3]), int(row[4]), float(row[12]), float(row[13])
+    except ValueError:
+        return None
+    limit_px = _raster_limit(max_page_inches)
+    if (
+        kind != "image"
+        or encoding != "jpeg"
+        or color not in ("gray", "rgb")
+        or bpc != "8"
+        or not 0 < max(width, height) <= limit_px
+        or x_ppi <= 0
+        or abs(x_ppi - y_ppi) > 0.01 * x_ppi
+        or not _close(width, page.width_pt / 72 * x_ppi)
+        or not _close(height, page.height_pt / 72 * y_ppi)
+    ):
+        return None
+    with tempfile.TemporaryDirectory(prefix="attend-page-") as folder:
+        extracted = _run(
+            ["pdfimages", "-f", n, "-l", n, "-j", _pdf_argument(path), f"{folder}/p"],
+            path=path,
+            timeout_s=timeout_s,
+            tool="pdfimages",
+        )
+        files = sorted(Path(folder).iterdir())
+        if extracted.returncode != 0 or len(files) != 1 or files[0].suffix != ".jpg":
+            return None
+        image = cv2.imread(str(files[0]), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None or image.shape != (height, width):
+        return None
+    return PageImage(number=page.number, image=image, dpi=x_ppi)
 
 
 def _check_dpi(dpi: int) -> None:
@@ -329,7 +398,14 @@ def _pdf_pages(path: Path, *, first: int, last: int, timeout_s: float) -> list[_
             width, height = height, width
         if width <= 0 or height <= 0:
             raise ScanError(Reason.CORRUPT_FILE, f"the PDF's page {number} has an empty size")
-        pages.append(_PdfPage(number=number, width_pt=width, height_pt=height))
+        pages.append(
+            _PdfPage(
+                number=number,
+                width_pt=width,
+                height_pt=height,
+                rotation=rotations.get(number, 0) % 360,
+            )
+        )
     return pages
 
 
@@ -487,11 +563,13 @@ def _decode_raster_page(image: Image.Image, index: int, *, limit_px: int, path: 
 def _to_grey(frame: Image.Image) -> tuple[np.ndarray, float]:
     dpi_x, dpi_y = _metadata_dpi(frame)
     frame.load()
+    orientation = frame.getexif().get(_EXIF_ORIENTATION, 1)
     # EXIF orientations 5-8 turn the page a quarter, so the two resolutions swap with the axes.
-    if frame.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+    if orientation in (5, 6, 7, 8):
         dpi_x, dpi_y = dpi_y, dpi_x
     plain_cmyk = _is_plain_cmyk_jpeg(frame)
-    image = ImageOps.exif_transpose(frame) or frame
+    # exif_transpose copies the whole page even when there is nothing to turn (~10 ms at 300 dpi).
+    image = frame if orientation in (0, 1) else (ImageOps.exif_transpose(frame) or frame)
     if plain_cmyk:
         image = ImageChops.invert(image)
     grey = _grey_array(image)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -514,3 +516,29 @@ def test_reason_values_are_stable() -> None:
     error = ScanError(Reason.EMPTY_FILE, "the file is empty (0 bytes)")
     assert error.reason is Reason.EMPTY_FILE
     assert error.message == "the file is empty (0 bytes)"
+
+
+def test_a_scanners_jpeg_page_is_taken_out_of_the_pdf_not_rendered(tmp_path: Path) -> None:
+    from fixtures.samples import sample_sheet
+    from forms.render import render_sheets
+
+    scan = np.full((1100, 850), 245, np.uint8)
+    scan[:, :] = np.linspace(200, 250, 850).astype(np.uint8)  # paper shading
+    scan[300:400, 200:600] = 20
+    scan[700:720, 100:800] = 60
+    pdf = tmp_path / "scan.pdf"
+    Image.fromarray(scan, mode="L").save(pdf, "PDF", resolution=100, quality=95)
+    listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True)
+    assert " jpeg " in listed.stdout  # the kind of page the shortcut is for
+    fast = load_page(pdf, 1, dpi=200, prefer_embedded=True)
+    rendered = load_page(pdf, 1, dpi=200)
+    assert fast.dpi == 100 and fast.image.shape == scan.shape
+    assert rendered.dpi == 200 and rendered.image.shape == (2200, 1700)
+    # The same picture: the JPEG decoded as it is, against poppler's rendering of it.
+    assert np.abs(fast.image.astype(int) - scan.astype(int)).mean() < 4
+    small = cv2.resize(rendered.image, (850, 1100), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - fast.image.astype(int)).mean() < 6
+    # A printed (vector) sheet has no such image: it is rendered as before.
+    printed = tmp_path / "printed.pdf"
+    render_sheets([sample_sheet()], printed)
+    assert load_page(printed, 1, dpi=150, prefer_embedded=True).dpi == 150
