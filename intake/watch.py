@@ -106,6 +106,7 @@ class Watcher:
         self.recent_events: dict[Path, float] = {}
         self.batch = BatchTracker()
         self.claimed = 0
+        self.unreported: list[str] = []
         # Files that could not be moved: tried again when they change, or every reconcile.
         self.stuck: dict[Path, tuple[tuple[int, int, int, int], float]] = {}
 
@@ -241,12 +242,29 @@ class Watcher:
         if self.on_batch_done is not None:
             self.on_batch_done(batch_id)
 
+    def _report_earlier_batches(self) -> None:
+        for batch_id in list(self.unreported):
+            if batch_id == self.batch.batch_id or not self._batch_finished(batch_id):
+                continue
+            self.unreported.remove(batch_id)
+            place_unplaced(self.engine, self.dirs)
+            log.info("batch %s: finished (from an earlier run)", batch_id)
+            if self.on_batch_done is not None:
+                self.on_batch_done(batch_id)
+
     # --- the loop -----------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         mended = recover(self.engine, self.dirs)
         if mended:
             log.info("recovered %d claim(s) left by an earlier run", mended)
+        # Batches an earlier run left open (stopped, or `--workers 0 --once`) are reported
+        # once they finish.
+        with Session(self.engine) as session:
+            batch_ids = set(session.exec(select(IntakeFile.batch_id).distinct()).all())
+        self.unreported = sorted(
+            b for b in batch_ids if not (self.dirs.reports / f"{b}.json").exists()
+        )
         observer = (
             PollingObserver(timeout=self.options.interval_s) if self.options.polling else Observer()
         )
@@ -272,11 +290,12 @@ class Watcher:
                 cutoff = time.monotonic() - self.options.settle_s
                 self.recent_events = {p: t for p, t in self.recent_events.items() if t >= cutoff}
                 self._maybe_close_batch()
-                idle = not self.candidates and not self._scan()
+                self._report_earlier_batches()
                 if (
                     self.options.once
-                    and idle
                     and (self.batch.batch_id is None or not self.options.wait)
+                    and not self.candidates
+                    and not self._scan()  # (walked only in --once mode)
                 ):
                     break
                 stop.wait(self.options.interval_s)

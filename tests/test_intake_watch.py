@@ -632,3 +632,36 @@ def test_a_file_that_cannot_be_moved_is_left_alone_and_the_rest_go_on(
     assert text.count("cannot be moved") == 1 and "Zebulon" not in text
     assert (stuck_dir / "Zebulon stuck.pdf").exists()
     assert _arrivals(issued_cli) == {"done": 1}
+
+
+def test_a_batch_left_open_by_an_earlier_run_is_reported_when_it_finishes(
+    issued_cli: Cli, tmp_path: Path
+) -> None:
+    inbox, work = _folders(tmp_path)
+    write_batch(printed_pages(issued_cli, tmp_path)[:2], inbox, total_pages=2, pages_per_file=1)
+    # Claimed with no worker running: the run ends with its batch still open, unreported.
+    claimed = issued_cli(
+        "intake", "watch", str(inbox), "--work", str(work), "--workers", "0", "--once", *WATCH_FAST
+    )
+    assert claimed.code == 0, claimed.err
+    assert _arrivals(issued_cli) == {"queued": 2}
+    assert list((work / "reports").iterdir()) == []
+    issued_cli.ok("intake", "worker", "--work", str(work), "--drain", "--poll", "0.1")
+    # The next watcher run reports it.
+    result = issued_cli(
+        "intake",
+        "watch",
+        str(inbox),
+        "--work",
+        str(work),
+        "--workers",
+        "0",
+        "--once",
+        "--json",
+        *WATCH_FAST,
+    )
+    assert result.code == 0, result.err
+    reports = list((work / "reports").iterdir())
+    assert len(reports) == 1
+    report = json.loads(reports[0].read_text())
+    assert report["files"]["done"] == 2 and report["pages"]["identified"] == 2
