@@ -60,7 +60,7 @@ from attendance.models import (
 from intake.folders import IntakeDirs
 from intake.oneshot import ReadPage, record_pages, write_atomically
 from scanner.errors import Reason, ScanError
-from scanner.load import check_file
+from scanner.load import check_file, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -210,11 +210,9 @@ def _forget(engine: Engine, claim_id: str) -> None:
 
 
 def _hash(path: Path) -> tuple[str, int]:
-    """SHA-256 and size, reading through a descriptor that refuses symlinks and FIFOs."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise ScanError(Reason.NOT_A_REGULAR_FILE, "the input is not a regular file")
+    """SHA-256 and size, read through the scanner's guarded open (no symlinks, no FIFOs; an
+    unreadable file is a ScanError, so it is quarantined rather than stopping the watcher)."""
+    with open_regular(path) as handle:
         digest = hashlib.sha256()
         size = 0
         while chunk := handle.read(_CHUNK):

@@ -100,7 +100,7 @@ class _PdfPage:
 def sniff_format(path: Path) -> str:
     """Return "pdf", "tiff", "jpeg" or "png" from the file's magic bytes (not its extension)."""
     _check_regular_file(path)
-    with _open_regular(path) as handle:
+    with open_regular(path) as handle:
         try:
             head = handle.read(_PDF_HEADER_WINDOW)
         except OSError as exc:
@@ -288,9 +288,10 @@ def _check_regular_file(path: Path) -> None:
         raise ScanError(Reason.NOT_A_REGULAR_FILE, "the input is not a regular file")
 
 
-def _open_regular(path: Path) -> BinaryIO:
+def open_regular(path: Path) -> BinaryIO:
     """Open for reading, refusing (again, now on the open file) anything but a regular file:
-    the path may have been replaced since `_check_regular_file` looked at it."""
+    the path may have been replaced since `_check_regular_file` looked at it. Never follows a
+    symbolic link, never blocks on a FIFO; failures are ScanError without the file's name."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
@@ -483,7 +484,7 @@ def _raster_limit(max_page_inches: float) -> int:
 
 @contextlib.contextmanager
 def _open_image(path: Path, *, limit_px: int | None = None) -> Iterator[Image.Image]:
-    with _open_regular(path) as handle:
+    with open_regular(path) as handle:
         try:
             image = Image.open(handle)
         except Image.DecompressionBombError:
