@@ -87,12 +87,13 @@ class IntakeDirs:
         return self.archive / sha256[:2] / sha256
 
 
-def _inside(inner: Path, outer: Path) -> bool:
+def is_inside(inner: Path, outer: Path) -> bool:
+    """`inner` is `outer` or somewhere below it (by path, without resolving links)."""
     return inner == outer or outer in inner.parents
 
 
 def _overlap(a: Path, b: Path) -> bool:
-    return _inside(a, b) or _inside(b, a)
+    return is_inside(a, b) or is_inside(b, a)
 
 
 def _symlinked(path: Path) -> Path | None:
@@ -140,7 +141,7 @@ def filesystem_type(path: Path, *, mounts: str | None = None) -> str | None:
             continue
         # Mount points escape spaces as \040.
         point = Path(fields[1].replace("\\040", " "))
-        if _inside(target, point) and (best is None or len(point.parts) > best[0]):
+        if is_inside(target, point) and (best is None or len(point.parts) > best[0]):
             best = (len(point.parts), fields[2])
     return best[1] if best else None
 
@@ -177,7 +178,7 @@ def check_folders(inbox: Path | None, dirs: IntakeDirs, *, home: Path) -> None:
             )
     for label, path in named.items():
         for code in [*code_folders(), project_root()]:
-            clash = _inside(code, path) if code == project_root() else _overlap(path, code)
+            clash = is_inside(code, path) if code == project_root() else _overlap(path, code)
             if clash:
                 raise UnsafeConfiguration(
                     f"the {label} {path} overlaps the program or its virtual environment "
@@ -190,7 +191,7 @@ def check_folders(inbox: Path | None, dirs: IntakeDirs, *, home: Path) -> None:
         raise UnsafeConfiguration(f"the intake folder {inbox} does not exist or is not a folder")
     for label in ("work folder", "data folder"):
         path = named[label]
-        if _inside(path, inbox):
+        if is_inside(path, inbox):
             raise UnsafeConfiguration(
                 f"the {label} {path} is inside the intake folder {inbox}: its files would be "
                 "taken in again. Put it beside the intake folder"
@@ -198,7 +199,7 @@ def check_folders(inbox: Path | None, dirs: IntakeDirs, *, home: Path) -> None:
     # The intake folder may sit in the data folder (beside the store), never in the work
     # folder or the store, whose files are ours.
     for label, path in (("work folder", work), ("store", home / "store")):
-        if _inside(inbox, path):
+        if is_inside(inbox, path):
             raise UnsafeConfiguration(
                 f"the intake folder {inbox} is inside the {label} {path}; give it its own place"
             )

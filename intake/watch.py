@@ -30,7 +30,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from attendance.models import ArrivalState, IntakeFile
-from intake.folders import IntakeDirs
+from intake.folders import IntakeDirs, is_inside
 from intake.queue import CannotClaim, claim_path, new_batch_id, place_unplaced, recover
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class Watcher:
         fresh = False
         for raw, at in self.events.take().items():
             path = Path(raw)
-            if path == self.inbox or not _inside_inbox(path, self.inbox):
+            if path == self.inbox or not is_inside(path, self.inbox):
                 continue
             relative = path.relative_to(self.inbox)
             if any(_ignored(part) for part in relative.parts):
@@ -302,7 +302,3 @@ class Watcher:
         finally:
             observer.stop()
             observer.join(timeout=5)
-
-
-def _inside_inbox(path: Path, inbox: Path) -> bool:
-    return inbox in path.parents
