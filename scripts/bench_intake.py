@@ -46,6 +46,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fixtures.badinput import PdfImage, image_pdf
 from fixtures.fill import fill_page, plan_sheet
 from forms.layout import TimeField, build_layout
 from forms.payload import decode_payload
@@ -203,47 +204,15 @@ def write_jpeg_pdf(jpegs: Sequence[bytes], path: Path, dpi: int) -> None:
 
     The PDF batch then holds exactly the compressed pages of the JPEG batch, byte for byte.
     """
-    objects: list[bytes] = []  # object n is objects[n - 1]
-    page_ids = [3 + 3 * k for k in range(len(jpegs))]
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    kids = " ".join(f"{n} 0 R" for n in page_ids)
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(jpegs)} >>".encode())
-    for k, data in enumerate(jpegs):
+    images = []
+    for data in jpegs:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if image.mode != "L":
                 raise ValueError("only grey JPEG pages are embedded")
-        w_pt, h_pt = width * 72 / dpi, height * 72 / dpi
-        page_id = page_ids[k]
-        objects.append(
-            (
-                f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {w_pt:.2f} {h_pt:.2f}] "
-                f"/Resources << /XObject << /Im0 {page_id + 2} 0 R >> >> "
-                f"/Contents {page_id + 1} 0 R >>"
-            ).encode()
-        )
-        content = f"q {w_pt:.2f} 0 0 {h_pt:.2f} 0 0 cm /Im0 Do Q".encode()
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
-        image_dict = (
-            f"<< /Type /XObject /Subtype /Image /Width {width} /Height {height} "
-            f"/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /DCTDecode "
-            f"/Length {len(data)} >>"
-        ).encode()
-        objects.append(image_dict + b"\nstream\n" + data + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    path.write_bytes(bytes(out))
+        entries = b"/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /DCTDecode"
+        images.append(PdfImage(width, height, entries, data))
+    path.write_bytes(image_pdf(images, dpi=dpi))
 
 
 @dataclass
