@@ -119,34 +119,45 @@ def batch_report(engine: Engine, batch_id: str) -> dict[str, Any]:
     }
 
 
+def _counts_table(title: str | None, counts: dict[str, int]) -> Table:
+    """One row of counts under their column names."""
+    table = Table(title=title, show_header=True)
+    for column in counts:
+        table.add_column(column, justify="right")
+    table.add_row(*(str(value) for value in counts.values()))
+    return table
+
+
 def render_report(report: dict[str, Any], *, width: int = 100) -> str:
     """The report as terminal tables (plain text when not on a terminal)."""
     out = io.StringIO()
     console = Console(file=out, width=width, force_terminal=False, color_system=None)
     files, pages = report["files"], report["pages"]
     state = "finished" if report["finished"] else "in progress"
-    summary = Table(title=f"Batch {report['batch_id']} ({state})", show_header=True)
-    for column in ("files", "done", "quarantined", "duplicate", "in progress"):
-        summary.add_column(column, justify="right")
-    summary.add_row(
-        str(files["arrived"]),
-        str(files["done"]),
-        str(files["failed"]),
-        str(files["duplicate"]),
-        str(files["in_progress"]),
+    console.print(
+        _counts_table(
+            f"Batch {report['batch_id']} ({state})",
+            {
+                "files": files["arrived"],
+                "done": files["done"],
+                "quarantined": files["failed"],
+                "duplicate": files["duplicate"],
+                "in progress": files["in_progress"],
+            },
+        )
     )
-    console.print(summary)
-    page_table = Table(show_header=True)
-    for column in ("pages", "identified", "unidentified", "duplicate", "failed"):
-        page_table.add_column(column, justify="right")
-    page_table.add_row(
-        str(pages["processed"]),
-        str(pages["identified"]),
-        str(pages["unidentified"]),
-        str(pages["duplicate"]),
-        str(pages["failed"]),
+    console.print(
+        _counts_table(
+            None,
+            {
+                "pages": pages["processed"],
+                "identified": pages["identified"],
+                "unidentified": pages["unidentified"],
+                "duplicate": pages["duplicate"],
+                "failed": pages["failed"],
+            },
+        )
     )
-    console.print(page_table)
     if report["quarantined"]:
         reasons = Table(title="Quarantined", show_header=True)
         reasons.add_column("reason")
