@@ -79,12 +79,25 @@ def cli(tmp_path: Path) -> Cli:
     return runner
 
 
-@pytest.fixture
-def issued_cli(cli: Cli) -> Cli:
-    """Certificates imported from fixtures/ and November 2026 issued."""
+def _issue(cli: Cli) -> Cli:
     cli.ok("certificates", "import", str(CERTIFICATES_CSV))
     cli.ok("sheets", "issue", "--month", MONTH)
     return cli
+
+
+@pytest.fixture
+def issued_cli(cli: Cli) -> Cli:
+    """Certificates imported from fixtures/ and November 2026 issued."""
+    return _issue(cli)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def issued_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
+    """As `issued_cli`, once on SQLite and once on a fresh PostgreSQL database."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    cli = Cli(tmp_path / "attend-data", url)
+    cli.ok("init")
+    return _issue(cli)
 
 
 # Scanner conditions that keep a page's geometry (for readers tested on the canonical image).

@@ -31,18 +31,7 @@ from intake.worker import Worker, WorkerOptions
 from scanner.digits import DigitReader
 from scanner.errors import Reason, ScanError
 from tests.batches import exactly_once, pdf_bytes, printed_pages, query, write_batch
-from tests.conftest import CERTIFICATES_CSV, MONTH, Cli
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
-    """An issued month on SQLite or on a fresh PostgreSQL database."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    cli = Cli(tmp_path / "attend-data", url)
-    cli.ok("init")
-    cli.ok("certificates", "import", str(CERTIFICATES_CSV))
-    cli.ok("sheets", "issue", "--month", MONTH)
-    return cli
+from tests.conftest import Cli
 
 
 @pytest.fixture(scope="module")
@@ -72,30 +61,30 @@ def _drain(cli: Cli, engine: object, dirs: IntakeDirs, reading: Reading | None) 
 
 
 def test_claimed_files_are_processed_once_and_archived(
-    backend: Cli, tmp_path: Path, reading: Reading
+    issued_backend: Cli, tmp_path: Path, reading: Reading
 ) -> None:
-    engine, dirs, inbox = _setup(backend, tmp_path)
-    pages = printed_pages(backend, tmp_path)
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
+    pages = printed_pages(issued_backend, tmp_path)
     files = write_batch(pages, inbox, total_pages=7, pages_per_file=4)
     original = {p.name: p.read_bytes() for p in files}
     batch = new_batch_id()
     arrivals = [claim_path(engine, dirs, p, name=p.name, batch_id=batch) for p in files]  # type: ignore[arg-type]
     assert [a.state if a else None for a in arrivals] == ["queued", "queued"]
     assert os.listdir(inbox) == []  # claimed by rename: the inbox is empty at once
-    _drain(backend, engine, dirs, reading)
-    exactly_once(backend, dirs.work, files=2, pages=7)
+    _drain(issued_backend, engine, dirs, reading)
+    exactly_once(issued_backend, dirs.work, files=2, pages=7)
     # The archive holds the original bytes, unmodified, named by hash.
     archived = sorted(p.read_bytes() for p in dirs.archive.rglob("*") if p.is_file())
     assert archived == sorted(original.values())
-    received = query(backend, "SELECT count(*) FROM sheets WHERE status = 'received'")
+    received = query(issued_backend, "SELECT count(*) FROM sheets WHERE status = 'received'")
     assert received == [(7,)]
     # Readings were stored for the identified pages.
-    assert query(backend, "SELECT count(DISTINCT page_id) FROM field_readings") == [(7,)]
+    assert query(issued_backend, "SELECT count(DISTINCT page_id) FROM field_readings") == [(7,)]
 
 
-def test_same_bytes_under_another_name_is_a_duplicate(backend: Cli, tmp_path: Path) -> None:
-    engine, dirs, inbox = _setup(backend, tmp_path)
-    data = pdf_bytes(printed_pages(backend, tmp_path)[:2], 150)
+def test_same_bytes_under_another_name_is_a_duplicate(issued_backend: Cli, tmp_path: Path) -> None:
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
+    data = pdf_bytes(printed_pages(issued_backend, tmp_path)[:2], 150)
     batch = new_batch_id()
     (inbox / "first.pdf").write_bytes(data)
     first = claim_path(engine, dirs, inbox / "first.pdf", name="first.pdf", batch_id=batch)  # type: ignore[arg-type]
@@ -103,43 +92,45 @@ def test_same_bytes_under_another_name_is_a_duplicate(backend: Cli, tmp_path: Pa
     again = claim_path(engine, dirs, inbox / "again.pdf", name="again.pdf", batch_id=batch)  # type: ignore[arg-type]
     assert first is not None and again is not None
     assert (first.state, again.state) == ("queued", "duplicate")
-    _drain(backend, engine, dirs, None)
+    _drain(issued_backend, engine, dirs, None)
     # Moved aside with its reason, recorded, and not counted again.
     reason = json.loads((dirs.duplicates / f"{again.claim_id}.reason.json").read_text())
     assert reason["reason"] == "duplicate" and reason["sha256"] == first.sha256
     assert (dirs.duplicates / again.claim_id).read_bytes() == data
-    assert query(backend, "SELECT count(*) FROM scanned_files") == [(1,)]
-    assert query(backend, "SELECT count(*) FROM scanned_pages") == [(2,)]
-    states = dict(query(backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
+    assert query(issued_backend, "SELECT count(*) FROM scanned_files") == [(1,)]
+    assert query(issued_backend, "SELECT count(*) FROM scanned_pages") == [(2,)]
+    states = dict(query(issued_backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
     assert states == {"done": 1, "duplicate": 1}
 
 
 def test_bad_file_is_quarantined_with_its_reason_and_the_next_is_processed(
-    backend: Cli, tmp_path: Path
+    issued_backend: Cli, tmp_path: Path
 ) -> None:
-    engine, dirs, inbox = _setup(backend, tmp_path)
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
     (inbox / "letter.pdf").write_text("Dear sir, this is not a scan.\n")
-    good = write_batch(printed_pages(backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1)
+    good = write_batch(
+        printed_pages(issued_backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
+    )
     batch = new_batch_id()
     bad = claim_path(engine, dirs, inbox / "letter.pdf", name="letter.pdf", batch_id=batch)  # type: ignore[arg-type]
     ok = claim_path(engine, dirs, good[0], name="good.pdf", batch_id=batch)  # type: ignore[arg-type]
     assert bad is not None and bad.state == "failed" and bad.reason == "unsupported_format"
     assert ok is not None and ok.state == "queued"
-    _drain(backend, engine, dirs, None)
+    _drain(issued_backend, engine, dirs, None)
     reason = json.loads((dirs.quarantine / f"{bad.claim_id}.reason.json").read_text())
     assert reason["reason"] == "unsupported_format"
     assert "letter" not in json.dumps(reason)  # no original names in derived files
     assert (dirs.quarantine / bad.claim_id).read_text().startswith("Dear sir")
-    states = dict(query(backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
+    states = dict(query(issued_backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
     assert states == {"done": 1, "failed": 1}
 
 
 def test_fifo_and_symlink_are_quarantined_without_being_opened(
-    backend: Cli, tmp_path: Path
+    issued_backend: Cli, tmp_path: Path
 ) -> None:
-    engine, dirs, inbox = _setup(backend, tmp_path)
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
     secret = tmp_path / "outside.pdf"
-    secret.write_bytes(pdf_bytes(printed_pages(backend, tmp_path)[:1], 150))
+    secret.write_bytes(pdf_bytes(printed_pages(issued_backend, tmp_path)[:1], 150))
     os.mkfifo(inbox / "pipe.pdf")
     os.symlink(secret, inbox / "link.pdf")
     batch = new_batch_id()
@@ -149,15 +140,15 @@ def test_fifo_and_symlink_are_quarantined_without_being_opened(
         assert arrival is not None and arrival.state == "failed"
         assert arrival.reason == "not_a_regular_file"
     assert time.monotonic() - started < 10  # opening the FIFO would have blocked forever
-    messages = [m for (m,) in query(backend, "SELECT message FROM intake_files ORDER BY id")]
+    messages = [m for (m,) in query(issued_backend, "SELECT message FROM intake_files ORDER BY id")]
     assert "named pipe" in messages[0] and "symbolic link" in messages[1]
     assert secret.exists()  # the link's target is untouched, and was not read
-    assert query(backend, "SELECT count(*) FROM scanned_files") == [(0,)]
+    assert query(issued_backend, "SELECT count(*) FROM scanned_files") == [(0,)]
 
 
-def test_recovery_after_a_crash_at_each_claim_step(backend: Cli, tmp_path: Path) -> None:
-    engine, dirs, inbox = _setup(backend, tmp_path)
-    data = pdf_bytes(printed_pages(backend, tmp_path)[:1], 150)
+def test_recovery_after_a_crash_at_each_claim_step(issued_backend: Cli, tmp_path: Path) -> None:
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
+    data = pdf_bytes(printed_pages(issued_backend, tmp_path)[:1], 150)
     from attendance.db import session_scope
     from attendance.models import IntakeFile
 
@@ -177,19 +168,21 @@ def test_recovery_after_a_crash_at_each_claim_step(backend: Cli, tmp_path: Path)
                 )
             )
     assert recover(engine, dirs) == 2  # type: ignore[arg-type]
-    rows = query(backend, "SELECT claim_id, state FROM intake_files ORDER BY claim_id")
+    rows = query(issued_backend, "SELECT claim_id, state FROM intake_files ORDER BY claim_id")
     assert rows == [("20261123T000000-000000000002", "queued")]
     assert (inbox / "a.pdf").exists()  # left for the watcher to claim again
     # Crash after finishing, before the move: the next pass places the file.
-    _drain(backend, engine, dirs, None)
+    _drain(issued_backend, engine, dirs, None)
     assert place_unplaced(engine, dirs) == 0  # type: ignore[arg-type]
     assert os.listdir(dirs.processing) == []
 
 
-def test_a_dead_workers_job_is_taken_again_after_its_lease(backend: Cli, tmp_path: Path) -> None:
-    engine, dirs, inbox = _setup(backend, tmp_path)
+def test_a_dead_workers_job_is_taken_again_after_its_lease(
+    issued_backend: Cli, tmp_path: Path
+) -> None:
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
     files = write_batch(
-        printed_pages(backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
+        printed_pages(issued_backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
     )
     claim_path(engine, dirs, files[0], name="one.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
     dead = claim_job(engine, "dead", lease_s=0.5)  # type: ignore[arg-type]
@@ -202,7 +195,7 @@ def test_a_dead_workers_job_is_taken_again_after_its_lease(backend: Cli, tmp_pat
     with pytest.raises(LeaseLost):
         complete_job(engine, dead, failure, actor="t", model_version=None)  # type: ignore[arg-type]
     # The late worker wrote nothing; the live one records the page exactly once.
-    assert query(backend, "SELECT count(*) FROM scanned_pages") == [(0,)]
+    assert query(issued_backend, "SELECT count(*) FROM scanned_pages") == [(0,)]
     from intake.oneshot import read_page
     from scanner.load import load_page
 
@@ -215,15 +208,17 @@ def test_a_dead_workers_job_is_taken_again_after_its_lease(backend: Cli, tmp_pat
         reading=None,
     )
     assert complete_job(engine, alive, result, actor="t", model_version=None) is not None  # type: ignore[arg-type]
-    assert query(backend, "SELECT count(*), min(status) FROM scanned_pages") == [(1, "identified")]
+    assert query(issued_backend, "SELECT count(*), min(status) FROM scanned_pages") == [
+        (1, "identified")
+    ]
 
 
 def test_a_page_that_kills_every_worker_fails_instead_of_looping(
-    backend: Cli, tmp_path: Path
+    issued_backend: Cli, tmp_path: Path
 ) -> None:
-    engine, dirs, inbox = _setup(backend, tmp_path)
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
     files = write_batch(
-        printed_pages(backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
+        printed_pages(issued_backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
     )
     arrival = claim_path(engine, dirs, files[0], name="x.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
     assert arrival is not None
@@ -237,9 +232,11 @@ def test_a_page_that_kills_every_worker_fails_instead_of_looping(
     assert reason["failed_pages"][0]["page"] == 1
 
 
-def test_uploads_with_hostile_names_are_stored_by_id_only(backend: Cli, tmp_path: Path) -> None:
-    engine, dirs, _inbox = _setup(backend, tmp_path)
-    data = pdf_bytes(printed_pages(backend, tmp_path)[:1], 150)
+def test_uploads_with_hostile_names_are_stored_by_id_only(
+    issued_backend: Cli, tmp_path: Path
+) -> None:
+    engine, dirs, _inbox = _setup(issued_backend, tmp_path)
+    data = pdf_bytes(printed_pages(issued_backend, tmp_path)[:1], 150)
     names: list[str | bytes] = [
         "../../../etc/cron.d/evil.pdf",
         "scan\x00.pdf",
@@ -252,13 +249,15 @@ def test_uploads_with_hostile_names_are_stored_by_id_only(backend: Cli, tmp_path
         payload = data + f"\n% {index}\n".encode()
         arrival = accept_upload(engine, dirs, io.BytesIO(payload), name=name, batch_id=batch)  # type: ignore[arg-type]
         assert arrival.state == "queued"
-    _drain(backend, engine, dirs, None)
-    stored = [n for (n,) in query(backend, "SELECT original_name FROM intake_files ORDER BY id")]
+    _drain(issued_backend, engine, dirs, None)
+    stored = [
+        n for (n,) in query(issued_backend, "SELECT original_name FROM intake_files ORDER BY id")
+    ]
     assert stored[0] == "../../../etc/cron.d/evil.pdf"  # kept as text, never used as a path
     assert stored[1] == "scan?.pdf"
     assert len(stored[2]) == 254 and stored[3].startswith("\ufffd")
     created = set(tmp_path.rglob("*")) - before
-    assert all(dirs.work in p.parents or (backend.home in p.parents) for p in created)
+    assert all(dirs.work in p.parents or (issued_backend.home in p.parents) for p in created)
     assert not any("evil" in p.name or "xxxx" in p.name for p in created)
 
 
@@ -270,11 +269,11 @@ def test_display_name() -> None:
 
 
 def test_bytes_that_failed_are_read_anew_when_dropped_again(
-    backend: Cli, tmp_path: Path, reading: Reading
+    issued_backend: Cli, tmp_path: Path, reading: Reading
 ) -> None:
-    engine, dirs, inbox = _setup(backend, tmp_path)
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
     files = write_batch(
-        printed_pages(backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
+        printed_pages(issued_backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
     )
     data = files[0].read_bytes()
     first = claim_path(engine, dirs, files[0], name="x.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
@@ -284,13 +283,13 @@ def test_bytes_that_failed_are_read_anew_when_dropped_again(
         time.sleep(0.05)
     assert claim_job(engine, "w5") is None  # type: ignore[arg-type]
     place_unplaced(engine, dirs)  # type: ignore[arg-type]
-    assert query(backend, "SELECT count(*) FROM sheets WHERE status = 'received'") == [(0,)]
+    assert query(issued_backend, "SELECT count(*) FROM sheets WHERE status = 'received'") == [(0,)]
     # The mailroom drops the same bytes again once the cause is fixed.
     (inbox / "again.pdf").write_bytes(data)
     again = claim_path(engine, dirs, inbox / "again.pdf", name="again.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
     assert again is not None and again.state == "queued"
-    _drain(backend, engine, dirs, reading)
-    assert query(backend, "SELECT status FROM scanned_pages") == [("identified",)]
-    assert query(backend, "SELECT count(*) FROM sheets WHERE status = 'received'") == [(1,)]
-    states = dict(query(backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
+    _drain(issued_backend, engine, dirs, reading)
+    assert query(issued_backend, "SELECT status FROM scanned_pages") == [("identified",)]
+    assert query(issued_backend, "SELECT count(*) FROM sheets WHERE status = 'received'") == [(1,)]
+    states = dict(query(issued_backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
     assert states == {"failed": 1, "done": 1}

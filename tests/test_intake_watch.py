@@ -30,20 +30,19 @@ from tests.conftest import CERTIFICATES_CSV, MONTH, REPO, Cli
 WATCH_FAST = ["--settle", "1", "--interval", "0.2", "--reconcile", "2"]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    cli = Cli(tmp_path / "attend-data", url)
-    cli.ok("init")
-    cli.ok("certificates", "import", str(CERTIFICATES_CSV))
-    cli.ok("sheets", "issue", "--month", MONTH)
-    return cli
-
-
 def _folders(tmp_path: Path) -> tuple[Path, Path]:
     inbox, work = tmp_path / "inbox", tmp_path / "work"
     inbox.mkdir()
     return inbox, work
+
+
+def _watcher(
+    cli: Cli, inbox: Path, work: Path, *options: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """`attend intake watch INBOX --work WORK OPTIONS` as its own process."""
+    return attend_process(
+        cli, "intake", "watch", str(inbox), "--work", str(work), *options, log=log
+    )
 
 
 def _wait(predicate: object, timeout: float, what: str) -> None:
@@ -105,13 +104,10 @@ def test_slow_writer_is_claimed_once_after_it_finishes(issued_cli: Cli, tmp_path
     inbox, work = _folders(tmp_path)
     pages = printed_pages(issued_cli, tmp_path, dpi=100)
     data = pdf_bytes([pages[n % len(pages)] for n in range(100)], 100)
-    watcher = attend_process(
+    watcher = _watcher(
         issued_cli,
-        "intake",
-        "watch",
-        str(inbox),
-        "--work",
-        str(work),
+        inbox,
+        work,
         "--workers",
         "1",
         "--settle",
@@ -258,16 +254,16 @@ def _crash_run(cli: Cli, tmp_path: Path, *, kills: int, pages: int, seed: int) -
 
 @pytest.mark.slow
 def test_kill_9_at_random_moments_processes_every_page_exactly_once(
-    backend: Cli, tmp_path: Path
+    issued_backend: Cli, tmp_path: Path
 ) -> None:
     kills = int(os.environ.get("ATTEND_CRASH_KILLS", "20"))
-    _crash_run(backend, tmp_path, kills=kills, pages=200, seed=kills)
+    _crash_run(issued_backend, tmp_path, kills=kills, pages=200, seed=kills)
 
 
 @pytest.mark.slow
-def test_four_workers_over_1000_pages_never_collide(backend: Cli, tmp_path: Path) -> None:
+def test_four_workers_over_1000_pages_never_collide(issued_backend: Cli, tmp_path: Path) -> None:
     inbox, work = _folders(tmp_path)
-    printed = printed_pages(backend, tmp_path, dpi=100)
+    printed = printed_pages(issued_backend, tmp_path, dpi=100)
     files = write_batch(printed, inbox, total_pages=1000, pages_per_file=25, dpi=100)
     result = subprocess.run(
         [
@@ -287,7 +283,7 @@ def test_four_workers_over_1000_pages_never_collide(backend: Cli, tmp_path: Path
             "--interval",
             "0.1",
         ],
-        env=attend_env(backend),
+        env=attend_env(issued_backend),
         cwd=REPO,
         capture_output=True,
         timeout=300,
@@ -296,7 +292,7 @@ def test_four_workers_over_1000_pages_never_collide(backend: Cli, tmp_path: Path
     log = tmp_path / "workers.log"
     workers = [
         attend_process(
-            backend,
+            issued_backend,
             "intake",
             "worker",
             "--work",
@@ -319,7 +315,7 @@ def test_four_workers_over_1000_pages_never_collide(backend: Cli, tmp_path: Path
     assert sum(int(s["lease_lost"]) for s in stats) == 0  # type: ignore[call-overload]
     assert all(int(s["pages_done"]) > 100 for s in stats)  # type: ignore[call-overload]  # all four worked
     assert "locked" not in log.read_text().lower()
-    exactly_once(backend, work, files=len(files), pages=1000)
+    exactly_once(issued_backend, work, files=len(files), pages=1000)
 
 
 def test_unsafe_configurations_are_refused_at_start(issued_cli: Cli, tmp_path: Path) -> None:
@@ -392,13 +388,10 @@ def test_full_disk_loses_nothing_and_resumes(issued_cli: Cli, tmp_path: Path) ->
         blank = printed_pages(issued_cli, tmp_path)[0] * 0 + 255
         (inbox / "blank.pdf").write_bytes(pdf_bytes([blank], 150))
         log = tmp_path / "watch.log"
-        watcher = attend_process(
+        watcher = _watcher(
             issued_cli,
-            "intake",
-            "watch",
-            str(inbox),
-            "--work",
-            str(work),
+            inbox,
+            work,
             "--workers",
             "1",
             *WATCH_FAST,
@@ -448,13 +441,10 @@ def test_logs_reports_and_file_names_never_carry_names(tmp_path: Path) -> None:
     blank = printed_pages(cli, tmp_path)[0] * 0 + 255
     (inbox / f"{sentinel_child}-blank.pdf").write_bytes(pdf_bytes([blank], 150))
     log = tmp_path / "watch.log"
-    watcher = attend_process(
+    watcher = _watcher(
         cli,
-        "intake",
-        "watch",
-        str(inbox),
-        "--work",
-        str(work),
+        inbox,
+        work,
         "--workers",
         "1",
         "--once",
@@ -478,13 +468,10 @@ def test_logs_reports_and_file_names_never_carry_names(tmp_path: Path) -> None:
 
 def test_watcher_survives_a_stream_of_bad_files(issued_cli: Cli, tmp_path: Path) -> None:
     inbox, work = _folders(tmp_path)
-    watcher = attend_process(
+    watcher = _watcher(
         issued_cli,
-        "intake",
-        "watch",
-        str(inbox),
-        "--work",
-        str(work),
+        inbox,
+        work,
         "--workers",
         "1",
         *WATCH_FAST,
@@ -523,13 +510,10 @@ def test_every_corpus_file_is_quarantined_with_its_reason_and_good_files_go_on(
         "processed",
     }
     log = tmp_path / "watch.log"
-    watcher = attend_process(
+    watcher = _watcher(
         issued_cli,
-        "intake",
-        "watch",
-        str(inbox),
-        "--work",
-        str(work),
+        inbox,
+        work,
         "--workers",
         "1",
         "--render-timeout",
@@ -606,13 +590,10 @@ def test_a_file_that_cannot_be_moved_is_left_alone_and_the_rest_go_on(
     subprocess.run(["mount", "-o", "remount,bind,ro", str(stuck_dir)], check=True)
     log = tmp_path / "watch.log"
     try:
-        watcher = attend_process(
+        watcher = _watcher(
             issued_cli,
-            "intake",
-            "watch",
-            str(inbox),
-            "--work",
-            str(work),
+            inbox,
+            work,
             "--workers",
             "1",
             *WATCH_FAST,
