@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -156,6 +156,9 @@ class ScannedPage(SQLModel, table=True):
     registration_residual_pt: float | None = None
     needs_review: bool = False
     review_reason: str | None = Field(default=None, max_length=64)
+    # The page warped upright onto its layout (canonical, 200 dpi grey PNG): field crops for
+    # reviewers and training data are cut from it. Named by content hash and page only.
+    canon_path: str | None = None
 
 
 class FieldReading(SQLModel, table=True):
@@ -242,3 +245,99 @@ class PageJob(SQLModel, table=True):
     message: str | None = None
     created_at: dt.datetime = Field(default_factory=utcnow)
     finished_at: dt.datetime | None = None
+
+
+class FlagState(StrEnum):
+    OPEN = "open"  # raised by the rules, not yet looked at
+    ACCEPTED = "accepted"  # a reviewer checked it and let it stand (kept in the export)
+    CLEARED = "cleared"  # the rules no longer raise it (a correction cleared it)
+
+
+class ItemKind(StrEnum):
+    FIELD = "field"  # a field read with low confidence
+    QA_SAMPLE = "qa_sample"  # an auto-accepted field drawn at random to measure the error
+    FLAG = "flag"  # a rule flag that needs a person
+    UNIDENTIFIED_PAGE = "unidentified_page"  # a page whose sheet is not known
+    UNREGISTERED_PAGE = "unregistered_page"  # a sheet's page that could not be registered
+
+
+class ItemState(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class AgencySettings(SQLModel, table=True):
+    """The agency's rule settings (`attendance.agency.AgencyConfig`), one row."""
+
+    __tablename__ = "agency_settings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    config_json: str = Field(sa_column=Column(Text, nullable=False))
+    version: int = 1
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(max_length=64)
+
+
+class SheetFlag(SQLModel, table=True):
+    """A rule flag on a sheet; kept when cleared, so the history of a sheet is complete."""
+
+    __tablename__ = "sheet_flags"
+    __table_args__ = (UniqueConstraint("sheet_id", "code", "day", name="uq_flag_sheet_code_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sheet_id: int = Field(foreign_key="sheets.id", index=True)
+    code: str = Field(max_length=32)
+    severity: str = Field(max_length=8)
+    day: str = Field(default="", max_length=10)  # YYYY-MM-DD, or "" for the whole sheet
+    message: str
+    state: str = Field(default=FlagState.OPEN.value, max_length=16)
+    raised_at: dt.datetime = Field(default_factory=utcnow)
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolved_at: dt.datetime | None = None
+    note: str | None = None
+
+
+class ReviewItem(SQLModel, table=True):
+    """One thing a reviewer must look at. `key` names what it is about, so it exists once."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (Index("ix_review_items_queue", "state", "deadline", "priority"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=64)  # field:ID | qa:ID | flag:ID | page:ID
+    kind: str = Field(max_length=24)
+    state: str = Field(default=ItemState.OPEN.value, max_length=8)
+    sheet_id: int | None = Field(default=None, foreign_key="sheets.id", index=True)
+    page_id: int | None = Field(default=None, foreign_key="scanned_pages.id", index=True)
+    reading_id: int | None = Field(default=None, foreign_key="field_readings.id", index=True)
+    flag_id: int | None = Field(default=None, foreign_key="sheet_flags.id", index=True)
+    # Queue order: the sheet's payment deadline, then the lowest confidence first (flags and
+    # pages have priority 0, before any field).
+    deadline: dt.date
+    priority: float = 0.0
+    field_kind: str | None = Field(default=None, max_length=16)
+    machine_value: str | None = Field(default=None, max_length=32)  # grouped verification
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claim_expires_at: dt.datetime | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    resolution: str | None = Field(default=None, max_length=16)
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolved_at: dt.datetime | None = None
+    # For a QA sample: did the reviewer find the machine's value wrong?
+    machine_was_wrong: bool | None = None
+
+
+class TrainingCrop(SQLModel, table=True):
+    """A digit cell a reviewer verified: training data for the digit model, never unverified."""
+
+    __tablename__ = "training_crops"
+    __table_args__ = (UniqueConstraint("reading_id", "cell", name="uq_training_reading_cell"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reading_id: int = Field(foreign_key="field_readings.id", index=True)
+    cell: int
+    label: str = Field(max_length=1)
+    model_version: str | None = Field(default=None, max_length=32)
+    png: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    verified_by: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from attendance import review
 from attendance.db import record_event, session_scope
 from attendance.models import (
     Certificate,
@@ -161,6 +163,21 @@ def _save_preview(page: PageImage, store_dir: Path, sha: str) -> Path:
     return target
 
 
+def _save_canon(canon: np.ndarray, store_dir: Path, sha: str, number: int) -> Path:
+    """Keep the registered page for reviewers' crops and training data (full disk: OSError).
+
+    PNG at the lowest compression level: lossless for training crops, and about 10 ms
+    where the default level costs about 60 ms of a worker's page time."""
+    pages_dir = store_dir / "pages"
+    pages_dir.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(".png", canon, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OSError(errno.EIO, "the page image could not be encoded")
+    target = pages_dir / f"{sha}-p{number:04d}-canon.png"
+    write_atomically(target, encoded.tobytes())
+    return target
+
+
 def write_atomically(target: Path, data: bytes) -> None:
     """Write `data` to `target` through a temporary file, synced, then renamed into place."""
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
@@ -219,6 +236,7 @@ class ReadPage:
     readings: tuple[MachineReading, ...] = ()
     residual_pt: float | None = None
     review_reason: str | None = None
+    canon: Path | None = None  # the registered page, upright on its layout (for reviewers)
 
 
 Timings = dict[str, float]
@@ -231,7 +249,7 @@ def _read_fields(
     context: SheetContext,
     reading: Reading,
     timings: Timings,
-) -> tuple[tuple[MachineReading, ...], float | None, str | None]:
+) -> tuple[tuple[MachineReading, ...], float | None, str | None, np.ndarray | None]:
     """Register the page to its layout and read every field, or say why not."""
     assert identity.rotation is not None
     started = time.perf_counter()
@@ -247,14 +265,14 @@ def _read_fields(
     residual = registration.residual_pt if math.isfinite(registration.residual_pt) else None
     if not registration.ok:
         _add(timings, "register", started)
-        return (), residual, registration.reason
+        return (), residual, registration.reason, None
     canon = warp_to_canon(page.image, registration, layout)
     warped = _add(timings, "register", started)
     readings = read_sheet_fields(
         canon, layout, reading.reader, windows=context.windows, settings=reading.settings
     )
     _add(timings, "read", warped)
-    return tuple(readings), residual, None
+    return tuple(readings), residual, None, canon
 
 
 def _add(timings: Timings, stage: str, since: float) -> float:
@@ -285,8 +303,18 @@ def read_page(
     context = context_for(identity.payload.serial) if identity.payload else None
     if context is None or reading is None:
         return ReadPage(page.number, identity, preview)
-    readings, residual, review_reason = _read_fields(page, identity, context, reading, timings)
-    return ReadPage(page.number, identity, preview, readings, residual, review_reason)
+    readings, residual, review_reason, canon = _read_fields(
+        page, identity, context, reading, timings
+    )
+    started = time.perf_counter()
+    canon_path = None
+    if canon is not None:
+        canon_path = _save_canon(canon, store_dir, sha, page.number)
+    elif preview is None:
+        # Not registered: the reviewer keys the page from the whole image.
+        preview = _save_preview(page, store_dir, sha)
+    _add(timings, "store", started)
+    return ReadPage(page.number, identity, preview, readings, residual, review_reason, canon_path)
 
 
 def _read_pages(
@@ -320,10 +348,12 @@ def record_pages(
 ) -> list[PageOutcome]:
     assert file_row.id is not None
     outcomes: list[PageOutcome] = []
+    config = review.load_config(session)
     for read in pages:
         identity = read.identity
         payload = identity.payload
         status, reason, sheet = PageStatus.UNIDENTIFIED, identity.reason, None
+        resubmitted = False
         if payload is not None:
             sheet = session.exec(select(Sheet).where(Sheet.serial == payload.serial)).first()
             if payload.form not in KNOWN_FORMS:
@@ -332,6 +362,9 @@ def record_pages(
                 reason = "unknown_serial"
             elif sheet.received_at is None and sheet.status == SheetStatus.ISSUED:
                 status, reason = PageStatus.IDENTIFIED, None
+            elif sheet.status == SheetStatus.RETURNED:
+                # The provider sent the returned sheet back: this scan becomes the record.
+                status, reason, resubmitted = PageStatus.IDENTIFIED, None, True
             elif sheet.received_at is not None:
                 status, reason = PageStatus.DUPLICATE, "already_received"
             else:
@@ -349,6 +382,7 @@ def record_pages(
             registration_residual_pt=read.residual_pt,
             needs_review=read.review_reason is not None,
             review_reason=read.review_reason,
+            canon_path=str(read.canon) if read.canon else None,
         )
         session.add(page_row)
         if sheet is not None and read.readings:
@@ -380,7 +414,9 @@ def record_pages(
                 ],
             )
         if sheet is not None and status is PageStatus.IDENTIFIED and reason is None:
-            before = {"status": sheet.status, "received_at": None}
+            before = {"status": sheet.status, "received_at": sheet.received_at}
+            if resubmitted:
+                review.close_sheet_items(session, sheet, resolution="superseded", actor=actor)
             sheet.status = SheetStatus.RECEIVED.value
             sheet.received_at = received_at
             sheet.source_file_sha256 = file_row.sha256
@@ -400,6 +436,11 @@ def record_pages(
                     "page": read.number,
                 },
             )
+            session.flush()
+            review.open_page_items(
+                session, sheet=sheet, page=page_row, file_sha256=file_row.sha256, config=config
+            )
+            review.evaluate(session, sheet, actor=actor, config=config)
         elif sheet is not None and status is PageStatus.DUPLICATE:
             record_event(
                 session,
@@ -408,6 +449,13 @@ def record_pages(
                 entity_id=sheet.serial,
                 action="duplicate_scan",
                 after={"file_sha256": file_row.sha256, "page": read.number},
+            )
+            session.flush()
+            review.evaluate(session, sheet, actor=actor, config=config)
+        elif status is PageStatus.UNIDENTIFIED:
+            session.flush()
+            review.open_unidentified_item(
+                session, page=page_row, received_at=received_at, config=config
             )
         # The serial is logged, never names: the log may be read by anyone with the server.
         log.info(

@@ -12,10 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forms.canon import CANON_DPI, CANON_PX_PER_PT, canon_shape, canon_slice
 from forms.layout import Rect
 
-CANON_DPI = 200
-CANON_PX_PER_PT = CANON_DPI / 72
+__all__ = [
+    "CANON_DPI",
+    "CANON_PX_PER_PT",
+    "FieldReading",
+    "canon_shape",
+    "canon_slice",
+    "crop",
+]
 
 
 @dataclass(frozen=True)
@@ -35,21 +42,7 @@ class FieldReading:
     reason: str | None = None
 
 
-def canon_slice(rect: Rect, *, inset_pt: float = 0.0) -> tuple[slice, slice]:
-    """Rows and columns of the canonical image covered by `rect`, shrunk by `inset_pt`."""
-    x, y, w, h = rect
-    s = CANON_PX_PER_PT
-    top, bottom = round((y + inset_pt) * s), round((y + h - inset_pt) * s)
-    left, right = round((x + inset_pt) * s), round((x + w - inset_pt) * s)
-    return slice(top, bottom), slice(left, right)
-
-
 def crop(canon: np.ndarray, rect: Rect, *, inset_pt: float = 0.0) -> np.ndarray:
     """The pixels of `rect` in the canonical image (a view, not a copy)."""
     rows, cols = canon_slice(rect, inset_pt=inset_pt)
     return canon[rows, cols]
-
-
-def canon_shape(page_width_pt: float = 612.0, page_height_pt: float = 792.0) -> tuple[int, int]:
-    """(height, width) in pixels of the canonical image of a page."""
-    return round(page_height_pt * CANON_PX_PER_PT), round(page_width_pt * CANON_PX_PER_PT)

@@ -76,7 +76,7 @@ def test_claimed_files_are_processed_once_and_archived(
     # The archive holds the original bytes, unmodified, named by hash.
     archived = sorted(p.read_bytes() for p in dirs.archive.rglob("*") if p.is_file())
     assert archived == sorted(original.values())
-    received = query(issued_backend, "SELECT count(*) FROM sheets WHERE status = 'received'")
+    received = query(issued_backend, "SELECT count(*) FROM sheets WHERE received_at IS NOT NULL")
     assert received == [(7,)]
     # Readings were stored for the identified pages.
     assert query(issued_backend, "SELECT count(DISTINCT page_id) FROM field_readings") == [(7,)]
@@ -283,13 +283,13 @@ def test_bytes_that_failed_are_read_anew_when_dropped_again(
         time.sleep(0.05)
     assert claim_job(engine, "w5") is None  # type: ignore[arg-type]
     place_unplaced(engine, dirs)  # type: ignore[arg-type]
-    assert query(issued_backend, "SELECT count(*) FROM sheets WHERE status = 'received'") == [(0,)]
+    assert query(issued_backend, "SELECT count(*) FROM sheets WHERE received_at IS NOT NULL") == [(0,)]
     # The mailroom drops the same bytes again once the cause is fixed.
     (inbox / "again.pdf").write_bytes(data)
     again = claim_path(engine, dirs, inbox / "again.pdf", name="again.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
     assert again is not None and again.state == "queued"
     _drain(issued_backend, engine, dirs, reading)
     assert query(issued_backend, "SELECT status FROM scanned_pages") == [("identified",)]
-    assert query(issued_backend, "SELECT count(*) FROM sheets WHERE status = 'received'") == [(1,)]
+    assert query(issued_backend, "SELECT count(*) FROM sheets WHERE received_at IS NOT NULL") == [(1,)]
     states = dict(query(issued_backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
     assert states == {"failed": 1, "done": 1}

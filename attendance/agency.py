@@ -1,0 +1,187 @@
+"""An agency's rule settings: the programs' defaults, each one configurable.
+
+Stored as one JSON document in the database (`attend agency show|set`), so the command line
+and the web admin page edit the same thing. Unknown keys are refused, not ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+# Absence categories; every absence code on the sheet belongs to one (see `absence_category`).
+EXCUSED = "excused"
+BEST_INTEREST = "best_interest"
+UNEXCUSED = "unexcused"
+PROVIDER_CLOSED = "provider_closed"
+ABSENCE_CATEGORIES = (EXCUSED, BEST_INTEREST, UNEXCUSED, PROVIDER_CLOSED)
+
+_CATEGORY_OF_CODE = {
+    "child_ill": EXCUSED,
+    "parent_ill_appointment": EXCUSED,
+    "family_emergency": EXCUSED,
+    "court_ordered_visit": EXCUSED,
+    "best_interest": BEST_INTEREST,
+    "unexcused": UNEXCUSED,
+    "provider_closed": PROVIDER_CLOSED,
+}
+
+
+def absence_category(code: str) -> str:
+    """The category an absence code (`forms.layout.ABSENCE_CODES`) is counted in."""
+    return _CATEGORY_OF_CODE[code]
+
+
+def _default_limits() -> dict[str, int | None]:
+    # Days per fiscal year; None is unlimited. Excused absences are unlimited for licensed
+    # providers; exempt providers are not paid for any absence, whatever the limit.
+    return {EXCUSED: None, BEST_INTEREST: 10, UNEXCUSED: None, PROVIDER_CLOSED: 10}
+
+
+class InvalidSetting(ValueError):
+    """A setting name or value the agency configuration does not accept."""
+
+
+@dataclass(frozen=True)
+class AgencyConfig:
+    """Rule limits, deadlines, holidays and review settings of one agency."""
+
+    timezone: str = "America/Los_Angeles"  # the agency's local dates (due dates, received)
+    holidays: tuple[dt.date, ...] = ()
+    due_day: int = 5  # due by this day of the following month (next business day)
+    june_due_day: int = 15  # June sheets: due by this day of July
+    past_due_days: int = 30  # received more than this many days after the month -> past due
+    window_tolerance_minutes: int = 15
+    weekly_consistency: float = 0.25  # a week off certified need by more than this share
+    absence_limits: dict[str, int | None] = field(default_factory=_default_limits)
+    qa_sample_rate: float = 0.02  # share of auto-accepted fields also sent to review
+    claim_minutes: int = 15  # how long a reviewer holds claimed items
+    return_address: str = ""  # where providers mail corrected sheets (returned notices)
+    agency_phone: str = ""  # printed on notices when a certificate has no specialist phone
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise InvalidSetting(f"timezone {self.timezone!r} is not a known time zone") from error
+        for name in ("due_day", "june_due_day"):
+            if not 1 <= getattr(self, name) <= 28:
+                raise InvalidSetting(f"{name} must be a day from 1 to 28")
+        for name in ("past_due_days", "window_tolerance_minutes", "claim_minutes"):
+            if getattr(self, name) < 0:
+                raise InvalidSetting(f"{name} must not be negative")
+        if self.claim_minutes < 1:
+            raise InvalidSetting("claim_minutes must be at least 1")
+        for name in ("weekly_consistency", "qa_sample_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InvalidSetting(f"{name} must be a number from 0 to 1")
+        unknown = set(self.absence_limits) - set(ABSENCE_CATEGORIES)
+        if unknown:
+            raise InvalidSetting(
+                f"absence_limits: unknown category {sorted(unknown)[0]!r} "
+                f"(categories: {', '.join(ABSENCE_CATEGORIES)})"
+            )
+        for category, limit in self.absence_limits.items():
+            if limit is not None and (not isinstance(limit, int) or limit < 0):
+                raise InvalidSetting(f"absence_limits.{category} must be a whole number or none")
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def local_date(self, moment: dt.datetime) -> dt.date:
+        """The agency's calendar date at `moment` (naive datetimes are UTC)."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(self.zone).date()
+
+    def limit(self, category: str) -> int | None:
+        return {**_default_limits(), **self.absence_limits}.get(category)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["holidays"] = [day.isoformat() for day in self.holidays]
+        data["absence_limits"] = {**_default_limits(), **self.absence_limits}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AgencyConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise InvalidSetting(f"unknown setting {sorted(unknown)[0]!r}")
+        values = dict(data)
+        if "holidays" in values:
+            values["holidays"] = tuple(sorted({_date(v) for v in values["holidays"]}))
+        if "absence_limits" in values:
+            values["absence_limits"] = {**_default_limits(), **values["absence_limits"]}
+        return cls(**values)
+
+    def with_setting(self, key: str, text: str) -> AgencyConfig:
+        """A copy with `key` set from command-line text (`absence_limits.best_interest 12`,
+        `holidays 2026-12-25,2027-01-01`, `qa_sample_rate 0.05`)."""
+        data = self.to_json()
+        if key.startswith("absence_limits."):
+            category = key.split(".", 1)[1]
+            if category not in ABSENCE_CATEGORIES:
+                raise InvalidSetting(
+                    f"unknown absence category {category!r} "
+                    f"(categories: {', '.join(ABSENCE_CATEGORIES)})"
+                )
+            data["absence_limits"][category] = _limit(text)
+            return AgencyConfig.from_json(data)
+        fields_by_name = {f.name: f for f in dataclasses.fields(AgencyConfig)}
+        if key not in fields_by_name or key == "absence_limits":
+            raise InvalidSetting(
+                f"unknown setting {key!r} (settings: {', '.join(settable_keys())})"
+            )
+        current = data[key]
+        value: Any
+        if key == "holidays":
+            value = [d.strip() for d in text.split(",") if d.strip()]
+        elif isinstance(current, bool):
+            value = text.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(current, int):
+            value = _number(key, text, int)
+        elif isinstance(current, float):
+            value = _number(key, text, float)
+        else:
+            value = text
+        data[key] = value
+        return AgencyConfig.from_json(data)
+
+
+def settable_keys() -> list[str]:
+    """Every key `with_setting` accepts."""
+    keys = [f.name for f in dataclasses.fields(AgencyConfig) if f.name != "absence_limits"]
+    return keys + [f"absence_limits.{c}" for c in ABSENCE_CATEGORIES]
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as error:
+        raise InvalidSetting(f"holiday {value!r} is not a date YYYY-MM-DD") from error
+
+
+def _limit(text: str) -> int | None:
+    if text.strip().lower() in ("none", "unlimited", ""):
+        return None
+    return int(_number("absence limit", text, int))
+
+
+def _number(key: str, text: str, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(text.strip())
+    except ValueError as error:
+        raise InvalidSetting(f"{key} must be a number, got {text!r}") from error
+
+
+def dumps(config: AgencyConfig) -> str:
+    return json.dumps(config.to_json(), sort_keys=True)

@@ -1,0 +1,79 @@
+"""Evidence images: a field's crop cut from its page's stored canonical image.
+
+The reviewer sees the pixels the machine read (with a margin, so a digit that strays over its
+box is visible too); verified digit cells become training data from the same pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from attendance.months import parse_month
+from forms.canon import canon_slice
+from forms.layout import DateField, Layout, Rect, TimeField, build_layout
+from forms.layout import Field as LayoutField
+
+# Points of page around a field's box shown with it.
+EVIDENCE_MARGIN_PT = 6.0
+
+
+class EvidenceMissing(LookupError):
+    """The page has no stored canonical image (not registered, or the file was removed)."""
+
+
+def layout_for(serial: str, month: str) -> Layout:
+    return build_layout(serial, parse_month(month))
+
+
+def field_box(field: LayoutField) -> Rect:
+    """The rectangle that holds everything a field reads (a time: its cells and AM/PM)."""
+    rects: list[Rect]
+    if isinstance(field, TimeField):
+        rects = [*field.cells, field.am, field.pm]
+    elif isinstance(field, DateField):
+        rects = list(field.cells)
+    else:
+        rects = [field.box]
+    left = min(r[0] for r in rects)
+    top = min(r[1] for r in rects)
+    right = max(r[0] + r[2] for r in rects)
+    bottom = max(r[1] + r[3] for r in rects)
+    return (left, top, right - left, bottom - top)
+
+
+def load_canon(path: str | None) -> np.ndarray:
+    if not path or not Path(path).is_file():
+        raise EvidenceMissing("the page's canonical image is not stored")
+    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise EvidenceMissing("the page's canonical image cannot be read")
+    return image
+
+
+def cut(canon: np.ndarray, rect: Rect, *, margin_pt: float = 0.0) -> np.ndarray:
+    """`rect` (points) cut from the canonical image, widened by `margin_pt`, clipped."""
+    rows, cols = canon_slice(rect, inset_pt=-margin_pt)
+    top, bottom = max(0, rows.start), min(canon.shape[0], rows.stop)
+    left, right = max(0, cols.start), min(canon.shape[1], cols.stop)
+    return canon[top:bottom, left:right]
+
+
+def png(image: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise EvidenceMissing("the crop could not be encoded")
+    return bytes(encoded.tobytes())
+
+
+def field_crop_png(canon_path: str | None, serial: str, month: str, field_name: str) -> bytes:
+    """PNG of one field of the page, with a margin: the evidence a reviewer looks at."""
+    field = layout_for(serial, month).field(field_name)
+    return png(cut(load_canon(canon_path), field_box(field), margin_pt=EVIDENCE_MARGIN_PT))
+
+
+def digit_cells(canon: np.ndarray, field: TimeField) -> list[np.ndarray]:
+    """The four digit cells of a time field, as the model saw them (no margin)."""
+    return [cut(canon, rect) for rect in field.cells]
