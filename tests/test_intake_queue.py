@@ -283,13 +283,15 @@ def test_bytes_that_failed_are_read_anew_when_dropped_again(
         time.sleep(0.05)
     assert claim_job(engine, "w5") is None  # type: ignore[arg-type]
     place_unplaced(engine, dirs)  # type: ignore[arg-type]
-    assert query(issued_backend, "SELECT count(*) FROM sheets WHERE received_at IS NOT NULL") == [(0,)]
+    received = "SELECT count(*) FROM sheets WHERE received_at IS NOT NULL"
+    assert query(issued_backend, received) == [(0,)]
     # The mailroom drops the same bytes again once the cause is fixed.
     (inbox / "again.pdf").write_bytes(data)
     again = claim_path(engine, dirs, inbox / "again.pdf", name="again.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
     assert again is not None and again.state == "queued"
     _drain(issued_backend, engine, dirs, reading)
     assert query(issued_backend, "SELECT status FROM scanned_pages") == [("identified",)]
-    assert query(issued_backend, "SELECT count(*) FROM sheets WHERE received_at IS NOT NULL") == [(1,)]
+    received = "SELECT count(*) FROM sheets WHERE received_at IS NOT NULL"
+    assert query(issued_backend, received) == [(1,)]
     states = dict(query(issued_backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
     assert states == {"failed": 1, "done": 1}
