@@ -581,10 +581,10 @@ def _open_item(
 def _close_item(session: Session, key: str, *, resolution: str, actor: str) -> None:
     item = session.exec(select(ReviewItem).where(ReviewItem.key == key)).first()
     if item is not None and item.state == ItemState.OPEN.value:
-        _finish(session, item, resolution=resolution, actor=actor)
+        finish_item(session, item, resolution=resolution, actor=actor)
 
 
-def _finish(session: Session, item: ReviewItem, *, resolution: str, actor: str) -> None:
+def finish_item(session: Session, item: ReviewItem, *, resolution: str, actor: str) -> None:
     item.state = ItemState.DONE.value
     item.resolution = resolution
     item.resolved_by = actor
@@ -673,7 +673,7 @@ def close_sheet_items(session: Session, sheet: Sheet, *, resolution: str, actor:
         )
     ).all()
     for item in items:
-        _finish(session, item, resolution=resolution, actor=actor)
+        finish_item(session, item, resolution=resolution, actor=actor)
     return len(items)
 
 
@@ -884,13 +884,13 @@ def claim_items(
 def release_item(engine: Engine, item_id: int, *, reviewer: str) -> None:
     """Give a claimed item back (skip): it returns to the queue for anyone."""
     with session_scope(engine) as session:
-        item = _take(session, item_id, reviewer=reviewer, now=utcnow())
+        item = take_item(session, item_id, reviewer=reviewer, now=utcnow())
         item.claimed_by = None
         item.claim_expires_at = None
         session.add(item)
 
 
-def _take(session: Session, item_id: int, *, reviewer: str, now: dt.datetime) -> ReviewItem:
+def take_item(session: Session, item_id: int, *, reviewer: str, now: dt.datetime) -> ReviewItem:
     item = session.exec(
         select(ReviewItem).where(ReviewItem.id == item_id).with_for_update()
     ).first()
@@ -938,7 +938,7 @@ def accept_items(engine: Engine, item_ids: Sequence[int], *, reviewer: str) -> l
 def _accept(
     session: Session, item_id: int, *, reviewer: str, version: int | None, reason: str | None
 ) -> Decision:
-    item = _take(session, item_id, reviewer=reviewer, now=utcnow())
+    item = take_item(session, item_id, reviewer=reviewer, now=utcnow())
     if item.reading_id is not None:
         reading = session.get(FieldReading, item.reading_id)
         assert reading is not None
@@ -969,7 +969,7 @@ def _accept(
             before={"state": FlagState.OPEN.value},
             after={"state": FlagState.ACCEPTED.value, "reason": reason, "item": item_id},
         )
-        _finish(session, item, resolution="accepted", actor=reviewer)
+        finish_item(session, item, resolution="accepted", actor=reviewer)
         settle_status(session, sheet, actor=reviewer)
         return Decision(item_id, "accepted", sheet.status)
     if item.kind == ItemKind.UNIDENTIFIED_PAGE.value:
@@ -991,7 +991,7 @@ def correct_item(
 ) -> Decision:
     """The reviewer's value for a field (the machine's value is kept beside it)."""
     with session_scope(engine) as session:
-        item = _take(session, item_id, reviewer=reviewer, now=utcnow())
+        item = take_item(session, item_id, reviewer=reviewer, now=utcnow())
         if item.reading_id is None:
             raise NotAllowed(
                 f"item {item_id} is not a field: accept the flag, identify the page, "
@@ -1058,7 +1058,7 @@ def _set_field(
     )
     if item.kind == ItemKind.QA_SAMPLE.value:
         item.machine_was_wrong = value != reading.machine_value
-    _finish(session, item, resolution=action, actor=reviewer)
+    finish_item(session, item, resolution=action, actor=reviewer)
     # Another open item on the same reading (a QA draw and a low-confidence item) is settled
     # by the same decision.
     for key in (f"field:{reading.id}", f"qa:{reading.id}"):
@@ -1081,7 +1081,7 @@ def correct_page(
     signature fields); every field not named is blank. The machine read nothing, so each
     field is stored with no machine value and the reviewer's value."""
     with session_scope(engine) as session:
-        item = _take(session, item_id, reviewer=reviewer, now=utcnow())
+        item = take_item(session, item_id, reviewer=reviewer, now=utcnow())
         if item.kind != ItemKind.UNREGISTERED_PAGE.value:
             raise NotAllowed(f"item {item_id} is not a page that could not be registered")
         assert item.page_id is not None and item.sheet_id is not None
@@ -1128,7 +1128,7 @@ def correct_page(
             action="keyed",
             after={"fields": {k: v for k, v in normal.items()}, "reason": reason, "item": item_id},
         )
-        _finish(session, item, resolution="keyed", actor=reviewer)
+        finish_item(session, item, resolution="keyed", actor=reviewer)
         session.flush()
         evaluate(session, sheet, actor=reviewer)
         return Decision(item_id, "keyed", sheet.status)

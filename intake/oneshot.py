@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -163,7 +164,7 @@ def _save_preview(page: PageImage, store_dir: Path, sha: str) -> Path:
     return target
 
 
-def _save_canon(canon: np.ndarray, store_dir: Path, sha: str, number: int) -> Path:
+def save_canon(canon: np.ndarray, store_dir: Path, sha: str, number: int) -> Path:
     """Keep the registered page for reviewers' crops and training data (full disk: OSError).
 
     PNG at the lowest compression level: lossless for training crops, and about 10 ms
@@ -309,7 +310,7 @@ def read_page(
     started = time.perf_counter()
     canon_path = None
     if canon is not None:
-        canon_path = _save_canon(canon, store_dir, sha, page.number)
+        canon_path = save_canon(canon, store_dir, sha, page.number)
     elif preview is None:
         # Not registered: the reviewer keys the page from the whole image.
         preview = _save_preview(page, store_dir, sha)
@@ -345,7 +346,11 @@ def record_pages(
     actor: str,
     received_at: dt.datetime,
     model_version: str | None,
+    existing: dict[int, ScannedPage] | None = None,
 ) -> list[PageOutcome]:
+    """Store what was read on each page, mark sheets received, open review items and apply
+    the rules, in the caller's transaction. `existing` (by page number) are page rows stored
+    before, updated in place: an unidentified page a reviewer has identified."""
     assert file_row.id is not None
     outcomes: list[PageOutcome] = []
     config = review.load_config(session)
@@ -369,7 +374,7 @@ def record_pages(
                 status, reason = PageStatus.DUPLICATE, "already_received"
             else:
                 status, reason = PageStatus.IDENTIFIED, f"sheet_{sheet.status}"
-        page_row = ScannedPage(
+        values: dict[str, Any] = dict(
             file_id=file_row.id,
             page_number=read.number,
             status=status.value,
@@ -384,6 +389,9 @@ def record_pages(
             review_reason=read.review_reason,
             canon_path=str(read.canon) if read.canon else None,
         )
+        page_row = (existing or {}).get(read.number) or ScannedPage(**values)
+        for name, value in values.items():
+            setattr(page_row, name, value)
         session.add(page_row)
         if sheet is not None and read.readings:
             # Kept for duplicates too: a second scan's content is evidence a reviewer compares.

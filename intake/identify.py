@@ -1,0 +1,136 @@
+"""A reviewer says which sheet an unidentified page is: the page is then read like any other.
+
+The page image kept for the reviewer is registered to the named sheet's layout (each quarter
+turn is tried: without a barcode nothing says which way up the page was), its fields are read,
+and the page is recorded exactly as intake would have recorded it had the barcode been read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from pathlib import Path
+
+import cv2
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from attendance import review
+from attendance.db import record_event, session_scope
+from attendance.models import ItemKind, PageStatus, ScannedFile, ScannedPage, utcnow
+from attendance.months import parse_month
+from attendance.sheets import find_sheet
+from forms.layout import FORM_VERSION, build_layout
+from forms.payload import BarcodePayload
+from intake.oneshot import PREVIEW_DPI, Reading, ReadPage, record_pages, save_canon, sheet_context
+from scanner.fields import read_sheet_fields
+from scanner.pipeline import PageIdentity
+from scanner.register import Registration, register_page, warp_to_canon
+
+log = logging.getLogger(__name__)
+
+
+def _best_registration(image: object, dpi: float, serial: str, month: str) -> Registration | None:
+    layout = build_layout(serial, parse_month(month))
+    best: Registration | None = None
+    for rotation in (0, 90, 180, 270):
+        found = register_page(image, dpi=dpi, layout=layout, rotation=rotation)  # type: ignore[arg-type]
+        if found.ok and (best is None or found.residual_pt < best.residual_pt):
+            best = found
+    return best
+
+
+def _read_as(
+    page: ScannedPage, sha: str, serial: str, *, engine: Engine, store_dir: Path, reading: Reading
+) -> ReadPage:
+    context = sheet_context(engine, serial)
+    assert context is not None
+    identity = PageIdentity(
+        payload=BarcodePayload(serial=serial, form=FORM_VERSION, page=1),
+        barcode=None,
+        rotation=None,
+        reason=None,
+        method="reviewer",
+    )
+    preview = Path(page.image_path) if page.image_path else None
+    image = cv2.imread(str(preview), cv2.IMREAD_GRAYSCALE) if preview else None
+    if image is None:
+        return ReadPage(page.page_number, identity, preview, review_reason="page_image_missing")
+    registration = _best_registration(image, PREVIEW_DPI, serial, context.month)
+    if registration is None:
+        return ReadPage(page.page_number, identity, preview, review_reason="not_registered")
+    layout = build_layout(serial, parse_month(context.month))
+    canon = warp_to_canon(image, registration, layout)
+    readings = read_sheet_fields(
+        canon, layout, reading.reader, windows=context.windows, settings=reading.settings
+    )
+    residual = registration.residual_pt if math.isfinite(registration.residual_pt) else None
+    return ReadPage(
+        page.page_number,
+        PageIdentity(identity.payload, None, registration.rotation, None, "reviewer"),
+        preview,
+        tuple(readings),
+        residual,
+        None,
+        save_canon(canon, store_dir, sha, page.page_number),
+    )
+
+
+def identify_item(
+    engine: Engine,
+    item_id: int,
+    serial_text: str,
+    *,
+    reviewer: str,
+    store_dir: Path,
+    reading: Reading,
+    model_version: str | None,
+) -> review.Decision:
+    """Record the unidentified page of item `item_id` as the sheet `serial_text` (its check
+    character is validated: InvalidSerial, SheetNotFound), read its fields, apply the rules."""
+    with Session(engine) as session:
+        view = review.describe_item(session, item_id)
+        if view.kind != ItemKind.UNIDENTIFIED_PAGE.value or view.page_id is None:
+            raise review.NotAllowed(f"item {item_id} is not an unidentified page")
+        page = session.get(ScannedPage, view.page_id)
+        assert page is not None
+        file_row = session.get(ScannedFile, page.file_id)
+        assert file_row is not None
+        serial = find_sheet(session, serial_text).serial
+    # Reading takes a second or so: done before the transaction, which then checks again
+    # that the item is still open and not held by someone else.
+    read = _read_as(
+        page, file_row.sha256, serial, engine=engine, store_dir=store_dir, reading=reading
+    )
+    with session_scope(engine) as session:
+        item = review.take_item(session, item_id, reviewer=reviewer, now=utcnow())
+        page_row = session.get(ScannedPage, page.id)
+        file_row = session.get(ScannedFile, page.file_id)
+        assert page_row is not None and file_row is not None
+        if page_row.status != PageStatus.UNIDENTIFIED.value:
+            raise review.NotAllowed(f"item {item_id}: the page was identified meanwhile")
+        received_at = file_row.received_at
+        if received_at.tzinfo is None:
+            received_at = received_at.replace(tzinfo=dt.UTC)
+        record_pages(
+            session,
+            file_row,
+            [read],
+            actor=reviewer,
+            received_at=received_at,
+            model_version=model_version,
+            existing={page_row.page_number: page_row},
+        )
+        record_event(
+            session,
+            actor=reviewer,
+            entity="page",
+            entity_id=f"{file_row.sha256[:12]}/{page_row.page_number}",
+            action="identified",
+            before={"status": PageStatus.UNIDENTIFIED.value, "reason": page.reason},
+            after={"serial": serial, "status": page_row.status, "item": item_id},
+        )
+        review.finish_item(session, item, resolution="identified", actor=reviewer)
+        sheet = find_sheet(session, serial)
+        return review.Decision(item_id, "identified", sheet.status, serial)
