@@ -18,8 +18,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
-from attendance import __version__
+from attendance import __version__, review
+from attendance.agency import InvalidSetting, settable_keys
 from attendance.certificates import CertificateImportError, import_certificates
 from attendance.db import (
     SchemaNotCurrent,
@@ -28,8 +30,10 @@ from attendance.db import (
     session_scope,
     upgrade_database,
 )
-from attendance.export import build_export, export_csv, iso_utc
+from attendance.evidence import EvidenceMissing
+from attendance.export import build_export, export_csv, iso_utc, payment_csv
 from attendance.months import InvalidMonth, month_key, parse_month
+from attendance.notices import render_notices
 from attendance.settings import Settings
 from attendance.sheets import SheetNotFound, find_sheet, issue_sheets, list_sheets, sheet_print
 from forms.serial import InvalidSerial, format_serial
@@ -48,6 +52,7 @@ class ExitCode(IntEnum):
     FILES_FAILED = 5
     DATABASE = 6
     UNSAFE_CONFIGURATION = 7
+    CONFLICT = 8
 
 
 class CommandError(Exception):
@@ -503,11 +508,16 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with session_scope(engine) as session:
         data = build_export(session, month)
-    text = (
-        json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        if args.format == "json"
-        else export_csv(data)
-    )
+        if args.mark_exported:
+            sheets = [s for s, _ in list_sheets(session, month=month)]
+            moved = review.mark_exported(session, sheets, actor=_actor())
+            print(f"{moved} verified sheets marked exported", file=sys.stderr)
+    if args.format == "json":
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    elif args.format == "payments":
+        text = payment_csv(data)
+    else:
+        text = export_csv(data)
     if args.output and args.output != "-":
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"{args.output}: {len(data['sheets'])} sheets", file=sys.stderr)
@@ -516,9 +526,314 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return ExitCode.OK
 
 
+# --- review -------------------------------------------------------------------------------
+
+
+def _reviewer(args: argparse.Namespace) -> str:
+    return str(args.reviewer) if args.reviewer else _actor()
+
+
+@contextlib.contextmanager
+def _review_errors() -> Iterator[None]:
+    """Review errors as one line and an exit code; no personal data is in their messages."""
+    try:
+        yield
+    except (review.ItemNotFound, EvidenceMissing, SheetNotFound) as exc:
+        raise CommandError(ExitCode.NOT_FOUND, str(exc)) from exc
+    except InvalidSerial as exc:
+        raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from exc
+    except (review.ItemHeld, review.VersionConflict) as exc:
+        raise CommandError(ExitCode.CONFLICT, str(exc)) from exc
+    except (review.InvalidValue, review.NotAllowed, InvalidSetting) as exc:
+        raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from exc
+
+
+def _item_line(view: review.ItemView) -> str:
+    where = " ".join(
+        part
+        for part in (
+            format_serial(view.serial) if view.serial else None,
+            view.field_name or view.flag_code,
+            view.date.strftime("%a %Y-%m-%d") if view.date else None,
+        )
+        if part
+    )
+    if view.field_name:
+        what = f"machine {view.machine_value or 'blank'}"
+        if view.confidence is not None:
+            what += f" ({view.confidence:.2f}{', ' + view.reason if view.reason else ''})"
+        if view.value != view.machine_value:
+            what += f", now {view.value or 'blank'}"
+        if view.authorized:
+            what += f"; authorized {view.authorized}"
+        if view.other_time:
+            what += f"; other time {view.other_time}"
+        what += f"; version {view.version}"
+    elif view.flag_code:
+        what = f"[{view.severity}] {view.message}"
+    elif view.suggestions:
+        what = "suggestions: " + ", ".join(format_serial(s) for s in view.suggestions)
+    else:
+        what = ""
+    return f"#{view.id:<6} {view.kind:<17} due {view.deadline}  {where}  {what}".rstrip()
+
+
+def _group(text: str | None) -> tuple[str, str | None] | None:
+    if not text:
+        return None
+    kind, _, value = text.partition(":")
+    if kind not in ("time", "mark", "signature") or not _:
+        raise CommandError(ExitCode.USAGE, "--group is KIND:VALUE, e.g. time:07:30 or mark:blank")
+    return kind, None if value in ("", "blank") else value
+
+
+def cmd_review_next(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    ids = review.claim_items(
+        engine, reviewer=_reviewer(args), limit=args.limit, group=_group(args.group)
+    )
+    with Session(engine) as session:
+        views = [review.describe_item(session, i) for i in ids]
+    if args.json:
+        _print_json([v.to_json() for v in views])
+    elif not views:
+        print("the review queue is empty")
+    else:
+        for view in views:
+            print(_item_line(view))
+    return ExitCode.OK
+
+
+def cmd_review_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with _review_errors(), Session(engine) as session:
+        view = review.describe_item(session, args.item)
+        if args.crop:
+            Path(args.crop).write_bytes(review.item_evidence_png(session, args.item))
+    if args.json:
+        _print_json(view.to_json())
+    else:
+        print(_item_line(view))
+    return ExitCode.OK
+
+
+def _decision_line(decision: review.Decision) -> str:
+    value = f" -> {decision.value or 'blank'}" if decision.resolution == "corrected" else ""
+    return f"#{decision.item_id} {decision.resolution}{value}; sheet {decision.sheet_status}"
+
+
+def cmd_review_accept(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with _review_errors():
+        if len(args.items) == 1:
+            decisions = [
+                review.accept_item(
+                    engine,
+                    args.items[0],
+                    reviewer=_reviewer(args),
+                    version=args.version,
+                    reason=args.reason,
+                )
+            ]
+        else:
+            if args.version is not None:
+                raise CommandError(ExitCode.USAGE, "--version goes with one item")
+            decisions = review.accept_items(
+                engine, args.items, reviewer=_reviewer(args), reason=args.reason
+            )
+    for decision in decisions:
+        print(_decision_line(decision))
+    return ExitCode.OK
+
+
+def cmd_review_correct(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with _review_errors():
+        decision = review.correct_item(
+            engine,
+            args.item,
+            args.value,
+            reviewer=_reviewer(args),
+            version=args.version,
+            reason=args.reason,
+        )
+    print(_decision_line(decision))
+    return ExitCode.OK
+
+
+def cmd_review_key(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    values = {}
+    for pair in args.values:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise CommandError(ExitCode.USAGE, f"{pair!r} is not FIELD=VALUE")
+        values[name.strip()] = value
+    engine = _engine(settings)
+    with _review_errors():
+        decision = review.correct_page(
+            engine, args.item, values, reviewer=_reviewer(args), reason=args.reason
+        )
+    print(_decision_line(decision))
+    return ExitCode.OK
+
+
+def cmd_review_identify(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from intake.identify import identify_item
+
+    engine = _engine(settings)
+    reading = _reading(settings)
+    with _review_errors():
+        decision = identify_item(
+            engine,
+            args.item,
+            args.serial,
+            reviewer=_reviewer(args),
+            store_dir=settings.store_dir,
+            reading=reading,
+            model_version=reading.reader.version,
+        )
+    print(
+        f"#{decision.item_id} identified as {format_serial(decision.value or '')}; "
+        f"sheet {decision.sheet_status}"
+    )
+    return ExitCode.OK
+
+
+def cmd_review_release(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with _review_errors():
+        review.release_item(engine, args.item, reviewer=_reviewer(args))
+    print(f"#{args.item} back in the queue")
+    return ExitCode.OK
+
+
+def cmd_review_groups(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with Session(engine) as session:
+        found = review.groups(session, minimum=args.minimum)
+    if args.json:
+        _print_json(
+            [
+                {"field_kind": g.field_kind, "machine_value": g.machine_value, "count": g.count}
+                for g in found
+            ]
+        )
+    else:
+        for g in found:
+            print(f"{g.count:>5}  {g.field_kind}:{g.machine_value or 'blank'}")
+    return ExitCode.OK
+
+
+def cmd_review_qa(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with Session(engine) as session:
+        report = review.qa_report(session)
+    if args.json:
+        _print_json(report)
+        return ExitCode.OK
+    print(
+        f"QA sample rate {report['sample_rate']:.1%}: {report['sampled']} fields drawn, "
+        f"{report['reviewed']} reviewed"
+    )
+    for kind, row in report["by_kind"].items():
+        rate = "n/a" if row["error_rate"] is None else f"{row['error_rate']:.2%}"
+        low, high = row["error_95"]
+        print(
+            f"  {kind:<10} {row['wrong']}/{row['reviewed']} wrong = {rate} "
+            f"(95% interval {low:.2%} to {high:.2%})"
+        )
+    return ExitCode.OK
+
+
+# --- returning, voiding, notices, agency settings ------------------------------------------
+
+
+def cmd_sheets_return(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with _review_errors(), session_scope(engine) as session:
+        sheet = _find(session, args.serial)
+        review.return_sheet(session, sheet, actor=_reviewer(args), reason=args.reason)
+        notice = review.returned_notice(session, sheet, agency_name=settings.agency_name)
+    if args.notice:
+        Path(args.notice).write_bytes(render_notices([notice]))
+    print(
+        f"{format_serial(notice.serial)} returned: {len(notice.problems)} problems"
+        + (f"; notice {args.notice}" if args.notice else "")
+    )
+    return ExitCode.OK
+
+
+def cmd_sheets_void(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with _review_errors(), session_scope(engine) as session:
+        sheet = _find(session, args.serial)
+        review.void_sheet(session, sheet, actor=_reviewer(args), reason=args.reason)
+    print(f"{format_serial(sheet.serial)} void")
+    return ExitCode.OK
+
+
+def cmd_notices(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    if bool(args.serial) == bool(args.provider and args.month):
+        raise CommandError(ExitCode.USAGE, "give --serial S, or --provider ID --month YYYY-MM")
+    engine = _engine(settings)
+    with session_scope(engine) as session:
+        if args.serial:
+            sheets = [_find(session, args.serial)]
+        else:
+            sheets = [
+                s
+                for s, _ in list_sheets(
+                    session, month=_month(args.month), provider_id=args.provider
+                )
+            ]
+        sheets = [s for s in sheets if s.status == "returned"]
+        if not sheets:
+            raise CommandError(ExitCode.NOT_FOUND, "no returned sheet to write a notice for")
+        notices = [
+            review.returned_notice(session, s, agency_name=settings.agency_name) for s in sheets
+        ]
+    Path(args.output).write_bytes(render_notices(notices))
+    print(f"{args.output}: {len(notices)} returned-sheet notices (English and Spanish)")
+    return ExitCode.OK
+
+
+def cmd_agency_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with Session(engine) as session:
+        data = review.load_config(session).to_json()
+    if args.json:
+        _print_json(data)
+    else:
+        for key in settable_keys():
+            if key.startswith("absence_limits."):
+                value = data["absence_limits"].get(key.split(".", 1)[1])
+                shown = "unlimited" if value is None else str(value)
+            elif key == "holidays":
+                shown = ",".join(data["holidays"]) or "(none)"
+            else:
+                shown = str(data[key]) if data[key] != "" else "(not set)"
+            print(f"{key:<30} {shown}")
+    return ExitCode.OK
+
+
+def cmd_agency_set(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = _engine(settings)
+    with _review_errors(), session_scope(engine) as session:
+        config = review.load_config(session).with_setting(args.key, args.value)
+        review.save_config(session, config, actor=_actor())
+    print(f"{args.key} set; rules applied again to the sheets in play")
+    return ExitCode.OK
+
+
 # --- parser -----------------------------------------------------------------------------
 
 Handler = Callable[[argparse.Namespace, Settings], ExitCode]
+
+
+def _reviewer_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as", dest="reviewer", metavar="NAME", help="who is acting (default cli:USER)"
+    )
 
 
 def _work_option(parser: argparse.ArgumentParser) -> None:
@@ -655,6 +970,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", metavar="ID")
     p.add_argument("--json", action="store_true")
 
+    p = add(sheet_commands, "return", cmd_sheets_return, "return a sheet to its provider")
+    p.add_argument("serial", metavar="SERIAL")
+    p.add_argument("--reason", metavar="TEXT", help="in your words, printed on the notice")
+    p.add_argument("--notice", metavar="FILE.pdf", help="write the returned-sheet notice here")
+    _reviewer_option(p)
+    p = add(sheet_commands, "void", cmd_sheets_void, "void a sheet (it will not be paid)")
+    p.add_argument("serial", metavar="SERIAL")
+    p.add_argument("--reason", required=True, metavar="TEXT")
+    _reviewer_option(p)
+
+    review_parser = commands.add_parser("review", help="work the review queue")
+    review_commands = review_parser.add_subparsers(
+        dest="subcommand", required=True, metavar="ACTION"
+    )
+    p = add(review_commands, "next", cmd_review_next, "claim the next items of the queue")
+    p.add_argument("--limit", type=int, default=5, metavar="N", help="items to claim (5)")
+    p.add_argument(
+        "--group",
+        metavar="KIND:VALUE",
+        help="only field items the machine read as VALUE (time:07:30, mark:blank)",
+    )
+    p.add_argument("--json", action="store_true")
+    _reviewer_option(p)
+    p = add(review_commands, "show", cmd_review_show, "one item, and its evidence image")
+    p.add_argument("item", type=int, metavar="ITEM")
+    p.add_argument("--crop", metavar="FILE.png", help="write the field's evidence crop here")
+    p.add_argument("--json", action="store_true")
+    p = add(review_commands, "accept", cmd_review_accept, "confirm items as they are")
+    p.add_argument("items", type=int, nargs="+", metavar="ITEM")
+    p.add_argument("--version", type=int, metavar="N", help="the field version you looked at")
+    p.add_argument("--reason", metavar="TEXT", help="needed to accept a red flag")
+    _reviewer_option(p)
+    p = add(review_commands, "correct", cmd_review_correct, "give a field its right value")
+    p.add_argument("item", type=int, metavar="ITEM")
+    p.add_argument("value", metavar="VALUE", help="07:30, 7:30pm, blank, marked, signed")
+    p.add_argument("--version", type=int, metavar="N", help="the field version you looked at")
+    p.add_argument("--reason", metavar="TEXT")
+    _reviewer_option(p)
+    p = add(review_commands, "key", cmd_review_key, "key a page that could not be registered")
+    p.add_argument("item", type=int, metavar="ITEM")
+    p.add_argument("values", nargs="*", metavar="FIELD=VALUE", help="unnamed fields are blank")
+    p.add_argument("--reason", metavar="TEXT")
+    _reviewer_option(p)
+    p = add(review_commands, "identify", cmd_review_identify, "say which sheet a page is")
+    p.add_argument("item", type=int, metavar="ITEM")
+    p.add_argument("serial", metavar="SERIAL")
+    _reviewer_option(p)
+    p = add(review_commands, "release", cmd_review_release, "give a claimed item back")
+    p.add_argument("item", type=int, metavar="ITEM")
+    _reviewer_option(p)
+    p = add(review_commands, "groups", cmd_review_groups, "machine readings shared by items")
+    p.add_argument("--minimum", type=int, default=2, metavar="N")
+    p.add_argument("--json", action="store_true")
+    p = add(review_commands, "qa", cmd_review_qa, "the measured error of auto-accepted fields")
+    p.add_argument("--json", action="store_true")
+
+    p = add(commands, "notices", cmd_notices, "returned-sheet notices (English and Spanish PDF)")
+    p.add_argument("--serial", metavar="S")
+    p.add_argument("--provider", metavar="ID")
+    p.add_argument("--month", metavar="YYYY-MM")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.pdf")
+
+    agency = commands.add_parser("agency", help="the agency's rule settings")
+    agency_commands = agency.add_subparsers(dest="subcommand", required=True, metavar="ACTION")
+    p = add(agency_commands, "show", cmd_agency_show, "show the rule settings")
+    p.add_argument("--json", action="store_true")
+    p = add(agency_commands, "set", cmd_agency_set, "change one setting")
+    p.add_argument("key", metavar="KEY", help=", ".join(settable_keys()))
+    p.add_argument("value", metavar="VALUE")
+
     p = add(commands, "status", cmd_status, "was a sheet received, and when")
     p.add_argument("serial", nargs="?", metavar="SERIAL")
     p.add_argument("--certificate", metavar="ID")
@@ -663,8 +1048,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(commands, "export", cmd_export, "a month's attendance as JSON or CSV")
     p.add_argument("--month", required=True, metavar="YYYY-MM")
-    p.add_argument("--format", choices=["json", "csv"], default="json")
+    p.add_argument(
+        "--format",
+        choices=["json", "csv", "payments"],
+        default="json",
+        help="payments: one row per sheet for the payment unit",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    p.add_argument(
+        "--mark-exported",
+        action="store_true",
+        help="verified sheets of the month become exported (logged)",
+    )
     return parser
 
 

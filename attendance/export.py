@@ -13,8 +13,19 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from attendance.models import FieldReading, PageStatus, ScannedFile, ScannedPage
+from attendance.agency import ABSENCE_CATEGORIES, absence_category
+from attendance.models import (
+    FieldReading,
+    FlagState,
+    PageStatus,
+    ScannedFile,
+    ScannedPage,
+    SheetFlag,
+    SheetStatus,
+)
 from attendance.months import month_days, parse_month
+from attendance.review import sheet_facts
+from attendance.rules import certified_hours, day_hours
 from attendance.sheets import list_sheets
 from forms.layout import ABSENCE_CODES
 
@@ -87,7 +98,7 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
     sheet_ids = [sheet.id for sheet, _ in rows]
 
     readings: dict[int, dict[str, FieldReading]] = defaultdict(dict)
-    duplicates: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    flags: dict[int, list[dict[str, Any]]] = defaultdict(list)
     if sheet_ids:
         # A sheet's values come from its source page only; a duplicate scan's readings are
         # kept as evidence but never mixed in.
@@ -100,40 +111,50 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
         ).all():
             if sources.get(reading.sheet_id) == (file.sha256, page.page_number):
                 readings[reading.sheet_id][reading.field_name] = reading
-        duplicate_rows = session.exec(
-            select(ScannedPage, ScannedFile)
-            .join(ScannedFile, col(ScannedPage.file_id) == col(ScannedFile.id))
+        for flag in session.exec(
+            select(SheetFlag)
             .where(
-                col(ScannedPage.sheet_id).in_(sheet_ids),
-                ScannedPage.status == PageStatus.DUPLICATE.value,
+                col(SheetFlag.sheet_id).in_(sheet_ids),
+                SheetFlag.state != FlagState.CLEARED.value,
             )
-            .order_by(col(ScannedPage.id))
-        ).all()
-        for page, file in duplicate_rows:
-            assert page.sheet_id is not None
-            duplicates[page.sheet_id].append((file.sha256, page.page_number))
+            .order_by(col(SheetFlag.day), col(SheetFlag.code))
+        ).all():
+            flags[flag.sheet_id].append(
+                {
+                    "code": flag.code,
+                    "date": flag.day or None,
+                    "message": flag.message,
+                    "severity": flag.severity,
+                    "state": flag.state,
+                }
+            )
 
     sheets = []
     for sheet, certificate in rows:
         assert sheet.id is not None
         fields = readings.get(sheet.id, {})
+        facts = sheet_facts(session, sheet)
+        hours = {entry.date: day_hours(entry) for entry in facts.days}
         days = [
             {
                 "date": day.isoformat(),
                 "time_in": _time_field(fields.get(f"day.{day.day:02d}.in")),
                 "time_out": _time_field(fields.get(f"day.{day.day:02d}.out")),
                 "absence": _absence(fields, day),
+                "hours": None if hours.get(day) is None else round(hours[day] or 0.0, 2),
             }
             for day in month_days(first)
         ]
-        flags = [
-            {
-                "code": "duplicate_scan",
-                "date": None,
-                "message": f"scanned again: file {sha[:12]} page {page}; the first scan is kept",
-            }
-            for sha, page in duplicates.get(sheet.id, [])
-        ]
+        absences = dict.fromkeys(ABSENCE_CATEGORIES, 0)
+        for entry in facts.days:
+            for category in {absence_category(code) for code in entry.absences}:
+                absences[category] += 1
+        totals = {
+            "certified_hours": round(certified_hours(facts), 2),
+            "attended_hours": round(sum(h for h in hours.values() if h), 2),
+            "days_attended": sum(1 for h in hours.values() if h),
+            "absences": absences,
+        }
         sheets.append(
             {
                 "serial": sheet.serial,
@@ -147,7 +168,8 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
                     "parent": _signature(fields.get("signature.parent")),
                     "provider": _signature(fields.get("signature.provider")),
                 },
-                "flags": flags,
+                "flags": flags.get(sheet.id, []),
+                "totals": totals,
             }
         )
 
@@ -227,4 +249,61 @@ def export_csv(data: dict[str, Any]) -> str:
                 flags,
             ]
             writer.writerow([_cell(v) for v in row])
+    return out.getvalue()
+
+
+PAYMENT_COLUMNS = [
+    "month",
+    "serial",
+    "certificate_id",
+    "provider_id",
+    "status",
+    "received_at",
+    "certified_hours",
+    "attended_hours",
+    "days_attended",
+    *[f"absences_{category}" for category in ABSENCE_CATEGORIES],
+    "red_flags",
+    "yellow_flags",
+    "payable",
+]
+
+
+def payable(sheet: dict[str, Any]) -> bool:
+    """Verified (or already exported) with no red flag left open: the payment unit may pay."""
+    open_red = any(f["severity"] == "red" and f["state"] == "open" for f in sheet["flags"])
+    done = sheet["status"] in (SheetStatus.VERIFIED.value, SheetStatus.EXPORTED.value)
+    return done and not open_red
+
+
+def payment_csv(data: dict[str, Any]) -> str:
+    """One row per sheet for the payment unit: certified against attended hours, days,
+    absences by category, flags (codes by severity, `;`-joined) and whether it is payable."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PAYMENT_COLUMNS)
+    for sheet in data["sheets"]:
+        totals = sheet["totals"]
+        codes = {
+            severity: ";".join(
+                sorted({f["code"] for f in sheet["flags"] if f["severity"] == severity})
+            )
+            for severity in ("red", "yellow")
+        }
+        row = [
+            data["month"],
+            sheet["serial"],
+            sheet["certificate_id"],
+            sheet["provider_id"],
+            sheet["status"],
+            sheet["received_at"],
+            totals["certified_hours"],
+            totals["attended_hours"],
+            totals["days_attended"],
+            *[totals["absences"][category] for category in ABSENCE_CATEGORIES],
+            codes["red"],
+            codes["yellow"],
+            payable(sheet),
+        ]
+        writer.writerow([_cell(v) for v in row])
     return out.getvalue()

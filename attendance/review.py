@@ -15,6 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, update
@@ -22,13 +23,24 @@ from sqlmodel import Session, col, select
 
 from attendance.agency import ABSENCE_CATEGORIES, AgencyConfig, absence_category
 from attendance.db import record_event, session_scope
-from attendance.evidence import digit_cells, layout_for, load_canon, png
+from attendance.evidence import (
+    EVIDENCE_MARGIN_PT,
+    EvidenceMissing,
+    cut,
+    digit_cells,
+    field_crop_png,
+    layout_for,
+    load_canon,
+    png,
+)
 from attendance.flags import FLAG_CODES, Flag, Severity
 from attendance.models import (
     AgencySettings,
     Certificate,
+    Event,
     FieldReading,
     FlagState,
+    IntakeFile,
     ItemKind,
     ItemState,
     PageStatus,
@@ -43,6 +55,7 @@ from attendance.models import (
     utcnow,
 )
 from attendance.months import month_days, parse_month
+from attendance.notices import Problem, ReturnedNotice
 from attendance.rules import (
     CertificateTerms,
     DayEntry,
@@ -53,7 +66,7 @@ from attendance.rules import (
     fiscal_year_start,
 )
 from attendance.schedule import Schedule
-from forms.layout import ABSENCE_CODES, MarkField, SignatureField, TimeField
+from forms.layout import ABSENCE_CODES, MarkField, SignatureField, TimeField, row_rect
 
 log = logging.getLogger(__name__)
 
@@ -799,14 +812,40 @@ def _day_context(session: Session, sheet: Sheet, reading: FieldReading) -> dict[
 
 def unidentified_suggestions(session: Session, page_id: int, limit: int = 12) -> list[str]:
     """Serials this page may be: sheets not yet received of the providers and months of the
-    sheets identified in the same file (a batch is usually one provider's month)."""
+    sheets identified in the same file or batch (a batch is usually one provider's month)."""
     page = session.get(ScannedPage, page_id)
     if page is None:
         return []
+    file_ids = {page.file_id}
+    # The same batch: the watched folder's batch, or files received within ten minutes.
+    batches = session.exec(
+        select(IntakeFile.batch_id).where(IntakeFile.file_id == page.file_id)
+    ).all()
+    if batches:
+        file_ids |= {
+            f
+            for f in session.exec(
+                select(IntakeFile.file_id).where(col(IntakeFile.batch_id).in_(batches))
+            ).all()
+            if f is not None
+        }
+    this_file = session.get(ScannedFile, page.file_id)
+    if this_file is not None:
+        window = dt.timedelta(minutes=10)
+        file_ids |= {
+            f
+            for f in session.exec(
+                select(ScannedFile.id).where(
+                    col(ScannedFile.received_at) >= this_file.received_at - window,
+                    col(ScannedFile.received_at) <= this_file.received_at + window,
+                )
+            ).all()
+            if f is not None
+        }
     neighbours = session.exec(
         select(Sheet)
         .join(ScannedPage, col(ScannedPage.sheet_id) == col(Sheet.id))
-        .where(ScannedPage.file_id == page.file_id)
+        .where(col(ScannedPage.file_id).in_(file_ids))
     ).all()
     keys = set()
     for sheet in neighbours:
@@ -929,10 +968,14 @@ def accept_item(
         return _accept(session, item_id, reviewer=reviewer, version=version, reason=reason)
 
 
-def accept_items(engine: Engine, item_ids: Sequence[int], *, reviewer: str) -> list[Decision]:
+def accept_items(
+    engine: Engine, item_ids: Sequence[int], *, reviewer: str, reason: str | None = None
+) -> list[Decision]:
     """Grouped verification: confirm many items in one transaction (all or none)."""
     with session_scope(engine) as session:
-        return [_accept(session, i, reviewer=reviewer, version=None, reason=None) for i in item_ids]
+        return [
+            _accept(session, i, reviewer=reviewer, version=None, reason=reason) for i in item_ids
+        ]
 
 
 def _accept(
@@ -973,7 +1016,23 @@ def _accept(
         settle_status(session, sheet, actor=reviewer)
         return Decision(item_id, "accepted", sheet.status)
     if item.kind == ItemKind.UNIDENTIFIED_PAGE.value:
-        raise NotAllowed(f"item {item_id} is a page without a known sheet: identify it")
+        # Accepting a page no sheet is known for says it is not a sheet (a blank separator,
+        # a cover letter): it leaves the queue, with the reviewer's reason in the log.
+        if not (reason and reason.strip()):
+            raise NotAllowed(
+                f"item {item_id} is a page without a known sheet: identify it, or accept it "
+                "with a reason to say it is not an attendance sheet"
+            )
+        record_event(
+            session,
+            actor=reviewer,
+            entity="page",
+            entity_id=str(item.page_id),
+            action="not_a_sheet",
+            after={"reason": reason, "item": item_id},
+        )
+        finish_item(session, item, resolution="not_a_sheet", actor=reviewer)
+        return Decision(item_id, "not_a_sheet", None)
     raise NotAllowed(
         f"item {item_id} is a page that could not be registered: key its fields (correct) "
         "or return the sheet"
@@ -1295,3 +1354,73 @@ def mark_exported(session: Session, sheets: Iterable[Sheet], *, actor: str) -> i
             move_status(session, sheet, SheetStatus.EXPORTED, actor=actor)
             moved += 1
     return moved
+
+
+def returned_notice(session: Session, sheet: Sheet, *, agency_name: str) -> ReturnedNotice:
+    """The notice that tells the provider what to fix on a returned sheet, and how."""
+    certificate = session.get(Certificate, sheet.certificate_id)
+    assert certificate is not None
+    provider = session.get(Provider, certificate.provider_id)
+    assert provider is not None
+    config = load_config(session)
+    returned = session.exec(
+        select(Event)
+        .where(Event.entity == "sheet", Event.entity_id == sheet.serial, Event.action == "returned")
+        .order_by(col(Event.id).desc())
+    ).first()
+    note = None
+    returned_on = config.local_date(utcnow())
+    if returned is not None:
+        note = json.loads(returned.after_json or "{}").get("reason")
+        returned_on = config.local_date(returned.at)
+    problems = tuple(
+        Problem(code=f.code, date=dt.date.fromisoformat(f.day) if f.day else None)
+        for f in return_problems(session, sheet)
+    )
+    return ReturnedNotice(
+        serial=sheet.serial,
+        month=parse_month(sheet.month),
+        provider_id=provider.provider_id,
+        provider_name=provider.name,
+        child_name=f"{certificate.child_first_name} {certificate.child_last_name}",
+        specialist_name=certificate.specialist_name,
+        specialist_phone=certificate.specialist_phone or config.agency_phone,
+        agency_name=agency_name,
+        return_address=config.return_address,
+        returned_on=returned_on,
+        problems=problems,
+        note=note,
+    )
+
+
+def item_evidence_png(session: Session, item_id: int) -> bytes:
+    """The image a reviewer judges the item by: a field's crop, a flagged day's row, or the
+    whole page (unidentified or unregistered pages, and flags on the whole sheet)."""
+    item = session.get(ReviewItem, item_id)
+    if item is None:
+        raise ItemNotFound(f"no review item {item_id}")
+    page = session.get(ScannedPage, item.page_id) if item.page_id else None
+    sheet = session.get(Sheet, item.sheet_id) if item.sheet_id else None
+    if sheet is not None and page is None:
+        page = source_page(session, sheet)
+    if page is None:
+        raise EvidenceMissing(f"item {item_id} has no page image")
+    if item.reading_id is not None and sheet is not None:
+        reading = session.get(FieldReading, item.reading_id)
+        assert reading is not None
+        return field_crop_png(page.canon_path, sheet.serial, sheet.month, reading.field_name)
+    if item.flag_id is not None and sheet is not None and page.canon_path:
+        flag = session.get(SheetFlag, item.flag_id)
+        assert flag is not None
+        canon = load_canon(page.canon_path)
+        if flag.day and FLAG_CODES[flag.code].code not in WEEKLY_CODES:
+            row = row_rect(dt.date.fromisoformat(flag.day).day)
+            return png(cut(canon, row, margin_pt=EVIDENCE_MARGIN_PT))
+        return png(canon)
+    path = page.canon_path or page.image_path
+    if not path or not Path(path).is_file():
+        raise EvidenceMissing(f"item {item_id}: the page image is not stored")
+    return Path(path).read_bytes()
+
+
+WEEKLY_CODES = frozenset({"weekly_hours_over", "weekly_hours_inconsistent"})

@@ -48,3 +48,13 @@ def test_every_environment_variable_is_documented() -> None:
     }
     for variable in variables:
         assert f"| `{variable}` |" in README, variable
+
+
+def test_every_flag_code_and_agency_setting_is_documented() -> None:
+    from attendance.agency import settable_keys
+    from attendance.flags import FLAG_CODES
+
+    for code in FLAG_CODES:
+        assert f"| `{code}` |" in README, code
+    for key in settable_keys():
+        assert f"| `{key}` |" in README, key
