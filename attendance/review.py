@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, update
+from sqlalchemy import Engine, and_, case, or_, update
 from sqlmodel import Session, col, select
 
 from attendance.agency import ABSENCE_CATEGORIES, AgencyConfig, absence_category
@@ -174,10 +174,16 @@ def normalize_value(kind: str, text: str) -> str | None:
             if raw.endswith(marker):
                 suffix, raw = marker[0], raw[: -len(marker)].strip()
                 break
-        digits = raw.replace(":", "").replace(".", "")
-        if not digits.isdigit() or len(digits) not in (3, 4) or (":" in raw and len(raw) > 5):
+        raw = raw.replace(".", ":")
+        if ":" in raw:
+            hours_text, _, minutes_text = raw.partition(":")
+            well_formed = 1 <= len(hours_text) <= 2 and len(minutes_text) == 2
+        else:
+            hours_text, minutes_text = raw[:-2], raw[-2:]
+            well_formed = len(raw) in (3, 4)
+        if not (well_formed and hours_text.isdigit() and minutes_text.isdigit()):
             raise InvalidValue(f"{text!r} is not a time: type HH:MM (24-hour, or with am/pm)")
-        hour, minute = int(digits[:-2]), int(digits[-2:])
+        hour, minute = int(hours_text), int(minutes_text)
         if suffix is not None:
             if not 1 <= hour <= 12:
                 raise InvalidValue(f"{text!r}: with am/pm the hour is 1 to 12")
@@ -390,14 +396,24 @@ def evaluate(
     _sync_flags(session, sheet, flags, actor=actor, config=config)
     settle_status(session, sheet, actor=actor)
     if cascade:
-        certificate = session.get(Certificate, sheet.certificate_id)
-        assert certificate is not None
-        month = parse_month(sheet.month)
-        year_end = fiscal_year_start(month).replace(year=fiscal_year_start(month).year + 1)
-        for later in _child_sheets(session, certificate):
-            if later.id != sheet.id and month < parse_month(later.month) < year_end:
-                evaluate(session, later, actor=actor, config=config, cascade=False)
+        evaluate_later_months(session, sheet, actor=actor, config=config)
     return flags
+
+
+def evaluate_later_months(
+    session: Session, sheet: Sheet, *, actor: str, config: AgencyConfig | None = None
+) -> None:
+    """Apply the rules again to the child's later sheets of the same fiscal year, whose
+    absence counts include this sheet's."""
+    config = config or load_config(session)
+    session.flush()
+    certificate = session.get(Certificate, sheet.certificate_id)
+    assert certificate is not None
+    month = parse_month(sheet.month)
+    year_end = fiscal_year_start(month).replace(year=fiscal_year_start(month).year + 1)
+    for later in _child_sheets(session, certificate):
+        if later.id != sheet.id and month < parse_month(later.month) < year_end:
+            evaluate(session, later, actor=actor, config=config, cascade=False)
 
 
 def _sync_flags(
@@ -901,7 +917,8 @@ def claim_items(
                 if value is None
                 else ReviewItem.machine_value == value,
             )
-        mine_first = (col(ReviewItem.claimed_by) == reviewer).desc()
+        # A CASE, not the comparison itself: NULL (unclaimed) sorts differently per database.
+        mine_first = case((col(ReviewItem.claimed_by) == reviewer, 0), else_=1)
         items = session.exec(
             query.order_by(
                 mine_first,
@@ -1344,6 +1361,7 @@ def void_sheet(session: Session, sheet: Sheet, *, actor: str, reason: str) -> No
         raise NotAllowed("voiding a sheet needs a reason")
     move_status(session, sheet, SheetStatus.VOID, actor=actor, reason=reason)
     close_sheet_items(session, sheet, resolution="voided", actor=actor)
+    evaluate_later_months(session, sheet, actor=actor)
 
 
 def mark_exported(session: Session, sheets: Iterable[Sheet], *, actor: str) -> int:

@@ -194,7 +194,7 @@ def receive(
     return sha
 
 
-# --- looking at what is stored ------------------------------------------------------------------
+# --- looking at what is stored --------------------------------------------------------------------
 
 
 def sheet(engine: Engine, serial: str) -> Sheet:
