@@ -24,12 +24,10 @@ from attendance.models import (
     SheetStatus,
 )
 from attendance.months import month_days, parse_month
-from attendance.review import sheet_facts
+from attendance.review import MARKED, SIGNED, current_value, sheet_facts
 from attendance.rules import certified_hours, day_hours
 from attendance.sheets import list_sheets
 from forms.layout import ABSENCE_CODES
-
-MARKED = "marked"
 
 
 def iso_utc(moment: dt.datetime | None) -> str | None:
@@ -39,10 +37,6 @@ def iso_utc(moment: dt.datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _value(reading: FieldReading) -> str | None:
-    return reading.final_value if reading.reviewed else reading.machine_value
 
 
 def _time_field(reading: FieldReading | None) -> dict[str, Any]:
@@ -55,7 +49,7 @@ def _time_field(reading: FieldReading | None) -> dict[str, Any]:
             "reviewed": False,
         }
     return {
-        "value": _value(reading),
+        "value": current_value(reading),
         "machine_value": reading.machine_value,
         "confidence": reading.confidence,
         "needs_review": reading.needs_review,
@@ -68,7 +62,7 @@ def _absence(readings: dict[str, FieldReading], day: dt.date) -> dict[str, Any]:
         (code.code, readings[name])
         for code in ABSENCE_CODES
         if (name := f"day.{day.day:02d}.absence.{code.code}") in readings
-        and _value(readings[name]) == MARKED
+        and current_value(readings[name]) == MARKED
     ]
     if not marked:
         return {"code": None, "confidence": None, "needs_review": False}
@@ -85,7 +79,7 @@ def _signature(reading: FieldReading | None) -> dict[str, Any]:
         return {"signed": None, "confidence": None, "needs_review": False}
     # A reading exists: the box was looked at, so no ink means "not signed", not "unknown".
     return {
-        "signed": _value(reading) == "signed",
+        "signed": current_value(reading) == SIGNED,
         "confidence": reading.confidence,
         "needs_review": reading.needs_review,
     }
