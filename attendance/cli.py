@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from attendance import __version__, review
 from attendance.agency import InvalidSetting, settable_keys
@@ -855,6 +855,87 @@ def _render_timeout_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_review_serve(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    import ipaddress
+
+    _engine(settings)  # the schema must be current before the server starts
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback and not args.behind_https:
+        raise CommandError(
+            ExitCode.UNSAFE_CONFIGURATION,
+            f"refusing to serve on {args.host} over plain http: passwords and session cookies "
+            "would cross the network in clear. Put it behind an https proxy and pass "
+            "--behind-https, or serve on 127.0.0.1",
+        )
+    from review_ui.app import serve
+
+    print(f"attend: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", file=sys.stderr)
+    serve(settings, host=args.host, port=args.port, secure_cookies=args.behind_https)
+    return ExitCode.OK
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise CommandError(ExitCode.USAGE, "no terminal to ask for the password: --password-stdin")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise CommandError(ExitCode.INVALID_INPUT, "the two passwords differ")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from review_ui.auth import InvalidUser, add_user
+
+    password = _read_password(args)
+    engine = _engine(settings)
+    try:
+        with session_scope(engine) as session:
+            user = add_user(
+                session,
+                username=args.username,
+                password=password,
+                role=args.role,
+                provider_id=args.provider,
+                display_name=args.name or "",
+                actor=_actor(),
+            )
+            name, role = user.username, user.role
+    except InvalidUser as exc:
+        raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from None
+    print(f"attend: user {name} added ({role})", file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from attendance.models import User
+
+    engine = _engine(settings)
+    with session_scope(engine) as session:
+        rows = [
+            {
+                "username": u.username,
+                "role": u.role,
+                "provider_id": u.provider_id,
+                "display_name": u.display_name,
+                "active": u.active,
+            }
+            for u in session.exec(select(User).order_by(User.username)).all()
+        ]
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            state = "" if row["active"] else "  (inactive)"
+            provider = f"  provider {row['provider_id']}" if row["provider_id"] else ""
+            print(f"{row['username']:<24} {row['role']:<9}{provider}{state}")
+    return ExitCode.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attend",
@@ -1024,6 +1105,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minimum", type=int, default=2, metavar="N")
     p.add_argument("--json", action="store_true")
     p = add(review_commands, "qa", cmd_review_qa, "the measured error of auto-accepted fields")
+    p.add_argument("--json", action="store_true")
+    p = add(
+        review_commands, "serve", cmd_review_serve, "run the web app (review, mailroom, look-up)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (8080)")
+    p.add_argument(
+        "--behind-https",
+        action="store_true",
+        help="an https proxy is in front: cookies are Secure; allows a non-loopback --host",
+    )
+
+    users = commands.add_parser("users", help="web app users and their roles")
+    user_commands = users.add_subparsers(dest="subcommand", required=True, metavar="ACTION")
+    p = add(user_commands, "add", cmd_users_add, "add a user (the first admin, say)")
+    p.add_argument("username", metavar="USERNAME")
+    p.add_argument("--role", required=True, choices=["admin", "mailroom", "reviewer", "provider"])
+    p.add_argument("--provider", metavar="ID", help="the provider a provider user belongs to")
+    p.add_argument("--name", metavar="TEXT", help="the name shown in the app")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p = add(user_commands, "list", cmd_users_list, "list users and roles")
     p.add_argument("--json", action="store_true")
 
     p = add(commands, "notices", cmd_notices, "returned-sheet notices (English and Spanish PDF)")

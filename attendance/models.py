@@ -341,3 +341,42 @@ class TrainingCrop(SQLModel, table=True):
     png: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     verified_by: str = Field(max_length=64)
     created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Role(StrEnum):
+    """What a web user may do. Checked on the server for every route (review_ui/auth.py)."""
+
+    ADMIN = "admin"
+    MAILROOM = "mailroom"
+    REVIEWER = "reviewer"
+    PROVIDER = "provider"
+
+
+class User(SQLModel, table=True):
+    """A person who logs in to the web app. A provider user sees only its provider's sheets."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=64)
+    password_hash: str = Field(max_length=255)  # argon2id, PHC string
+    role: str = Field(max_length=16)
+    provider_id: str | None = Field(
+        default=None, foreign_key="providers.provider_id", index=True, max_length=64
+    )
+    display_name: str = Field(default="", max_length=128)
+    active: bool = True
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class WebSession(SQLModel, table=True):
+    """A logged-in browser. Only the token's SHA-256 is stored; logout deletes the row."""
+
+    __tablename__ = "web_sessions"
+
+    token_sha256: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_seen_at: dt.datetime = Field(default_factory=utcnow)

@@ -220,3 +220,34 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The web app's site, built once per test session (see tests/website.py)."""
+    from tests.website import build_site
+
+    root = tmp_path_factory.mktemp("site")
+    return build_site(root / "attend-data", root / "work")
+
+
+@pytest.fixture
+def site(built_site: Any, tmp_path: Path) -> Any:
+    """A fresh copy of the built site for one test to change as it likes."""
+    from tests.website import copy_site
+
+    return copy_site(built_site, tmp_path / "site")
+
+
+@pytest.fixture
+def app(site: Any) -> Any:
+    return site.app()
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    """A test client (not logged in) over `app`: `tests.website.login(client, name)`."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
+        yield test_client

@@ -1,0 +1,133 @@
+"""The web app: `create_app(settings)` builds it; `attend review serve` runs it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from attendance.db import make_engine, require_current_schema
+from attendance.settings import Settings
+from review_ui.auth import RateLimiter
+from review_ui.routes import admin, api, login, mailroom, printing, queue, sheets, status
+from review_ui.web import HERE, Forbidden, LoginRequired, login_redirect, render
+
+log = logging.getLogger("attend.web")
+
+# Content Security Policy: nothing from other sites, no inline script or style.
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+        "accept", ""
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    secure_cookies: bool = False,
+    login_limit: tuple[int, float] = (5, 900.0),
+    login_ip_limit: tuple[int, float] = (50, 900.0),
+    lookup_limit: tuple[int, float] = (30, 60.0),
+) -> FastAPI:
+    """The app over the database in `settings` (which must be at the current schema).
+
+    `secure_cookies` marks cookies Secure even when the app sees plain http (behind a TLS
+    proxy); a request that arrives over https gets Secure cookies anyway.
+    """
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    app = FastAPI(
+        title="Attendance Intake",
+        version="1",
+        description="Status look-up and export for child-care attendance sheets. "
+        "Authenticate by logging in at /login (session cookie); the same roles apply "
+        "as on the pages. State-changing calls need the X-CSRF-Token header.",
+        docs_url=None,  # the Swagger page loads scripts from a CDN; the schema is enough
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.secure_cookies = secure_cookies
+    # Failed logins per (address, username): the real user on another address is never
+    # locked out. Failed logins per address: one address cannot try every username.
+    app.state.login_limiter = RateLimiter(*login_limit)
+    app.state.login_ip_limiter = RateLimiter(*login_ip_limit)
+    app.state.lookup_limiter = RateLimiter(*lookup_limit)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/static/"):
+            headers.setdefault("Cache-Control", "no-store")
+        if request.url.scheme == "https":
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def on_login_required(request: Request, _exc: LoginRequired) -> Response:
+        if _wants_json(request) or request.method != "GET":
+            return JSONResponse({"detail": "log in first"}, status_code=401)
+        return login_redirect(request)
+
+    @app.exception_handler(Forbidden)
+    async def on_forbidden(request: Request, _exc: Forbidden) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "not allowed for your role"}, status_code=403)
+        return render(
+            request, "error.html", {"status": 403, "message": "forbidden"}, status_code=403
+        )
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> Response:
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": str(exc.detail)},
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
+        # Say which input was wrong, never echo its value (it may be a child's name).
+        fields = sorted({".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors()})
+        message = "invalid input: " + ", ".join(f for f in fields if f)
+        if _wants_json(request):
+            return JSONResponse({"detail": message}, status_code=422)
+        return render(request, "error.html", {"status": 422, "message": message}, status_code=422)
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    for module in (login, queue, sheets, mailroom, printing, status, admin, api):
+        app.include_router(module.router)
+    return app
+
+
+def serve(settings: Settings, *, host: str, port: int, secure_cookies: bool) -> None:
+    """Run the app with uvicorn until interrupted (one process: rate limits live in memory)."""
+    import uvicorn
+
+    app = create_app(settings, secure_cookies=secure_cookies)
+    config: dict[str, Any] = {"host": host, "port": port, "log_level": "info"}
+    uvicorn.run(app, **config)

@@ -1,0 +1,1 @@
+"""Routes of the web app, one module per area."""

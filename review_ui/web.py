@@ -1,0 +1,222 @@
+"""What every route shares: who is asking, role checks, CSRF, templates, sheet visibility.
+
+Routes never trust the browser: each one names the roles it serves with `require(...)`, every
+POST passes `check_csrf`, and a sheet is looked up through `visible_sheet`, which gives a
+provider the same 404 for another provider's sheet as for one that does not exist.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from attendance.db import session_scope
+from attendance.models import Certificate, Role, Sheet
+from attendance.settings import Settings
+from attendance.sheets import InvalidSerial, SheetNotFound, find_sheet
+from review_ui.auth import load_session
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+SESSION_COOKIE = "attend_session"
+LOGIN_CSRF_COOKIE = "attend_login_csrf"
+
+STAFF = (Role.ADMIN, Role.MAILROOM, Role.REVIEWER)
+REVIEWERS = (Role.ADMIN, Role.REVIEWER)
+MAILROOM = (Role.ADMIN, Role.MAILROOM)
+ADMINS = (Role.ADMIN,)
+EVERYONE = (Role.ADMIN, Role.MAILROOM, Role.REVIEWER, Role.PROVIDER)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The logged-in user making this request."""
+
+    user_id: int
+    username: str
+    role: Role
+    provider_id: str | None
+    display_name: str
+    csrf_token: str
+
+    @property
+    def actor(self) -> str:
+        """The name written into events and review decisions."""
+        return self.username
+
+    def is_staff(self) -> bool:
+        return self.role in STAFF
+
+
+class LoginRequired(Exception):
+    """No live session: a page redirects to the login form, the API answers 401."""
+
+
+class Forbidden(Exception):
+    """Logged in, but this role may not use this route (403)."""
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def current_viewer(request: Request) -> Viewer | None:
+    """The viewer for this request's session cookie, or None (cached on the request)."""
+    if hasattr(request.state, "viewer"):
+        cached: Viewer | None = request.state.viewer
+        return cached
+    token = request.cookies.get(SESSION_COOKIE)
+    viewer: Viewer | None = None
+    if token:
+        with session_scope(engine_of(request)) as session:
+            live = load_session(session, token)
+            if live is not None:
+                user = live.user
+                assert user.id is not None
+                viewer = Viewer(
+                    user_id=user.id,
+                    username=user.username,
+                    role=Role(user.role),
+                    provider_id=user.provider_id,
+                    display_name=user.display_name or user.username,
+                    csrf_token=live.csrf_token,
+                )
+    request.state.viewer = viewer
+    return viewer
+
+
+def require(*roles: Role) -> Any:
+    """A dependency: the viewer, if logged in with one of `roles` (checked on the server)."""
+    allowed = frozenset(roles)
+
+    def dependency(request: Request) -> Viewer:
+        viewer = current_viewer(request)
+        if viewer is None:
+            raise LoginRequired()
+        if viewer.role not in allowed:
+            raise Forbidden()
+        return viewer
+
+    return Depends(dependency)
+
+
+async def check_csrf(request: Request) -> None:
+    """Refuse a state change without this session's CSRF token (form field or header).
+
+    Also refuses a request whose Origin is another site (defence in depth; SameSite=Lax
+    cookies already keep most cross-site posts out).
+    """
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        host = request.headers.get("host", "")
+        if urlsplit(origin).netloc != host:
+            raise HTTPException(status_code=403, detail="cross-site request refused")
+    viewer = current_viewer(request)
+    if viewer is None:
+        raise LoginRequired()
+    sent = request.headers.get("x-csrf-token")
+    if sent is None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent, viewer.csrf_token):
+        raise HTTPException(
+            status_code=403, detail="the form has expired or did not come from this site"
+        )
+
+
+CSRF = Depends(check_csrf)
+
+# Route parameters: `viewer: ReviewerViewer` lets in admins and reviewers, and so on.
+AnyViewer = Annotated[Viewer, require(*EVERYONE)]
+StaffViewer = Annotated[Viewer, require(*STAFF)]
+ReviewerViewer = Annotated[Viewer, require(*REVIEWERS)]
+MailroomViewer = Annotated[Viewer, require(*MAILROOM)]
+AdminViewer = Annotated[Viewer, require(*ADMINS)]
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """A page from `templates/`, with the viewer and its CSRF token in the context."""
+    viewer = current_viewer(request)
+    values: dict[str, Any] = {
+        "viewer": viewer,
+        "csrf_token": viewer.csrf_token if viewer else "",
+        "agency_name": settings_of(request).agency_name,
+    }
+    values.update(context or {})
+    response: HTMLResponse = TEMPLATES.TemplateResponse(
+        request, template, values, status_code=status_code
+    )
+    return response
+
+
+def not_found() -> HTTPException:
+    return HTTPException(status_code=404, detail="not found")
+
+
+def visible_sheet(session: Session, viewer: Viewer, serial: str) -> tuple[Sheet, Certificate]:
+    """The sheet and certificate for `serial` if this viewer may see it; 404 otherwise.
+
+    A provider gets the same 404 for another provider's sheet as for a sheet that does not
+    exist or a mistyped serial, so a serial cannot be probed for who it belongs to.
+    """
+    try:
+        sheet = find_sheet(session, serial)
+    except (InvalidSerial, SheetNotFound):
+        raise not_found() from None
+    certificate = session.get(Certificate, sheet.certificate_id)
+    if certificate is None:
+        raise not_found()
+    if viewer.role == Role.PROVIDER and certificate.provider_id != viewer.provider_id:
+        raise not_found()
+    if viewer.role not in EVERYONE:
+        raise not_found()
+    return sheet, certificate
+
+
+def visible_provider(viewer: Viewer, provider_id: str) -> None:
+    """404 unless staff, or the provider user of `provider_id`."""
+    if viewer.role == Role.PROVIDER and provider_id != viewer.provider_id:
+        raise not_found()
+
+
+def login_redirect(request: Request) -> Response:
+    from fastapi.responses import RedirectResponse
+
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def home_for(role: Role) -> str:
+    """Where a role lands after login."""
+    return {
+        Role.ADMIN: "/admin",
+        Role.MAILROOM: "/mailroom",
+        Role.REVIEWER: "/review",
+        Role.PROVIDER: "/provider",
+    }[role]
