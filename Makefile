@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test check setup setup-dev bench bench-reading bench-intake
+.PHONY: demo test check setup setup-dev bench bench-reading bench-intake bench-ui
 
 setup:
 	scripts/setup.sh
@@ -29,3 +29,6 @@ bench-reading: setup-dev
 bench-intake: setup-dev
 	.venv/bin/pip install -q -e ".[dev,bench]"
 	.venv/bin/python scripts/bench_intake.py --pages 200
+
+bench-ui: setup-dev
+	.venv/bin/python scripts/bench_review_ui.py --items 60

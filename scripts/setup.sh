@@ -2,7 +2,7 @@
 # Set up a fresh Debian machine (as root) to run Attendance Intake: system packages that are
 # missing, a virtual environment in .venv, and the project installed into it.
 #   scripts/setup.sh          what the program needs (tesseract, zbar, poppler)
-#   scripts/setup.sh --dev    also what the tests need (PostgreSQL server)
+#   scripts/setup.sh --dev    also what the tests need (PostgreSQL server, Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,9 @@ ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || need+=(libzbar0)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "$dev" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  # The web app's browser tests drive Debian's Chromium headless (Playwright never downloads
+  # a browser of its own here).
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
   # Handwriting fonts: variety in generated test sheets and in digit-model training. With
   # them installed, a fixture seed gives the same sheets here as in CI.
   for font in fonts-dkg-handwriting fonts-breip fonts-humor-sans fonts-femkeklaver \

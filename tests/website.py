@@ -108,7 +108,7 @@ def copy_site(built: Site, home: Path) -> Site:
 
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
-LOGIN_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+LOGIN_CSRF = re.compile(r'id="login-csrf" value="([^"]+)"')
 
 
 def login(client: TestClient, username: str, password: str = PASSWORD) -> str:

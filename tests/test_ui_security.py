@@ -1,0 +1,236 @@
+"""The web app's security habits (OWASP ASVS level 2): passwords, login, sessions, CSRF,
+cookies and headers. Against the real app over a real SQLite site."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from attendance.db import session_scope
+from attendance.models import Event, User, WebSession
+from review_ui.auth import (
+    ABSOLUTE_TIMEOUT,
+    IDLE_TIMEOUT,
+    InvalidUser,
+    add_user,
+    authenticate,
+    load_session,
+    start_session,
+)
+from review_ui.web import SESSION_COOKIE
+from tests.website import LOGIN_CSRF, PASSWORD, login
+
+
+def _client(
+    app: Any, base_url: str = "http://127.0.0.1", address: str = "testclient"
+) -> TestClient:
+    return TestClient(app, base_url=base_url, client=(address, 50000))
+
+
+def _login_form(client: TestClient) -> str:
+    found = LOGIN_CSRF.search(client.get("/login").text)
+    assert found
+    return found.group(1)
+
+
+def _try_login(client: TestClient, username: str, password: str) -> Any:
+    token = _login_form(client)
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        follow_redirects=False,
+    )
+
+
+def test_passwords_are_argon2id_and_never_stored_or_logged(site: Any) -> None:
+    engine = site.engine()
+    with Session(engine) as session:
+        user = session.exec(select(User).where(User.username == "reviewer")).one()
+        assert user.password_hash.startswith("$argon2id$")
+        events = session.exec(select(Event).where(Event.entity == "user")).all()
+    assert events, "creating users is logged"
+    assert all(PASSWORD not in (e.after_json or "") for e in events)
+
+
+def test_password_policy_is_length(site: Any) -> None:
+    with session_scope(site.engine()) as session, pytest.raises(InvalidUser, match="12"):
+        add_user(session, username="shorty", password="elevenchars", role="reviewer", actor="t")
+
+
+def test_unknown_user_and_wrong_password_get_the_same_answer(client: TestClient) -> None:
+    unknown = _try_login(client, "nobody-here", "whatever whatever")
+    wrong = _try_login(client, "reviewer", "wrong password here")
+    assert unknown.status_code == wrong.status_code == 401
+    strip = re.compile(r'value="[^"]*"')
+    assert strip.sub("", unknown.text) == strip.sub("", wrong.text)
+    assert "Wrong username or password." in unknown.text
+    assert SESSION_COOKIE not in unknown.cookies and SESSION_COOKIE not in wrong.cookies
+
+
+def test_login_needs_its_form_token(client: TestClient) -> None:
+    """A login posted from another site (no form token) is refused: no login CSRF."""
+    response = client.post(
+        "/login",
+        data={"username": "reviewer", "password": PASSWORD, "csrf_token": "forged"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+    assert SESSION_COOKIE not in response.cookies
+
+
+def test_login_sets_a_hardened_cookie_and_lands_on_the_roles_page(client: TestClient) -> None:
+    response = _try_login(client, "Reviewer", PASSWORD)  # user names are case-insensitive
+    assert response.status_code == 303
+    assert response.headers["location"] == "/review"
+    cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)
+    )
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    assert "Secure" not in cookie  # plain http on localhost
+    assert "Max-Age" not in cookie and "expires" not in cookie.lower()  # a browser session
+
+
+def test_cookies_are_secure_over_https_and_behind_a_tls_proxy(site: Any) -> None:
+    with _client(site.app(), "https://127.0.0.1") as client:
+        response = _try_login(client, "reviewer", PASSWORD)
+        cookie = next(
+            c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)
+        )
+        assert "Secure" in cookie
+    # Behind a TLS proxy the app sees http, but the browser sees https: still Secure.
+    with _client(site.app(secure_cookies=True)) as client:
+        cookie = client.get("/login").headers["set-cookie"]
+        assert cookie.startswith("attend_login_csrf=") and "Secure" in cookie
+
+
+def test_a_fresh_session_id_at_login(app: Any, site: Any) -> None:
+    """GIVEN a browser that already holds a session id (planted or from an earlier login)
+    WHEN it logs in
+    THEN it gets a new id, and the old one no longer works."""
+    with _client(app) as client:
+        login(client, "reviewer")
+        old = client.cookies.get(SESSION_COOKIE)
+        assert old
+        response = _try_login(client, "reviewer2", PASSWORD)
+        new = response.cookies.get(SESSION_COOKIE)
+        assert new and new != old
+    with _client(app) as attacker:
+        attacker.cookies.set(SESSION_COOKIE, old)
+        assert attacker.get("/account", follow_redirects=False).status_code == 303
+    with Session(site.engine()) as session:
+        assert len(session.exec(select(WebSession)).all()) == 1
+
+
+def test_logout_ends_the_session_on_the_server(app: Any) -> None:
+    """GIVEN a logged-in reviewer WHEN they log out THEN a copy of the old cookie is dead."""
+    with _client(app) as client:
+        csrf = login(client, "reviewer")
+        token = client.cookies.get(SESSION_COOKIE)
+        assert client.get("/account").status_code == 200
+        response = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+        assert response.status_code == 303
+    with _client(app) as replay:
+        replay.cookies.set(SESSION_COOKIE, token)
+        response = replay.get("/account", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login")
+
+
+def test_logout_needs_the_csrf_token(app: Any) -> None:
+    with _client(app) as client:
+        login(client, "reviewer")
+        assert client.post("/logout", data={}).status_code == 403
+        assert client.post("/logout", data={"csrf_token": "nope"}).status_code == 403
+        assert client.get("/account").status_code == 200  # still logged in
+
+
+def test_a_cross_site_origin_is_refused_even_with_the_token(app: Any) -> None:
+    with _client(app) as client:
+        csrf = login(client, "reviewer")
+        response = client.post(
+            "/logout", data={"csrf_token": csrf}, headers={"Origin": "https://evil.example"}
+        )
+        assert response.status_code == 403
+        assert client.get("/account").status_code == 200
+
+
+def test_login_rate_limit_never_locks_out_the_real_user(site: Any) -> None:
+    """GIVEN someone guessing reviewer's password from one address
+    WHEN they pass the limit
+    THEN that address is told to wait (429, even with the right password), while the real
+    reviewer, from another address, logs in as usual."""
+    app = site.app(login_limit=(3, 900.0))
+    with _client(app) as attacker:
+        for _ in range(3):
+            assert _try_login(attacker, "reviewer", "guess guess guess").status_code == 401
+        blocked = _try_login(attacker, "reviewer", PASSWORD)
+        assert blocked.status_code == 429
+        assert int(blocked.headers["retry-after"]) > 0
+        assert SESSION_COOKIE not in blocked.cookies
+        # Other users from the same address are not blocked by reviewer's counter.
+        assert _try_login(attacker, "reviewer2", PASSWORD).status_code == 303
+    # TestClient's address is "testclient"; the real user comes from elsewhere.
+    with _client(app, address="192.0.2.7") as real:
+        assert _try_login(real, "reviewer", PASSWORD).status_code == 303
+
+
+def test_the_per_address_limit_stops_spraying_many_usernames(site: Any) -> None:
+    app = site.app(login_ip_limit=(4, 900.0))
+    with _client(app) as client:
+        for name in ("a1", "a2", "a3", "a4"):
+            assert _try_login(client, name, "spray spray spray").status_code == 401
+        assert _try_login(client, "reviewer", PASSWORD).status_code == 429
+
+
+def test_idle_and_absolute_timeouts(site: Any) -> None:
+    engine = site.engine()
+    with session_scope(engine) as session:
+        user = authenticate(session, "reviewer", PASSWORD)
+        assert user is not None
+        token = start_session(session, user)
+    start = dt.datetime.now(dt.UTC)
+    with session_scope(engine) as session:
+        assert load_session(session, token, now=start + IDLE_TIMEOUT / 2) is not None
+    with session_scope(engine) as session:  # active, but past the absolute limit
+        assert load_session(session, token, now=start + ABSOLUTE_TIMEOUT / 2) is None
+    with session_scope(engine) as session:
+        user = authenticate(session, "reviewer", PASSWORD)
+        assert user is not None
+        token = start_session(session, user)
+    with session_scope(engine) as session:
+        assert load_session(session, token, now=start + IDLE_TIMEOUT * 1.5) is None
+    with session_scope(engine) as session:  # an expired session is deleted, not just refused
+        assert load_session(session, token) is None
+
+
+def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
+    for path in ("/login", "/lookup", "/account", "/static/app.css", "/api/openapi.json"):
+        response = client.get(path, follow_redirects=False)
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert "default-src 'self'" in response.headers["content-security-policy"], path
+        assert response.headers["x-frame-options"] == "DENY", path
+    assert client.get("/login").headers["cache-control"] == "no-store"
+
+
+def test_no_inline_scripts_or_styles_in_templates() -> None:
+    """The CSP forbids inline script and style; a template that used them would break."""
+    templates = Path(__file__).parents[1] / "review_ui" / "templates"
+    for path in templates.rglob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), path.name
+        assert " style=" not in text and "<style" not in text, path.name
+        assert not re.search(r"\son[a-z]+=", text), path.name  # onclick= and friends
+
+
+def test_a_deactivated_user_cannot_log_in(site: Any, client: TestClient) -> None:
+    with session_scope(site.engine()) as session:
+        user = session.exec(select(User).where(User.username == "reviewer2")).one()
+        user.active = False
+        session.add(user)
+    assert _try_login(client, "reviewer2", PASSWORD).status_code == 401
