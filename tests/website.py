@@ -61,13 +61,15 @@ class Site:
     def app(self, **options: object) -> FastAPI:
         return create_app(self.settings, **options)  # type: ignore[arg-type]
 
-    def serials(self, provider_id: str, *, status: str | None = None) -> list[str]:
-        """The provider's sheet serials of the month (optionally only those in `status`)."""
+    def serials(
+        self, provider_id: str, *, status: str | None = None, month: str = MONTH
+    ) -> list[str]:
+        """The provider's sheet serials of `month` (optionally only those in `status`)."""
         with Session(self.engine()) as session:
             statement = (
                 select(Sheet.serial, Sheet.status)
                 .join(Certificate, Certificate.certificate_id == Sheet.certificate_id)
-                .where(Certificate.provider_id == provider_id, Sheet.month == MONTH)
+                .where(Certificate.provider_id == provider_id, Sheet.month == month)
                 .order_by(Sheet.serial)
             )
             return [s for s, st in session.exec(statement).all() if status in (None, st)]
