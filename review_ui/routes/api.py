@@ -1,7 +1,155 @@
-"""(to be written)"""
+"""The JSON API (documented at /api/openapi.json): sheet status, the public look-up, export.
+
+Sheet status never includes a child's name; a provider sees only its own sheets and gets the
+same 404 for another provider's serial as for one that does not exist.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from attendance.db import session_scope
+from attendance.export import build_export, iso_utc
+from attendance.models import Certificate, Provider, Sheet
+from attendance.months import InvalidMonth, month_key, parse_month
+from attendance.sheets import list_sheets
+from review_ui.routes.status import check_lookup_limit, lookup_serial
+from review_ui.web import (
+    AnyViewer,
+    ReviewerViewer,
+    engine_of,
+    not_found,
+    visible_provider,
+    visible_sheet,
+)
+
+router = APIRouter(prefix="/api", tags=["attendance"])
+
+MONTH_HELP = "a month, YYYY-MM (for example 2026-11)"
+
+
+class LookupResult(BaseModel):
+    """The public answer: received or not, and the agency's local date it was received."""
+
+    serial: str = Field(description="the serial as typed, normalised (11 characters)")
+    received: bool
+    received_on: str | None = Field(None, description="YYYY-MM-DD in the agency's timezone")
+
+
+class SheetStatusOut(BaseModel):
+    """One sheet's status (no child's name)."""
+
+    serial: str
+    certificate_id: str
+    provider_id: str
+    month: str = Field(description="YYYY-MM")
+    status: str = Field(
+        description="issued, received, in_review, verified, exported, returned or void"
+    )
+    received_at: str | None = Field(None, description="ISO 8601, UTC")
+
+
+def _status(sheet: Sheet, certificate: Certificate) -> SheetStatusOut:
+    return SheetStatusOut(
+        serial=sheet.serial,
+        certificate_id=sheet.certificate_id,
+        provider_id=certificate.provider_id,
+        month=sheet.month,
+        status=sheet.status,
+        received_at=iso_utc(sheet.received_at),
+    )
+
+
+def _month(text: str) -> str:
+    try:
+        return month_key(parse_month(text))
+    except InvalidMonth:
+        raise HTTPException(
+            status_code=422, detail="month must be YYYY-MM, for example 2026-11"
+        ) from None
+
+
+@router.get(
+    "/lookup/{serial}",
+    response_model=LookupResult,
+    summary="Was a sheet received? (public, rate-limited)",
+    responses={
+        404: {"description": "no sheet with that number"},
+        422: {"description": "not a valid serial (length, characters or check character)"},
+        429: {"description": "too many look-ups from this address; see Retry-After"},
+    },
+)
+def lookup(request: Request, serial: str) -> Any:
+    wait = check_lookup_limit(request)
+    if wait:
+        return JSONResponse(
+            {"detail": "too many look-ups from this address; try again later"},
+            status_code=429,
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    if len(serial) > 64:
+        raise HTTPException(status_code=422, detail="not a valid serial: too long")
+    with session_scope(engine_of(request)) as session:
+        answer = lookup_serial(session, serial)
+    if answer.outcome == "unknown":
+        raise HTTPException(status_code=404, detail="no sheet with that number")
+    if answer.serial is None:
+        raise HTTPException(status_code=422, detail=answer.message("en"))
+    return LookupResult(
+        serial=answer.serial,
+        received=answer.received,
+        received_on=answer.received_on.isoformat() if answer.received_on else None,
+    )
+
+
+@router.get(
+    "/sheets/{serial}",
+    response_model=SheetStatusOut,
+    summary="One sheet's status",
+    responses={404: {"description": "no such sheet, or not yours"}},
+)
+def sheet_status(request: Request, viewer: AnyViewer, serial: str) -> SheetStatusOut:
+    with session_scope(engine_of(request)) as session:
+        sheet, certificate = visible_sheet(session, viewer, serial)
+        return _status(sheet, certificate)
+
+
+@router.get(
+    "/providers/{provider_id}/sheets",
+    response_model=list[SheetStatusOut],
+    summary="A provider's sheets (optionally of one month)",
+    responses={404: {"description": "no such provider, or not yours"}},
+)
+def provider_sheets(
+    request: Request,
+    viewer: AnyViewer,
+    provider_id: str,
+    month: Annotated[str | None, Query(description=MONTH_HELP, max_length=16)] = None,
+) -> list[SheetStatusOut]:
+    visible_provider(viewer, provider_id)
+    checked = _month(month) if month else None
+    with session_scope(engine_of(request)) as session:
+        if session.get(Provider, provider_id) is None:
+            raise not_found()
+        return [
+            _status(s, c) for s, c in list_sheets(session, month=checked, provider_id=provider_id)
+        ]
+
+
+@router.get(
+    "/export",
+    summary="The month's export (as `attend export --format json`)",
+    responses={403: {"description": "reviewers and admins only"}},
+)
+def export(
+    request: Request,
+    viewer: ReviewerViewer,
+    month: Annotated[str, Query(description=MONTH_HELP, max_length=16)],
+) -> dict[str, Any]:
+    checked = _month(month)
+    with session_scope(engine_of(request)) as session:
+        return build_export(session, checked)
