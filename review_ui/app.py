@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from attendance.db import make_engine, require_current_schema
@@ -18,6 +19,19 @@ from review_ui.routes import admin, api, login, mailroom, printing, queue, sheet
 from review_ui.web import HERE, Forbidden, LoginRequired, login_redirect, render
 
 log = logging.getLogger("attend.web")
+
+ROUTE_MODULES = (login, queue, sheets, mailroom, printing, status, admin, api)
+
+
+def route_table() -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, from the route modules (HEAD left out)."""
+    found = []
+    for module in ROUTE_MODULES:
+        for route in module.router.routes:
+            if isinstance(route, APIRoute):
+                found += [(m, route.path) for m in sorted(route.methods) if m != "HEAD"]
+    return sorted(found)
+
 
 # Content Security Policy: nothing from other sites, no inline script or style.
 CSP = (
@@ -119,7 +133,7 @@ def create_app(
         return render(request, "error.html", {"status": 422, "message": message}, status_code=422)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (login, queue, sheets, mailroom, printing, status, admin, api):
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     return app
 
