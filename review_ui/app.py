@@ -29,7 +29,7 @@ def route_table() -> list[tuple[str, str]]:
     for module in ROUTE_MODULES:
         for route in module.router.routes:
             if isinstance(route, APIRoute):
-                found += [(m, route.path) for m in sorted(route.methods) if m != "HEAD"]
+                found += [(m, route.path) for m in sorted(route.methods or ()) if m != "HEAD"]
     return sorted(found)
 
 
