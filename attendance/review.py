@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -891,12 +891,14 @@ def claim_items(
     limit: int = 5,
     group: tuple[str, str | None] | None = None,
     now: dt.datetime | None = None,
+    exclude: Collection[int] = (),
 ) -> list[int]:
     """Claim up to `limit` items for `reviewer`, soonest deadline then lowest confidence first.
 
     The reviewer's own live claims come back first. An item is held by one reviewer at a
     time; a claim runs out after the agency's `claim_minutes`. `group` (field kind, machine
-    value) claims only the field items that share that reading, for grouped verification."""
+    value) claims only the field items that share that reading, for grouped verification.
+    `exclude` leaves out the given items (those the reviewer just skipped)."""
     with session_scope(engine) as session:
         config = load_config(session)
         now = now or utcnow()
@@ -917,6 +919,8 @@ def claim_items(
                 if value is None
                 else ReviewItem.machine_value == value,
             )
+        if exclude:
+            query = query.where(col(ReviewItem.id).not_in(list(exclude)))
         # A CASE, not the comparison itself: NULL (unclaimed) sorts differently per database.
         mine_first = case((col(ReviewItem.claimed_by) == reviewer, 0), else_=1)
         items = session.exec(
