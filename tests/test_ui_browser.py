@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from attendance.models import Event, FieldReading, ReviewItem
+from attendance.models import Event, FieldReading, ReviewItem, ScannedFile, ScannedPage
 from fixtures.scanbatch import write_image
 from forms.layout import barcode_rect, serial_text_rect
 from scanner.load import load_pages
@@ -53,24 +53,30 @@ def _free_port() -> int:
 
 
 def _torn_sheet(site: Any, tmp_path: Path) -> str:
-    """A December sheet scanned with its QR code and printed serial torn off; its serial."""
+    """Two December sheets of one provider scanned together, one with its QR code and printed
+    serial torn off (so the other tells which provider and month it is likely from); the torn
+    one's serial."""
     cli = site.cli()
     cli.ok("sheets", "issue", "--month", NEXT_MONTH)
-    serial = site.serials(PROVIDER_A, month=NEXT_MONTH)[0]
-    pdf = tmp_path / "one.pdf"
-    cli.ok("sheets", "print", "--serial", serial, "-o", str(pdf))
-    page = next(iter(load_pages(pdf, dpi=200))).image.copy()
+    torn_serial, whole_serial = site.serials(PROVIDER_A, month=NEXT_MONTH)[:2]
+    images = []
+    for serial in (torn_serial, whole_serial):
+        pdf = tmp_path / f"{serial}.pdf"
+        cli.ok("sheets", "print", "--serial", serial, "-o", str(pdf))
+        images.append(next(iter(load_pages(pdf, dpi=200))).image.copy())
+    torn = images[0]
     scale = 200 / 72
     for x, y, w, h in (barcode_rect(), serial_text_rect()):
-        page[
+        torn[
             int((y - 4) * scale) : int((y + h + 4) * scale),
             int((x - 4) * scale) : int((x + w + 4) * scale),
         ] = 255
-    scan = tmp_path / "torn.png"
-    write_image(simulate_scan(page, rotate=180, seed=11), scan, 200)
-    result = cli("intake", "run", str(scan))
+    scans = [tmp_path / "torn.png", tmp_path / "whole.png"]
+    write_image(simulate_scan(torn, rotate=180, seed=11), scans[0], 200)
+    write_image(simulate_scan(images[1], rotate=0, seed=12), scans[1], 200)
+    result = cli("intake", "run", *map(str, scans))
     assert result.code in (0, 5), result.err
-    return serial
+    return torn_serial
 
 
 @pytest.fixture
@@ -129,17 +135,24 @@ def browser() -> Iterator[Any]:
 
 
 def _shot(page: Any, name: str) -> None:
+    """A full-page screenshot once every image on the page has loaded."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate(
+        "document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')"
+    )
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=30_000)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def _login(page: Any, base: str, username: str) -> None:
     """Log in with the keyboard only."""
     page.goto(f"{base}/login")
-    page.keyboard.type(username)  # the username box has autofocus
+    page.wait_for_selector("input[name=username]:focus")  # the username box has autofocus
+    page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     page.wait_for_load_state("load")
     assert "/login" not in page.url, page.content()[:500]
 
@@ -247,7 +260,14 @@ def test_reviewers_mailroom_and_providers_in_a_browser(server: Any, browser: Any
     # --- the torn page: identified by its serial ---------------------------------------------
     page.goto(f"{base}/review/pages")
     _shot(page, "05-unidentified-pages")
-    page.locator("a[href^='/review/pages/']").first.click()
+    with Session(engine) as session:
+        torn_item = session.exec(
+            select(ReviewItem.id)
+            .join(ScannedPage, col(ScannedPage.id) == col(ReviewItem.page_id))
+            .join(ScannedFile, col(ScannedFile.id) == col(ScannedPage.file_id))
+            .where(ReviewItem.kind == "unidentified_page", ScannedFile.original_name == "torn.png")
+        ).one()
+    page.locator(f"a[href='/review/pages/{torn_item}']").first.click()
     page.wait_for_selector("#serial")
     _shot(page, "06-unidentified-page")
     assert page.locator(f"button.suggestion[value='{torn_serial}']").count() == 1
