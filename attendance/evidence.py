@@ -6,6 +6,7 @@ box is visible too); verified digit cells become training data from the same pix
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -45,11 +46,27 @@ def field_box(field: LayoutField) -> Rect:
 
 
 def load_canon(path: str | None) -> np.ndarray:
-    if not path or not Path(path).is_file():
+    """The stored canonical page image (grey), read-only.
+
+    Decoding the PNG is most of the cost of a crop, and a reviewer's next item is nearly
+    always on the same page, so the last few decoded pages are kept (keyed by path, size and
+    modification time: a canonical image is written once, named by its content).
+    """
+    if not path:
         raise EvidenceMissing("the page's canonical image is not stored")
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        raise EvidenceMissing("the page's canonical image is not stored") from None
+    return _decoded(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _decoded(path: str, _size: int, _mtime_ns: int) -> np.ndarray:
     image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise EvidenceMissing("the page's canonical image cannot be read")
+    image.setflags(write=False)  # shared between callers: nobody may draw on it
     return image
 
 

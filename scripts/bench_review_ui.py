@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlmodel import Session, col, select  # noqa: E402
 
+from attendance import evidence as evidence_module  # noqa: E402
 from attendance import review  # noqa: E402
 from attendance.models import ItemKind, ItemState, ReviewItem  # noqa: E402
 from tests.website import Site, build_site, copy_site, login  # noqa: E402
@@ -82,8 +83,12 @@ def clear_flags(site: Site) -> int:
 FIELDS = ("field", "qa_sample")
 
 
-def bench_web(site: Site, items: int) -> dict[str, Any]:
-    """N cycles through the app: next, evidence, accept (or correct every 5th)."""
+def bench_web(site: Site, items: int, *, cold: bool = False) -> dict[str, Any]:
+    """N cycles through the app: next, evidence, accept (or correct every 5th).
+
+    `cold`: the decoded-page cache of `attendance.evidence` is emptied before every crop, as
+    it was before there was one (the before-and-after of that optimization, in one run).
+    """
     app = site.app()
     steps: dict[str, list[float]] = {"next": [], "evidence": [], "decide": [], "item": []}
     done = corrected = 0
@@ -98,6 +103,9 @@ def bench_web(site: Site, items: int) -> dict[str, Any]:
             t1 = time.perf_counter()
             if item is None:
                 break
+            if cold:
+                evidence_module._decoded.cache_clear()
+                t1 = time.perf_counter()
             evidence = client.get(item["evidence_url"])
             t2 = time.perf_counter()
             assert evidence.status_code == 200, evidence.text
@@ -179,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         build_s = time.perf_counter() - started
         cleared = 0 if args.with_flags else clear_flags(built)
         web = bench_web(copy_site(built, root / "web"), args.items)
+        uncached = bench_web(copy_site(built, root / "cold"), args.items, cold=True)
         domain = bench_domain(copy_site(built, root / "domain"), args.items)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -192,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "build_site_s": round(build_s, 1),
         "flags_accepted_first": cleared,
         "web": web,
+        "web_without_page_cache": uncached,
         "domain": domain,
         "ratio": ratio,
     }
@@ -208,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{step:<10}{web[step]['median_ms']:>10.1f}ms{web[step]['p90_ms']:>8.1f}ms"
             f"{domain[step]['median_ms']:>13.1f}ms{ratio[step] or 0:>8.2f}"
+        )
+    for step in ("evidence", "item"):
+        before, after = uncached[step]["median_ms"], web[step]["median_ms"]
+        print(
+            f"{step} without the decoded-page cache: median {before:.1f}ms "
+            f"(with it {after:.1f}ms, {before / after:.2f}x)"
         )
     return 0
 

@@ -42,3 +42,6 @@ for day in first["days"][:7]:
 PY
 echo
 echo "demo data in $ATTEND_HOME (printed sheets in printed/, scans in inbox/, exports beside them)"
+echo "to work the review queue in a browser:"
+echo "  ATTEND_HOME=$ATTEND_HOME .venv/bin/attend users add reviewer --role reviewer"
+echo "  ATTEND_HOME=$ATTEND_HOME .venv/bin/attend review serve   # then http://127.0.0.1:8080/"
