@@ -103,6 +103,10 @@ class NotAllowed(ReviewError):
     """The action does not apply to this item or sheet (e.g. correcting a flag)."""
 
 
+class AlreadyDone(NotAllowed):
+    """The item was decided already (by someone else, or in another window)."""
+
+
 # --- agency settings ------------------------------------------------------------------------
 
 
@@ -957,7 +961,7 @@ def take_item(session: Session, item_id: int, *, reviewer: str, now: dt.datetime
     if item is None:
         raise ItemNotFound(f"no review item {item_id}")
     if item.state != ItemState.OPEN.value:
-        raise NotAllowed(f"item {item_id} is already done ({item.resolution})")
+        raise AlreadyDone(f"item {item_id} is already done ({item.resolution})")
     expires = item.claim_expires_at
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=dt.UTC)

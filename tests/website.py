@@ -43,10 +43,11 @@ class Site:
     """One copy of the site's data folder."""
 
     home: Path
+    url: str | None = None  # a PostgreSQL database; None: SQLite in `home`
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.home / 'attend.sqlite3'}"
+        return self.url or f"sqlite:///{self.home / 'attend.sqlite3'}"
 
     @property
     def settings(self) -> Settings:
@@ -56,7 +57,7 @@ class Site:
         return make_engine(self.database_url)
 
     def cli(self) -> Cli:
-        return Cli(self.home)
+        return Cli(self.home, self.url)
 
     def app(self, **options: object) -> FastAPI:
         return create_app(self.settings, **options)  # type: ignore[arg-type]
@@ -75,9 +76,9 @@ class Site:
             return [s for s, st in session.exec(statement).all() if status in (None, st)]
 
 
-def build_site(home: Path, work: Path) -> Site:
+def build_site(home: Path, work: Path, database_url: str | None = None) -> Site:
     """Import, issue, print, fill and scan the month, take it in with the real intake."""
-    cli = Cli(home)
+    cli = Cli(home, database_url)
     cli.ok("init")
     cli.ok("certificates", "import", str(CERTIFICATES_CSV))
     cli.ok("sheets", "issue", "--month", MONTH)
@@ -88,7 +89,8 @@ def build_site(home: Path, work: Path) -> Site:
     make_batch(sorted(printed.glob("*.pdf")), inbox, fill_month=dt.date(year, month, 1))
     result = cli("intake", "run", str(inbox))
     assert result.code in (0, 5), result.err
-    engine = make_engine(f"sqlite:///{home / 'attend.sqlite3'}")
+    site = Site(home, database_url)
+    engine = site.engine()
     with session_scope(engine) as session:
         for username, (role, provider_id) in USERS.items():
             add_user(
@@ -101,7 +103,7 @@ def build_site(home: Path, work: Path) -> Site:
                 actor="test",
             )
     engine.dispose()
-    return Site(home)
+    return site
 
 
 def copy_site(built: Site, home: Path) -> Site:

@@ -89,6 +89,8 @@ def _error(exc: review.ReviewError) -> JSONResponse:
         return JSONResponse({"detail": f"held by another reviewer: {exc}"}, status_code=409)
     if isinstance(exc, review.VersionConflict):
         return JSONResponse({"detail": f"changed since you loaded it: {exc}"}, status_code=409)
+    if isinstance(exc, review.AlreadyDone):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
     return JSONResponse({"detail": str(exc)}, status_code=400)
 
 
