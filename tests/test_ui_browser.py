@@ -140,7 +140,9 @@ def _shot(page: Any, name: str) -> None:
     page.evaluate(
         "document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')"
     )
-    page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=30_000)
+    page.wait_for_function(
+        "() => Array.from(document.images).every(i => i.complete)", timeout=30_000
+    )
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
