@@ -272,6 +272,9 @@ def test_reviewers_mailroom_and_providers_in_a_browser(server: Any, browser: Any
     page.locator(f"a[href='/review/pages/{torn_item}']").first.click()
     page.wait_for_selector("#serial")
     _shot(page, "06-unidentified-page")
+    # Scanned upside down: the header is read (and the page shown) the right way up.
+    header = page.inner_text("#header-text").upper()
+    assert "ATTENDANCE" in header or "MONTHLY" in header, header
     assert page.locator(f"button.suggestion[value='{torn_serial}']").count() == 1
     page.fill("#serial", torn_serial)
     page.keyboard.press("Enter")

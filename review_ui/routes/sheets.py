@@ -523,33 +523,70 @@ def page_list(request: Request, viewer: ReviewerViewer) -> Response:
     return render(request, "pages.html", {"rows": rows})
 
 
-_HEADER_CACHE: dict[str, str | None] = {}
+# Words printed in the header of every sheet: the orientation whose top band reads most of
+# them is the page's upright one (the page has no barcode to say so).
+HEADER_WORDS = (
+    "ATTENDANCE",
+    "MONTHLY",
+    "RECORD",
+    "CHILD",
+    "PARENT",
+    "PROVIDER",
+    "CERTIFICATE",
+    "SCHEDULE",
+    "SPECIALIST",
+    "ABSENCE",
+)
+# None: as scanned; else a cv2.rotate code.
+TURNS: tuple[int | None, ...] = (
+    None,
+    cv2.ROTATE_180,
+    cv2.ROTATE_90_CLOCKWISE,
+    cv2.ROTATE_90_COUNTERCLOCKWISE,
+)
+_HEADER_CACHE: dict[str, tuple[str | None, int | None]] = {}
+
+
+def _turned(image: np.ndarray, turn: int | None) -> np.ndarray:
+    return image if turn is None else cv2.rotate(image, turn)
 
 
 def _header_text(image_path: str) -> tuple[str | None, str | None]:
-    """(text, problem): what tesseract reads in the top quarter of the page image (pages are
-    named by content hash, so a reading is kept; a failure is tried again next time)."""
+    """(text, problem): what tesseract reads in the header of the page image, in whichever
+    quarter turn reads most of the form's printed header words (pages are named by content
+    hash, so a reading is kept; a failure is tried again next time)."""
     if image_path in _HEADER_CACHE:
-        return _HEADER_CACHE[image_path], None
+        return _HEADER_CACHE[image_path][0], None
     from scanner.tesseract import TesseractError, ocr_text
 
     image = _read_grey(image_path)
     if image is None:
         return None, "the page image is not stored"
-    band = drawing.top_band(image)
+    best: tuple[int, str, int | None] = (-1, "", None)
     try:
-        text = ocr_text(band, psm=3, dpi=150)
-        if not text.strip():
-            # An upside-down scan has its header at the bottom.
-            text = ocr_text(cv2.rotate(image[-band.shape[0] :], cv2.ROTATE_180), psm=3, dpi=150)
+        for turn in TURNS:
+            text = ocr_text(drawing.top_band(_turned(image, turn)), psm=3, dpi=150)
+            score = sum(word in text.upper() for word in HEADER_WORDS)
+            if score > best[0]:
+                best = (score, text, turn)
+            if score >= 3:
+                break
     except TesseractError as exc:
         return None, str(exc)
+    _, text, turn = best
     lines = [" ".join(line.split()) for line in text.splitlines()]
     kept = "\n".join(line for line in lines if len(line) > 1)[:2000] or None
     if len(_HEADER_CACHE) >= 64:
         _HEADER_CACHE.clear()
-    _HEADER_CACHE[image_path] = kept
+    _HEADER_CACHE[image_path] = (kept, turn)
     return kept, None
+
+
+def _upright(image_path: str, image: np.ndarray) -> np.ndarray:
+    """The page image turned as its header reading found it upright (as scanned if unknown)."""
+    _header_text(image_path)
+    turn = _HEADER_CACHE.get(image_path, (None, None))[1]
+    return _turned(image, turn)
 
 
 @dataclass(frozen=True)
@@ -630,8 +667,10 @@ def page_image(
         _, page, _ = _unidentified(session, item_id)
         path = page.image_path
     image = _read_grey(path)
-    if image is None:
+    if image is None or path is None:
         raise HTTPException(404, detail="the page image is not stored")
+    if size == "full":
+        image = _upright(path, image)
     width = drawing.THUMB_WIDTH if size == "thumb" else drawing.PAGE_IMAGE_WIDTH
     return _png(drawing.png_bytes(drawing.scale_to_width(image, width)))
 
