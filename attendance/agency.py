@@ -62,6 +62,8 @@ class AgencyConfig:
     claim_minutes: int = 15  # how long a reviewer holds claimed items
     return_address: str = ""  # where providers mail corrected sheets (returned notices)
     agency_phone: str = ""  # printed on notices when a certificate has no specialist phone
+    # Printed on sheets and notices, shown in the web app; empty: ATTEND_AGENCY_NAME.
+    agency_name: str = ""
 
     def __post_init__(self) -> None:
         try:

@@ -192,7 +192,8 @@ def cmd_sheets_print(args: argparse.Namespace, settings: Settings) -> ExitCode:
             raise CommandError(
                 ExitCode.NOT_FOUND, "no sheets to print: issue them first (attend sheets issue)"
             )
-        prints = [sheet_print(session, s, c, agency_name=settings.agency_name) for s, c in rows]
+        name = review.agency_name(session, settings.agency_name)
+        prints = [sheet_print(session, s, c, agency_name=name) for s, c in rows]
 
     # A folder (existing, or named with a trailing slash) gets one PDF per provider and month,
     # named by provider id and month only: no child names in file names.
@@ -753,7 +754,8 @@ def cmd_sheets_return(args: argparse.Namespace, settings: Settings) -> ExitCode:
     with _review_errors(), session_scope(engine) as session:
         sheet = _find(session, args.serial)
         review.return_sheet(session, sheet, actor=_reviewer(args), reason=args.reason)
-        notice = review.returned_notice(session, sheet, agency_name=settings.agency_name)
+        name = review.agency_name(session, settings.agency_name)
+        notice = review.returned_notice(session, sheet, agency_name=name)
     if args.notice:
         Path(args.notice).write_bytes(render_notices([notice]))
     print(
@@ -789,9 +791,8 @@ def cmd_notices(args: argparse.Namespace, settings: Settings) -> ExitCode:
         sheets = [s for s in sheets if s.status == "returned"]
         if not sheets:
             raise CommandError(ExitCode.NOT_FOUND, "no returned sheet to write a notice for")
-        notices = [
-            review.returned_notice(session, s, agency_name=settings.agency_name) for s in sheets
-        ]
+        name = review.agency_name(session, settings.agency_name)
+        notices = [review.returned_notice(session, s, agency_name=name) for s in sheets]
     Path(args.output).write_bytes(render_notices(notices))
     print(f"{args.output}: {len(notices)} returned-sheet notices (English and Spanish)")
     return ExitCode.OK

@@ -116,6 +116,11 @@ def load_config(session: Session) -> AgencyConfig:
     return AgencyConfig() if row is None else AgencyConfig.from_json(json.loads(row.config_json))
 
 
+def agency_name(session: Session, default: str) -> str:
+    """The agency's name as set in its settings, else `default` (ATTEND_AGENCY_NAME)."""
+    return load_config(session).agency_name.strip() or default
+
+
 def save_config(session: Session, config: AgencyConfig, *, actor: str) -> None:
     """Store new settings (audited) and re-apply the rules to every sheet still in play."""
     row = session.exec(select(AgencySettings).order_by(col(AgencySettings.id))).first()

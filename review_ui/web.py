@@ -152,6 +152,14 @@ MailroomViewer = Annotated[Viewer, require(*MAILROOM)]
 AdminViewer = Annotated[Viewer, require(*ADMINS)]
 
 
+def agency_name_of(request: Request) -> str:
+    """The agency's name: its stored setting, else ATTEND_AGENCY_NAME."""
+    from attendance.review import agency_name
+
+    with Session(engine_of(request)) as session:
+        return agency_name(session, settings_of(request).agency_name)
+
+
 def render(
     request: Request,
     template: str,
@@ -164,7 +172,7 @@ def render(
     values: dict[str, Any] = {
         "viewer": viewer,
         "csrf_token": viewer.csrf_token if viewer else "",
-        "agency_name": settings_of(request).agency_name,
+        "agency_name": agency_name_of(request),
     }
     values.update(context or {})
     response: HTMLResponse = TEMPLATES.TemplateResponse(

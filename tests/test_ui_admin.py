@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -398,6 +400,30 @@ def test_agency_setting_change_is_stored_and_logged(site: Any, client: TestClien
     page = client.get(response.headers["location"])
     assert 'id="agency-notice"' in page.text
     assert 'name="past_due_days" id="setting-past-due-days" value="45"' in page.text
+
+
+def test_the_agency_name_is_set_in_admin_and_printed(
+    site: Any, client: TestClient, tmp_path: Path
+) -> None:
+    """GIVEN the agency name from the environment (Test County)
+    WHEN the admin names the agency in its settings
+    THEN every page shows the new name, and the printed sheets carry it; emptied again, the
+    environment's name is back."""
+    login(client, "admin")
+    assert "Test County" in client.get("/admin").text
+    form = _agency_form(client)
+    form["agency_name"] = "Riverside County Child Care Subsidy"
+    assert client.post("/admin/agency", data=form, follow_redirects=False).status_code == 303
+    assert "Riverside County Child Care Subsidy" in client.get("/admin").text
+    pdf = tmp_path / "sheets.pdf"
+    site.cli().ok("sheets", "print", "--month", "2026-11", "--provider", "P-100", "-o", str(pdf))
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "RIVERSIDE COUNTY CHILD CARE SUBSIDY" in text.upper()
+    form["agency_name"] = ""
+    assert client.post("/admin/agency", data=form, follow_redirects=False).status_code == 303
+    assert "Test County" in client.get("/admin").text
 
 
 def test_agency_form_without_changes_saves_nothing(site: Any, client: TestClient) -> None:

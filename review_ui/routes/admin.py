@@ -50,6 +50,8 @@ SETTING_HELP = {
     "claim_minutes": "How long a reviewer holds claimed items.",
     "return_address": "Where providers mail corrected sheets (printed on returned notices).",
     "agency_phone": "Printed on notices when a certificate has no specialist phone.",
+    "agency_name": "Printed at the top of every sheet and notice, and shown in this app. "
+    "Empty: the server's ATTEND_AGENCY_NAME.",
 }
 
 
@@ -363,6 +365,7 @@ def _agency_page(
             "errors": errors or {},
             "notice": notice,
             "review_threshold": settings_of(request).review_threshold,
+            "env_agency_name": settings_of(request).agency_name,
             "categories": ABSENCE_CATEGORIES,
         },
         status_code=status_code,

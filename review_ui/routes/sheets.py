@@ -456,7 +456,9 @@ def sheet_notice(request: Request, viewer: ReviewerViewer, serial: str) -> Respo
         if sheet.status != SheetStatus.RETURNED.value:
             raise HTTPException(409, detail="only a returned sheet has a returned-sheet notice")
         notice = review.returned_notice(
-            session, sheet, agency_name=settings_of(request).agency_name
+            session,
+            sheet,
+            agency_name=review.agency_name(session, settings_of(request).agency_name),
         )
         target = sheet.serial
     return Response(
