@@ -33,6 +33,12 @@ def route_table() -> list[tuple[str, str]]:
     return sorted(found)
 
 
+# The largest request body the app reads: a browser upload of a scan batch (each file at most
+# 200 MB, checked by the mailroom route) may be this big; every other form is far smaller.
+MAX_UPLOAD_BODY = 1024 * 1024 * 1024
+MAX_FORM_BODY = 8 * 1024 * 1024
+UPLOAD_PATHS = ("/mailroom/upload",)
+
 # Content Security Policy: nothing from other sites, no inline script or style.
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -84,7 +90,16 @@ def create_app(
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
+        # Refuse a body that says it is too big before reading any of it.
+        limit = MAX_UPLOAD_BODY if request.url.path in UPLOAD_PATHS else MAX_FORM_BODY
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            response: Response = JSONResponse(
+                {"detail": f"the request is larger than {limit // (1024 * 1024)} MB"},
+                status_code=413,
+            )
+        else:
+            response = await call_next(request)
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CSP)
         headers.setdefault("X-Content-Type-Options", "nosniff")

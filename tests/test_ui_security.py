@@ -234,3 +234,21 @@ def test_a_deactivated_user_cannot_log_in(site: Any, client: TestClient) -> None
         user.active = False
         session.add(user)
     assert _try_login(client, "reviewer2", PASSWORD).status_code == 401
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(app: Any) -> None:
+    """A body that declares more than the limit gets 413 at once (nothing is parsed)."""
+    with _client(app) as client:
+        csrf = login(client, "admin")
+        response = client.post(
+            "/admin/agency",
+            content=b"x" * 16,
+            headers={
+                "X-CSRF-Token": csrf,
+                "Content-Length": str(64 * 1024 * 1024),
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        assert response.status_code == 413
+        assert "larger than 8 MB" in response.json()["detail"]
+        assert response.headers["x-content-type-options"] == "nosniff"
