@@ -31,6 +31,10 @@ from scanner.register import Registration, register_page, warp_to_canon
 log = logging.getLogger(__name__)
 
 
+class PageNotRegistered(review.NotAllowed):
+    """The page does not fit the named sheet's layout (a blank page, another form)."""
+
+
 def _best_registration(image: object, dpi: float, serial: str, month: str) -> Registration | None:
     layout = build_layout(serial, parse_month(month))
     best: Registration | None = None
@@ -86,9 +90,15 @@ def identify_item(
     store_dir: Path,
     reading: Reading,
     model_version: str | None,
+    require_registration: bool = False,
 ) -> review.Decision:
     """Record the unidentified page of item `item_id` as the sheet `serial_text` (its check
-    character is validated: InvalidSerial, SheetNotFound), read its fields, apply the rules."""
+    character is validated: InvalidSerial, SheetNotFound), read its fields, apply the rules.
+
+    A page that cannot be registered to the sheet's layout is recorded as that sheet's
+    unregistered page, to be keyed; with `require_registration` it is refused instead
+    (PageNotRegistered) and nothing is written.
+    """
     with Session(engine) as session:
         view = review.describe_item(session, item_id)
         if view.kind != ItemKind.UNIDENTIFIED_PAGE.value or view.page_id is None:
@@ -103,6 +113,10 @@ def identify_item(
     read = _read_as(
         page, file_row.sha256, serial, engine=engine, store_dir=store_dir, reading=reading
     )
+    if require_registration and read.review_reason in ("not_registered", "page_image_missing"):
+        raise PageNotRegistered(
+            f"the page does not match the layout of sheet {serial} ({read.review_reason})"
+        )
     with session_scope(engine) as session:
         item = review.take_item(session, item_id, reviewer=reviewer, now=utcnow())
         page_row = session.get(ScannedPage, page.id)

@@ -677,22 +677,6 @@ def page_image(
     return _png(drawing.png_bytes(drawing.scale_to_width(image, width)))
 
 
-def _registers(image_path: str | None, serial: str, month: str) -> bool:
-    """Whether the page image can be registered to the layout of `serial` (any quarter turn),
-    as `intake.identify` will try: a blank page or another form cannot."""
-    from intake.oneshot import PREVIEW_DPI
-    from scanner.register import register_page
-
-    image = _read_grey(image_path)
-    if image is None:
-        return False
-    layout = layout_for(serial, month)
-    return any(
-        register_page(image, dpi=PREVIEW_DPI, layout=layout, rotation=rotation).ok
-        for rotation in (0, 90, 180, 270)
-    )
-
-
 @functools.lru_cache(maxsize=1)
 def _digit_reader() -> Any:
     from scanner.digits import DigitReader
@@ -734,11 +718,9 @@ def page_identify(
         )
     engine = engine_of(request)
     problem: tuple[str, int] | None = None
-    target = month = ""
-    image_path: str | None = None
+    target = ""
     with session_scope(engine) as session:
-        item, page, _ = _unidentified(session, item_id)
-        image_path = page.image_path
+        item, _, _ = _unidentified(session, item_id)
         if item.state != ItemState.OPEN.value:
             problem = (f"This page was already handled ({item.resolution}).", 409)
         else:
@@ -758,23 +740,11 @@ def page_identify(
                 shown = format_serial(typed.upper()) if len(typed) == 11 else typed.upper()
                 problem = (f"No sheet was issued with serial {shown}.", 400)
             else:
-                target, month = sheet.serial, sheet.month
+                target = sheet.serial
     # Rendered after the transaction: a second one inside it would wait for its own lock.
     if problem is not None:
         return _page_view(request, item_id, error=problem[0], typed=typed, status_code=problem[1])
-    if not _registers(image_path, target, month):
-        return _page_view(
-            request,
-            item_id,
-            error=(
-                f"This page does not match the layout of sheet {format_serial(target)}: "
-                "its corner marks could not be found (is it a blank page or another form?). "
-                "Nothing was changed."
-            ),
-            typed=typed,
-            status_code=409,
-        )
-    from intake.identify import identify_item
+    from intake.identify import PageNotRegistered, identify_item
 
     settings = settings_of(request)
     reading = _reading(settings)
@@ -787,9 +757,22 @@ def page_identify(
             store_dir=settings.store_dir,
             reading=reading,
             model_version=reading.reader.version,
+            require_registration=True,
         )
     except review.ItemNotFound:
         raise not_found() from None
+    except PageNotRegistered:
+        return _page_view(
+            request,
+            item_id,
+            error=(
+                f"This page does not match the layout of sheet {format_serial(target)}: "
+                "its corner marks could not be found (is it a blank page or another form?). "
+                "Nothing was changed."
+            ),
+            typed=typed,
+            status_code=409,
+        )
     except (review.ItemHeld, review.NotAllowed, EvidenceMissing) as exc:
         return _page_view(request, item_id, error=str(exc), typed=typed, status_code=409)
     log.info("item %s identified as a sheet by %s", item_id, viewer.actor)
