@@ -28,13 +28,13 @@ from attendance import review
 from attendance.db import session_scope
 from attendance.evidence import EvidenceMissing
 from attendance.models import ItemKind, ItemState, ReviewItem, ScannedPage, Sheet, utcnow
+from review_ui import drawing
 from review_ui.web import CSRF, ReviewerViewer, engine_of, render
 
 router = APIRouter(include_in_schema=False)
 
 CLAIM_BATCH = 5  # items claimed per /review/next: the reviewer's own claims come back first
 GROUP_LIMIT = 48  # crops shown on one group page
-PAGE_WIDTH = 1000  # pixels of the whole-page image ("open the whole page")
 MAX_IDS = 500  # ids a client may send in one request (skipped items, ticked tiles)
 GROUP_KINDS = ("time", "mark", "signature")
 FIELD_KINDS = (ItemKind.FIELD.value, ItemKind.QA_SAMPLE.value)
@@ -207,14 +207,7 @@ def page_image(request: Request, viewer: ReviewerViewer, item_id: int) -> Respon
     image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise HTTPException(404, detail=f"item {item_id}: the page image cannot be read")
-    height, width = image.shape[:2]
-    if width > PAGE_WIDTH:
-        size = (PAGE_WIDTH, max(1, round(height * PAGE_WIDTH / width)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise HTTPException(500, detail=f"item {item_id}: the page image could not be encoded")
-    return _png(bytes(encoded.tobytes()))
+    return _png(drawing.png_bytes(drawing.scale_to_width(image, drawing.PAGE_IMAGE_WIDTH)))
 
 
 @router.post("/review/items/{item_id}/accept", dependencies=[CSRF])
