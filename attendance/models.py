@@ -8,10 +8,13 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from attendance import clock
+
 
 def utcnow() -> dt.datetime:
-    """Timezone-aware now in UTC (the database columns store and return UTC)."""
-    return dt.datetime.now(dt.UTC)
+    """Timezone-aware now in UTC (the database columns store and return UTC), by the
+    program's clock (`attendance.clock`)."""
+    return clock.now()
 
 
 class ProviderType(StrEnum):

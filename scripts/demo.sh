@@ -6,6 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export ATTEND_HOME="${ATTEND_HOME:-$PWD/attend-data/demo}"
 month="${DEMO_MONTH:-2026-11}"
+# The demo runs as of 2026-12-02 (in time for November's sheets, due Dec 7) whatever today's
+# date is, so it shows the same on any day: the program's clock is shifted (attendance.clock).
+if [ -z "${ATTEND_CLOCK_SHIFT_S:-}" ]; then
+  export ATTEND_CLOCK_SHIFT_S=$(( $(date -d "${DEMO_NOW:-2026-12-02T17:00:00Z}" +%s) - $(date +%s) ))
+fi
 attend=.venv/bin/attend
 rm -rf "$ATTEND_HOME"
 mkdir -p "$ATTEND_HOME"
@@ -43,5 +48,6 @@ PY
 echo
 echo "demo data in $ATTEND_HOME (printed sheets in printed/, scans in inbox/, exports beside them)"
 echo "to work the review queue in a browser:"
-echo "  ATTEND_HOME=$ATTEND_HOME .venv/bin/attend users add reviewer --role reviewer"
-echo "  ATTEND_HOME=$ATTEND_HOME .venv/bin/attend review serve   # then http://127.0.0.1:8080/"
+echo "  export ATTEND_HOME=$ATTEND_HOME ATTEND_CLOCK_SHIFT_S=$ATTEND_CLOCK_SHIFT_S"
+echo "  .venv/bin/attend users add reviewer --role reviewer"
+echo "  .venv/bin/attend review serve   # then http://127.0.0.1:8080/"

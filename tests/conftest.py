@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from attendance import clock
 from attendance.cli import main
 from attendance.db import make_engine, upgrade_database
 from forms.layout import Layout
@@ -27,6 +28,38 @@ from forms.layout import Layout
 REPO = Path(__file__).resolve().parent.parent
 CERTIFICATES_CSV = REPO / "fixtures" / "certificates.csv"
 MONTH = "2026-11"
+
+# The tests' "now": a day in time for MONTH's sheets (due 2026-12-07), so no test depends on
+# the date it runs on. Every process the tests start gets the same clock through the
+# environment (attendance.clock). ATTEND_TEST_NOW runs the whole suite at another instant.
+TEST_NOW = dt.datetime(2026, 12, 2, 17, 0, tzinfo=dt.UTC)
+
+
+def suite_now() -> dt.datetime:
+    """The instant the suite runs at (TEST_NOW, or ATTEND_TEST_NOW when set)."""
+    given = os.environ.get("ATTEND_TEST_NOW")
+    if not given:
+        return TEST_NOW
+    moment = dt.datetime.fromisoformat(given)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Shift the clock before any fixture or test module runs."""
+    clock.set_shift(clock.shift_for(suite_now()))
+
+
+@pytest.fixture
+def clock_at() -> Iterator[Any]:
+    """`clock_at(moment)` moves this process's clock (and its children's) to `moment` for
+    the rest of the test."""
+    saved = clock.current_shift()
+
+    def move(moment: dt.datetime) -> None:
+        clock.set_shift(clock.shift_for(moment))
+
+    yield move
+    clock.set_shift(saved)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ def test_every_exit_code_and_reason_is_documented() -> None:
 
 
 def test_every_environment_variable_is_documented() -> None:
-    source = (Path(__file__).resolve().parent.parent / "attendance" / "settings.py").read_text()
+    package = Path(__file__).resolve().parent.parent / "attendance"
+    source = "".join((package / name).read_text() for name in ("settings.py", "clock.py"))
     variables = set(re.findall(r'"(ATTEND_[A-Z_]+)"', source))
     assert variables == {
         "ATTEND_HOME",
@@ -45,6 +46,7 @@ def test_every_environment_variable_is_documented() -> None:
         "ATTEND_AGENCY_NAME",
         "ATTEND_REVIEW_THRESHOLD",
         "ATTEND_WORK_DIR",
+        "ATTEND_CLOCK_SHIFT_S",
     }
     for variable in variables:
         assert f"| `{variable}` |" in README, variable
