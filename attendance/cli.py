@@ -20,7 +20,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from attendance import __version__, review
+from attendance import (
+    __version__,
+    agency_settings,
+    decisions,
+    errors,
+    evidence,
+    findings,
+    qa,
+    review_queue,
+    sheet_actions,
+)
 from attendance.agency import InvalidSetting, settable_keys
 from attendance.certificates import CertificateImportError, import_certificates
 from attendance.db import (
@@ -192,7 +202,7 @@ def cmd_sheets_print(args: argparse.Namespace, settings: Settings) -> ExitCode:
             raise CommandError(
                 ExitCode.NOT_FOUND, "no sheets to print: issue them first (attend sheets issue)"
             )
-        name = review.agency_name(session, settings.agency_name)
+        name = agency_settings.agency_name(session, settings.agency_name)
         prints = [sheet_print(session, s, c, agency_name=name) for s, c in rows]
 
     # A folder (existing, or named with a trailing slash) gets one PDF per provider and month,
@@ -511,7 +521,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
         data = build_export(session, month)
         if args.mark_exported:
             sheets = [s for s, _ in list_sheets(session, month=month)]
-            moved = review.mark_exported(session, sheets, actor=_actor())
+            moved = sheet_actions.mark_exported(session, sheets, actor=_actor())
             print(f"{moved} verified sheets marked exported", file=sys.stderr)
     if args.format == "json":
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
@@ -539,17 +549,17 @@ def _review_errors() -> Iterator[None]:
     """Review errors as one line and an exit code; no personal data is in their messages."""
     try:
         yield
-    except (review.ItemNotFound, EvidenceMissing, SheetNotFound) as exc:
+    except (errors.ItemNotFound, EvidenceMissing, SheetNotFound) as exc:
         raise CommandError(ExitCode.NOT_FOUND, str(exc)) from exc
     except InvalidSerial as exc:
         raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from exc
-    except (review.ItemHeld, review.VersionConflict) as exc:
+    except (errors.ItemHeld, errors.VersionConflict) as exc:
         raise CommandError(ExitCode.CONFLICT, str(exc)) from exc
-    except (review.InvalidValue, review.NotAllowed, InvalidSetting) as exc:
+    except (errors.InvalidValue, errors.NotAllowed, InvalidSetting) as exc:
         raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from exc
 
 
-def _item_line(view: review.ItemView) -> str:
+def _item_line(view: review_queue.ItemView) -> str:
     where = " ".join(
         part
         for part in (
@@ -590,11 +600,11 @@ def _group(text: str | None) -> tuple[str, str | None] | None:
 
 def cmd_review_next(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
-    ids = review.claim_items(
+    ids = review_queue.claim_items(
         engine, reviewer=_reviewer(args), limit=args.limit, group=_group(args.group)
     )
     with Session(engine) as session:
-        views = [review.describe_item(session, i) for i in ids]
+        views = [review_queue.describe_item(session, i) for i in ids]
     if args.json:
         _print_json([v.to_json() for v in views])
     elif not views:
@@ -608,9 +618,9 @@ def cmd_review_next(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def cmd_review_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with _review_errors(), Session(engine) as session:
-        view = review.describe_item(session, args.item)
+        view = review_queue.describe_item(session, args.item)
         if args.crop:
-            Path(args.crop).write_bytes(review.item_evidence_png(session, args.item))
+            Path(args.crop).write_bytes(evidence.item_evidence_png(session, args.item))
     if args.json:
         _print_json(view.to_json())
     else:
@@ -618,7 +628,7 @@ def cmd_review_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return ExitCode.OK
 
 
-def _decision_line(decision: review.Decision) -> str:
+def _decision_line(decision: decisions.Decision) -> str:
     value = f" -> {decision.value or 'blank'}" if decision.resolution == "corrected" else ""
     return f"#{decision.item_id} {decision.resolution}{value}; sheet {decision.sheet_status}"
 
@@ -627,8 +637,8 @@ def cmd_review_accept(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with _review_errors():
         if len(args.items) == 1:
-            decisions = [
-                review.accept_item(
+            made = [
+                decisions.accept_item(
                     engine,
                     args.items[0],
                     reviewer=_reviewer(args),
@@ -639,10 +649,10 @@ def cmd_review_accept(args: argparse.Namespace, settings: Settings) -> ExitCode:
         else:
             if args.version is not None:
                 raise CommandError(ExitCode.USAGE, "--version goes with one item")
-            decisions = review.accept_items(
+            made = decisions.accept_items(
                 engine, args.items, reviewer=_reviewer(args), reason=args.reason
             )
-    for decision in decisions:
+    for decision in made:
         print(_decision_line(decision))
     return ExitCode.OK
 
@@ -650,7 +660,7 @@ def cmd_review_accept(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def cmd_review_correct(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with _review_errors():
-        decision = review.correct_item(
+        decision = decisions.correct_item(
             engine,
             args.item,
             args.value,
@@ -671,7 +681,7 @@ def cmd_review_key(args: argparse.Namespace, settings: Settings) -> ExitCode:
         values[name.strip()] = value
     engine = _engine(settings)
     with _review_errors():
-        decision = review.correct_page(
+        decision = decisions.correct_page(
             engine, args.item, values, reviewer=_reviewer(args), reason=args.reason
         )
     print(_decision_line(decision))
@@ -703,7 +713,7 @@ def cmd_review_identify(args: argparse.Namespace, settings: Settings) -> ExitCod
 def cmd_review_release(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with _review_errors():
-        review.release_item(engine, args.item, reviewer=_reviewer(args))
+        review_queue.release_item(engine, args.item, reviewer=_reviewer(args))
     print(f"#{args.item} back in the queue")
     return ExitCode.OK
 
@@ -711,7 +721,7 @@ def cmd_review_release(args: argparse.Namespace, settings: Settings) -> ExitCode
 def cmd_review_groups(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with Session(engine) as session:
-        found = review.groups(session, minimum=args.minimum)
+        found = review_queue.groups(session, minimum=args.minimum)
     if args.json:
         _print_json(
             [
@@ -728,7 +738,7 @@ def cmd_review_groups(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def cmd_review_qa(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with Session(engine) as session:
-        report = review.qa_report(session)
+        report = qa.qa_report(session)
     if args.json:
         _print_json(report)
         return ExitCode.OK
@@ -753,9 +763,9 @@ def cmd_sheets_return(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with _review_errors(), session_scope(engine) as session:
         sheet = _find(session, args.serial)
-        review.return_sheet(session, sheet, actor=_reviewer(args), reason=args.reason)
-        name = review.agency_name(session, settings.agency_name)
-        notice = review.returned_notice(session, sheet, agency_name=name)
+        sheet_actions.return_sheet(session, sheet, actor=_reviewer(args), reason=args.reason)
+        name = agency_settings.agency_name(session, settings.agency_name)
+        notice = sheet_actions.returned_notice(session, sheet, agency_name=name)
     if args.notice:
         Path(args.notice).write_bytes(render_notices([notice]))
     print(
@@ -769,7 +779,7 @@ def cmd_sheets_void(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with _review_errors(), session_scope(engine) as session:
         sheet = _find(session, args.serial)
-        review.void_sheet(session, sheet, actor=_reviewer(args), reason=args.reason)
+        sheet_actions.void_sheet(session, sheet, actor=_reviewer(args), reason=args.reason)
     print(f"{format_serial(sheet.serial)} void")
     return ExitCode.OK
 
@@ -791,8 +801,8 @@ def cmd_notices(args: argparse.Namespace, settings: Settings) -> ExitCode:
         sheets = [s for s in sheets if s.status == "returned"]
         if not sheets:
             raise CommandError(ExitCode.NOT_FOUND, "no returned sheet to write a notice for")
-        name = review.agency_name(session, settings.agency_name)
-        notices = [review.returned_notice(session, s, agency_name=name) for s in sheets]
+        name = agency_settings.agency_name(session, settings.agency_name)
+        notices = [sheet_actions.returned_notice(session, s, agency_name=name) for s in sheets]
     Path(args.output).write_bytes(render_notices(notices))
     print(f"{args.output}: {len(notices)} returned-sheet notices (English and Spanish)")
     return ExitCode.OK
@@ -801,7 +811,7 @@ def cmd_notices(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def cmd_agency_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with Session(engine) as session:
-        data = review.load_config(session).to_json()
+        data = agency_settings.load_config(session).to_json()
     if args.json:
         _print_json(data)
     else:
@@ -820,8 +830,8 @@ def cmd_agency_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def cmd_agency_set(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = _engine(settings)
     with _review_errors(), session_scope(engine) as session:
-        config = review.load_config(session).with_setting(args.key, args.value)
-        review.save_config(session, config, actor=_actor())
+        config = agency_settings.load_config(session).with_setting(args.key, args.value)
+        findings.change_settings(session, config, actor=_actor())
     print(f"{args.key} set; rules applied again to the sheets in play")
     return ExitCode.OK
 

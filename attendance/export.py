@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from attendance.agency import ABSENCE_CATEGORIES, absence_category
+from attendance.findings import sheet_facts
 from attendance.models import (
     FieldReading,
     FlagState,
@@ -24,9 +25,9 @@ from attendance.models import (
     SheetStatus,
 )
 from attendance.months import month_days, parse_month
-from attendance.review import MARKED, SIGNED, current_value, sheet_facts
 from attendance.rules import certified_hours, day_hours
 from attendance.sheets import list_sheets
+from attendance.values import MARKED, SIGNED, current_value
 from forms.layout import ABSENCE_CODES
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from attendance import clock
@@ -141,7 +141,17 @@ class ScannedFile(SQLModel, table=True):
 
 class ScannedPage(SQLModel, table=True):
     __tablename__ = "scanned_pages"
-    __table_args__ = (UniqueConstraint("file_id", "page_number", name="uq_page_file_number"),)
+    __table_args__ = (
+        UniqueConstraint("file_id", "page_number", name="uq_page_file_number"),
+        # One record page per sheet, whatever the code does: a sheet is received once.
+        Index(
+            "uq_one_record_page_per_sheet",
+            "sheet_id",
+            unique=True,
+            sqlite_where=text("is_record"),
+            postgresql_where=text("is_record"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     file_id: int = Field(foreign_key="scanned_files.id", index=True)
@@ -162,6 +172,9 @@ class ScannedPage(SQLModel, table=True):
     # The page warped upright onto its layout (canonical, 200 dpi grey PNG): field crops for
     # reviewers and training data are cut from it. Named by content hash and page only.
     canon_path: str | None = None
+    # This page is its sheet's record (the scan that received it); a duplicate, or the record
+    # of a returned sheet that was sent back, is not.
+    is_record: bool = False
 
 
 class FieldReading(SQLModel, table=True):

@@ -22,9 +22,11 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from attendance import review
+from attendance import decisions, findings, review_queue, sheet_actions
 from attendance.agency import AgencyConfig
 from attendance.db import session_scope
+from attendance.decisions import Decision, accept_item, accept_items, correct_item, correct_page
+from attendance.errors import InvalidValue, ItemHeld, NotAllowed, VersionConflict
 from attendance.evidence import digit_cells, load_canon
 from attendance.models import (
     FieldReading,
@@ -35,23 +37,10 @@ from attendance.models import (
     TrainingCrop,
     utcnow,
 )
-from attendance.review import (
-    Decision,
-    InvalidValue,
-    ItemHeld,
-    NotAllowed,
-    VersionConflict,
-    accept_item,
-    accept_items,
-    claim_items,
-    correct_item,
-    correct_page,
-    normalize_value,
-    qa_report,
-    qa_sampled,
-    release_item,
-)
+from attendance.qa import qa_report
+from attendance.review_queue import claim_items, qa_sampled, release_item
 from attendance.rules import due_date
+from attendance.values import normalize_value
 from forms.layout import TimeField, build_layout
 from tests import sheetdb as db
 from tests.conftest import Cli
@@ -109,9 +98,9 @@ def open_items(engine: Engine, serial: str) -> list[ReviewItem]:
     return db.items(engine, serial, state="open")
 
 
-def describe(engine: Engine, item_id: int) -> review.ItemView:
+def describe(engine: Engine, item_id: int) -> review_queue.ItemView:
     with Session(engine) as session:
-        return review.describe_item(session, item_id)
+        return review_queue.describe_item(session, item_id)
 
 
 # --- receiving ------------------------------------------------------------------------------------
@@ -241,7 +230,7 @@ def test_a_correction_that_fails_midway_leaves_no_value_and_no_event(
     def boom(*_args: object, **_kwargs: object) -> list[object]:
         raise RuntimeError("rules failed")
 
-    monkeypatch.setattr(review, "evaluate", boom)
+    monkeypatch.setattr(decisions, "evaluate", boom)
     with pytest.raises(RuntimeError):
         correct_item(engine, item.id or 0, "07:50", reviewer="rev")
 
@@ -345,8 +334,8 @@ def test_groups_and_grouped_verification_are_all_or_nothing(engine: Engine) -> N
         },
     )
     with Session(engine) as session:
-        assert review.groups(session) == [review.Group("time", "07:45", 3)]
-        assert review.groups(session, minimum=1)[-1] == review.Group("time", "17:00", 1)
+        assert review_queue.groups(session) == [review_queue.Group("time", "07:45", 3)]
+        assert review_queue.groups(session, minimum=1)[-1] == review_queue.Group("time", "17:00", 1)
     group = claim_items(engine, reviewer="rev", group=("time", "07:45"), limit=10)
     assert len(group) == 3
     flag = db.flag_item(engine, serial, "parent_signature_missing").id or 0
@@ -360,7 +349,7 @@ def test_groups_and_grouped_verification_are_all_or_nothing(engine: Engine) -> N
     assert [d.resolution for d in decisions] == ["accepted"] * 3
     assert len(db.events(engine, entity="field", action="accepted")) == 3
     with Session(engine) as session:
-        assert review.groups(session, minimum=1) == [review.Group("time", "17:00", 1)]
+        assert review_queue.groups(session, minimum=1) == [review_queue.Group("time", "17:00", 1)]
 
 
 def test_claims_are_disjoint_held_and_run_out(any_engine: Engine) -> None:
@@ -872,7 +861,7 @@ def test_voiding_an_earlier_month_reevaluates_the_later_sheets(
 
     with session_scope(engine) as session:
         sheet = session.exec(select(Sheet).where(Sheet.serial == october)).one()
-        review.void_sheet(session, sheet, actor="rev", reason="issued in error")
+        sheet_actions.void_sheet(session, sheet, actor="rev", reason="issued in error")
 
     assert [f.state for f in db.flags(engine, november)] == ["cleared"]
     assert db.sheet(engine, november).status == "verified"
@@ -934,7 +923,7 @@ def test_a_second_scan_is_a_duplicate_or_a_conflict_and_the_first_stays_the_reco
 def _with_sheet(engine: Engine, serial: str, action: str, **kwargs: object) -> None:
     with session_scope(engine) as session:
         sheet = session.exec(select(Sheet).where(Sheet.serial == serial)).one()
-        getattr(review, action)(session, sheet, **kwargs)
+        getattr(sheet_actions, action)(session, sheet, **kwargs)
 
 
 def test_a_returned_sheet_closes_its_items_and_its_next_scan_becomes_the_record(
@@ -969,7 +958,7 @@ def test_a_returned_sheet_closes_its_items_and_its_next_scan_becomes_the_record(
     # Nothing more is done on a returned sheet until it comes back.
     with Session(engine) as session:
         sheet = session.exec(select(Sheet).where(Sheet.serial == serial)).one()
-        assert review.evaluate(session, sheet, actor="rev") == []
+        assert findings.evaluate(session, sheet, actor="rev") == []
 
     again = dt.datetime(2026, 12, 4, 18, tzinfo=dt.UTC)
     second = db.receive(engine, serial, received_at=again)
@@ -1040,7 +1029,7 @@ def test_an_exported_sheet_cannot_move_back(engine: Engine) -> None:
     db.receive(engine, in_review, {"day.02.in": unsure("08:15")})
     with session_scope(engine) as session:
         sheets = session.exec(select(Sheet).where(col(Sheet.serial).in_([serial, in_review]))).all()
-        assert review.mark_exported(session, sheets, actor="export") == 1
+        assert sheet_actions.mark_exported(session, sheets, actor="export") == 1
     assert db.sheet(engine, serial).status == "exported"
     assert db.sheet(engine, in_review).status == "in_review"
     events_before = len(db.events(engine))

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
-from attendance import review
+from attendance import review_queue
 from attendance.models import Event, FieldReading, ReviewItem, SheetFlag
 from tests.website import login
 
@@ -43,7 +43,9 @@ def group(site: Any) -> Group:
     """The largest group of open time fields the machine read as the same time (the scans of
     the built site vary a little from build to build, so it is looked up)."""
     with Session(site.engine()) as session:
-        found = [g for g in review.groups(session) if g.field_kind == "time" and g.machine_value]
+        found = [
+            g for g in review_queue.groups(session) if g.field_kind == "time" and g.machine_value
+        ]
     assert found and found[0].count >= 3, found
     assert found[0].machine_value is not None
     return Group(found[0].machine_value, found[0].count)

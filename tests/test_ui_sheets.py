@@ -343,11 +343,11 @@ def test_another_reviewers_claim_is_respected(site: Any, client: TestClient) -> 
     """GIVEN reviewer2 holds the unidentified page's item (claimed in the queue)
     WHEN reviewer says it is not a sheet
     THEN it is refused with a conflict and the item stays open."""
-    from attendance import review
+    from attendance import review_queue
 
     [item] = _unidentified_items(site)
     assert item.id is not None
-    got = review.claim_items(site.engine(), reviewer="reviewer2", limit=500)
+    got = review_queue.claim_items(site.engine(), reviewer="reviewer2", limit=500)
     assert item.id in got
     token = login(client, "reviewer")
     held = client.post(

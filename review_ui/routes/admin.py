@@ -1,7 +1,7 @@
 """The admin pages: users, certificates and issuing, and the agency's rule settings.
 
 Admins only. Every change goes through the same domain functions as the command line
-(`add_user`, `update_user`, `import_certificates`, `issue_sheets`, `save_config`), which write
+(`add_user`, `update_user`, `import_certificates`, `issue_sheets`, `change_settings`), which write
 the events with the admin's username as the actor.
 """
 
@@ -18,11 +18,12 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from attendance.agency import ABSENCE_CATEGORIES, AgencyConfig, InvalidSetting, settable_keys
+from attendance.agency_settings import load_config
 from attendance.certificates import CertificateImportError, import_certificates
 from attendance.db import session_scope
+from attendance.findings import change_settings
 from attendance.models import Certificate, Provider, Role, Sheet, User
 from attendance.months import InvalidMonth, month_key, parse_month
-from attendance.review import load_config, save_config
 from attendance.sheets import issue_sheets
 from review_ui.auth import MAX_PASSWORD, MIN_PASSWORD, InvalidUser, add_user, update_user
 from review_ui.web import CSRF, AdminViewer, Viewer, engine_of, not_found, render, settings_of
@@ -415,7 +416,7 @@ def _save_agency(request: Request, viewer: Viewer, submitted: dict[str, str]) ->
             return RedirectResponse("/admin/agency?saved=0", status_code=303)
         # Stores the settings (one audited event) and re-applies the rules to the sheets in
         # play, as `attend agency set` does.
-        save_config(session, config, actor=viewer.actor)
+        change_settings(session, config, actor=viewer.actor)
     return RedirectResponse("/admin/agency?saved=1", status_code=303)
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, func, select
 from starlette.datastructures import UploadFile
 
-from attendance import review
+from attendance import agency_settings
 from attendance.agency import AgencyConfig
 from attendance.db import session_scope
 from attendance.models import (
@@ -108,7 +108,7 @@ def _run_batch_id(config: AgencyConfig, moment: dt.datetime) -> str:
 
 def list_batches(session: Session) -> list[dict[str, Any]]:
     """The most recent batches, newest first: id, when, files, pages, received, quarantined."""
-    config = review.load_config(session)
+    config = agency_settings.load_config(session)
     batches: list[dict[str, Any]] = []
     recent = session.exec(
         select(IntakeFile.batch_id, func.max(IntakeFile.id))
@@ -259,7 +259,7 @@ def _intake_batch(request: Request, session: Session, batch_id: str) -> dict[str
 
 
 def _run_batch(session: Session, batch_id: str) -> dict[str, Any]:
-    config = review.load_config(session)
+    config = agency_settings.load_config(session)
     files = [f for f in _run_files(session) if _run_batch_id(config, f.received_at) == batch_id]
     if not files:
         raise HTTPException(status_code=404, detail=f"no batch {batch_id}")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
-from attendance import review
+from attendance import agency_settings
 from attendance.db import session_scope
 from attendance.models import Certificate, Role, Sheet, SheetStatus
 from attendance.months import InvalidMonth, month_key, parse_month
@@ -146,7 +146,7 @@ def lookup_serial(session: Session, typed: str) -> LookupAnswer:
         return LookupAnswer("unknown")
     if sheet.received_at is None:
         return LookupAnswer("not_received", serial)
-    day = review.load_config(session).local_date(sheet.received_at)
+    day = agency_settings.load_config(session).local_date(sheet.received_at)
     return LookupAnswer("received", serial, day)
 
 
@@ -237,7 +237,7 @@ def provider_page(
     months: list[str] = []
     if provider_id:
         with session_scope(engine_of(request)) as session:
-            config = review.load_config(session)
+            config = agency_settings.load_config(session)
             months = sorted(
                 set(
                     session.exec(
