@@ -88,7 +88,9 @@ class PageOutcome:
 def _locked_sheet(session: Session, serial: str) -> Sheet | None:
     """The sheet with `serial`, its row locked until the transaction ends (PostgreSQL; SQLite
     already holds the one write lock since `BEGIN IMMEDIATE`)."""
-    return session.exec(select(Sheet).where(Sheet.serial == serial).with_for_update()).first()
+    query = select(Sheet).where(Sheet.serial == serial).with_for_update()
+    # Read the row as committed when the lock was granted, not as this session last saw it.
+    return session.exec(query.execution_options(populate_existing=True)).first()
 
 
 def _meaning(page: PageRecord, sheet: Sheet | None) -> tuple[PageStatus, str | None, bool]:
