@@ -13,6 +13,8 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
+from attendance.errors import DomainError
+
 # Absence categories; every absence code on the sheet belongs to one (see `absence_category`).
 EXCUSED = "excused"
 BEST_INTEREST = "best_interest"
@@ -42,7 +44,7 @@ def _default_limits() -> dict[str, int | None]:
     return {EXCUSED: None, BEST_INTEREST: 10, UNEXCUSED: None, PROVIDER_CLOSED: 10}
 
 
-class InvalidSetting(ValueError):
+class InvalidSetting(DomainError, ValueError):
     """A setting name or value the agency configuration does not accept."""
 
 
@@ -96,9 +98,10 @@ class AgencyConfig:
         return zoneinfo.ZoneInfo(self.timezone)
 
     def local_date(self, moment: dt.datetime) -> dt.date:
-        """The agency's calendar date at `moment` (naive datetimes are UTC)."""
+        """The agency's calendar date at `moment` (timezone-aware, as every stored moment is:
+        `attendance.models.UtcDateTime`)."""
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
+            raise ValueError("local_date needs a timezone-aware moment")
         return moment.astimezone(self.zone).date()
 
     def limit(self, category: str) -> int | None:

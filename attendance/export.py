@@ -35,8 +35,6 @@ def iso_utc(moment: dt.datetime | None) -> str | None:
     """``2026-12-02T14:05:09Z`` or None."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

@@ -166,8 +166,6 @@ def sheet_facts(session: Session, sheet: Sheet) -> SheetFacts:
     page = source_page(session, sheet)
     readings = page_readings(session, page.id) if page is not None and page.id else {}
     received = sheet.received_at
-    if received is not None and received.tzinfo is None:
-        received = received.replace(tzinfo=dt.UTC)
     return SheetFacts(
         serial=sheet.serial,
         month=month,

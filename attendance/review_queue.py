@@ -448,8 +448,6 @@ def take_item(session: Session, item_id: int, *, reviewer: str, now: dt.datetime
     if item.state != ItemState.OPEN.value:
         raise AlreadyDone(f"item {item_id} is already done ({item.resolution})")
     expires = item.claim_expires_at
-    if expires is not None and expires.tzinfo is None:
-        expires = expires.replace(tzinfo=dt.UTC)
     if item.claimed_by not in (None, reviewer) and expires is not None and expires > now:
         raise ItemHeld(f"item {item_id} is held by another reviewer until {expires:%H:%M} UTC")
     return item

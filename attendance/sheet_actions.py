@@ -96,4 +96,5 @@ def returned_notice(session: Session, sheet: Sheet, *, agency_name: str) -> Retu
         returned_on=returned_on,
         problems=problems,
         note=note,
+        past_due_days=config.past_due_days,
     )

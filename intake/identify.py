@@ -7,7 +7,6 @@ and the page is recorded exactly as intake would have recorded it had the barcod
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from pathlib import Path
@@ -133,8 +132,6 @@ def identify_item(
         if page_row.status != PageStatus.UNIDENTIFIED.value:
             raise errors.NotAllowed(f"item {item_id}: the page was identified meanwhile")
         received_at = file_row.received_at
-        if received_at.tzinfo is None:
-            received_at = received_at.replace(tzinfo=dt.UTC)
         record_pages(
             session,
             file_row,

@@ -38,6 +38,7 @@ from attendance.models import (
 from attendance.months import month_days, parse_month
 from attendance.receipt import PageOutcome, PageRecord, record_pages
 from attendance.schedule import Schedule
+from attendance.settings import Settings
 from forms.layout import build_layout
 from scanner.digits import DigitReader
 from scanner.errors import Reason, ScanError
@@ -189,6 +190,16 @@ class Reading:
 
     reader: DigitReader
     settings: ReadingSettings = field(default_factory=ReadingSettings)
+
+
+def load_reading(settings: Settings) -> Reading:
+    """How every entry point reads pages (the command line, the worker, the web): the shipped
+    digit model, and the review threshold of time fields from the settings. Marks and
+    signatures keep their own measured defaults."""
+    return Reading(
+        reader=DigitReader.load(),
+        settings=ReadingSettings(time_review_below=settings.review_threshold),
+    )
 
 
 def sheet_context(engine: Engine, serial: str) -> SheetContext | None:

@@ -22,6 +22,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from attendance.db import record_event
+from attendance.errors import DomainError
 from attendance.models import Provider, Role, User, WebSession, utcnow
 
 # ASVS 3.3: a session ends after this long without a request, and this long after login.
@@ -40,7 +41,7 @@ _hasher = PasswordHasher()
 _dummy_hash: str | None = None
 
 
-class InvalidUser(ValueError):
+class InvalidUser(DomainError, ValueError):
     """A user that cannot be created or changed as asked; the message says why."""
 
 
@@ -204,10 +205,6 @@ class LiveSession:
     token_sha256: str
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
 def load_session(
     session: Session, token: str | None, *, now: dt.datetime | None = None
 ) -> LiveSession | None:
@@ -219,7 +216,7 @@ def load_session(
     row = session.get(WebSession, digest)
     if row is None:
         return None
-    created, seen = _aware(row.created_at), _aware(row.last_seen_at)
+    created, seen = row.created_at, row.last_seen_at
     user = session.get(User, row.user_id)
     if (
         user is None

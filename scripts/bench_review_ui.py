@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select  # noqa: E402
 from attendance import decisions, errors, review_queue  # noqa: E402
 from attendance import evidence as evidence_module  # noqa: E402
 from attendance.models import ItemKind, ItemState, ReviewItem  # noqa: E402
-from tests.website import Site, build_site, copy_site, login  # noqa: E402
+from fixtures.website import Site, build_site, copy_site, login  # noqa: E402
 
 REVIEWER = "reviewer"
 

@@ -6,7 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
-from attendance.cli import ExitCode, build_parser
+from attendance.errors import ExitCode
+from cli.main import build_parser
 from scanner.errors import Reason
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 
 from attendance import review_queue
 from attendance.models import Event, FieldReading, ReviewItem, SheetFlag
-from tests.website import login
+from fixtures.website import login
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -277,7 +277,7 @@ def test_typing_the_same_value_confirms(
     assert item_row(site, item["id"]).resolution == "accepted"
 
 
-def test_invalid_value_is_400_and_nothing_changes(
+def test_invalid_value_is_422_and_nothing_changes(
     group: Group, site: Any, reviewer: tuple[TestClient, str]
 ) -> None:
     client, token = reviewer
@@ -289,7 +289,7 @@ def test_invalid_value_is_400_and_nothing_changes(
         f"/review/items/{item['id']}/correct",
         {"value": "25:99", "version": item["version"]},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "not a time" in response.json()["detail"]
     assert item_row(site, item["id"]).state == "open"
     assert not reading_of(site, item["id"]).reviewed
@@ -363,7 +363,7 @@ def test_red_flag_needs_a_reason(site: Any, reviewer: tuple[TestClient, str]) ->
     before = event_count(site)
     for body in ({"version": None}, {"version": None, "reason": "   "}, None):
         response = post(client, token, f"/review/items/{item_id}/accept", body)
-        assert response.status_code == 400, response.text
+        assert response.status_code == 422, response.text
         assert "needs a reason" in response.json()["detail"]
     assert item_row(site, item_id).state == "open"
     assert event_count(site) == before
@@ -389,7 +389,7 @@ def test_flag_cannot_be_corrected(site: Any, reviewer: tuple[TestClient, str]) -
     client, token = reviewer
     item_id = red_flag_item(site)
     response = post(client, token, f"/review/items/{item_id}/correct", {"value": "7:30"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "not a field" in response.json()["detail"]
 
 
@@ -401,7 +401,7 @@ def test_unidentified_page_is_accepted_only_as_not_a_sheet(
     page = client.get(f"/review/items/{item_id}/page.png")
     assert page.status_code == 200 and page.content.startswith(PNG)
     refused = post(client, token, f"/review/items/{item_id}/accept", {"version": None})
-    assert refused.status_code == 400
+    assert refused.status_code == 422
     response = post(client, token, f"/review/items/{item_id}/accept", {"reason": "not a sheet"})
     assert response.status_code == 200, response.text
     assert response.json()["resolution"] == "not_a_sheet"

@@ -3,7 +3,6 @@ cookies and headers. Against the real app over a real SQLite site."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from attendance import clock
 from attendance.db import session_scope
 from attendance.models import Event, User, WebSession
+from fixtures.website import LOGIN_CSRF, PASSWORD, login
 from review_ui.auth import (
     ABSOLUTE_TIMEOUT,
     IDLE_TIMEOUT,
@@ -24,7 +25,6 @@ from review_ui.auth import (
     start_session,
 )
 from review_ui.web import SESSION_COOKIE
-from tests.website import LOGIN_CSRF, PASSWORD, login
 
 
 def _client(
@@ -194,7 +194,7 @@ def test_idle_and_absolute_timeouts(site: Any) -> None:
         user = authenticate(session, "reviewer", PASSWORD)
         assert user is not None
         token = start_session(session, user)
-    start = dt.datetime.now(dt.UTC)
+    start = clock.now()
     with session_scope(engine) as session:
         assert load_session(session, token, now=start + IDLE_TIMEOUT / 2) is not None
     with session_scope(engine) as session:  # active, but past the absolute limit

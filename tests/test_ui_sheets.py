@@ -1,4 +1,5 @@
-"""The sheet view and the unidentified pages in the web app, on the real site (tests/website.py)."""
+"""The sheet view and the unidentified pages in the web app, on the real site
+(fixtures/website.py)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ from attendance.models import (
     SheetStatus,
 )
 from fixtures.scanbatch import write_image
+from fixtures.website import PROVIDER_A, login
 from forms.layout import barcode_rect, serial_text_rect
 from forms.serial import format_serial
 from scanner.load import load_pages
 from scanner.simulate import simulate_scan
-from tests.website import PROVIDER_A, login
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

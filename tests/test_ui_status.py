@@ -14,9 +14,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from attendance.agency import AgencyConfig
+from fixtures.website import login
 from forms.serial import ALPHABET, format_serial, new_serial
 from tests.conftest import CERTIFICATES_CSV, MONTH, suite_now
-from tests.website import login
 
 RESULT = re.compile(r'<p id="result"[^>]*>([^<]*)</p>')
 

@@ -173,12 +173,8 @@ def list_batches(session: Session) -> list[dict[str, Any]]:
                 "in_progress": sum(1 for f in files if f.status == FileStatus.PROCESSING.value),
             }
         )
-    batches.sort(key=lambda b: _aware(b["when"]), reverse=True)
+    batches.sort(key=lambda b: b["when"], reverse=True)
     return batches[:RECENT_BATCHES]
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _page_outcome(page: ScannedPage) -> tuple[str, str]:

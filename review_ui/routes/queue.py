@@ -82,16 +82,14 @@ def group_url(kind: str, value: str | None) -> str:
 
 
 def _error(exc: errors.ReviewError) -> JSONResponse:
-    """A review error as JSON: the status says what kind, the message says why."""
-    if isinstance(exc, errors.ItemNotFound):
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+    """A review error as JSON: the status is its kind's (the same kind gives the command
+    line's exit code), the message says why."""
+    detail = str(exc)
     if isinstance(exc, errors.ItemHeld):
-        return JSONResponse({"detail": f"held by another reviewer: {exc}"}, status_code=409)
-    if isinstance(exc, errors.VersionConflict):
-        return JSONResponse({"detail": f"changed since you loaded it: {exc}"}, status_code=409)
-    if isinstance(exc, errors.AlreadyDone):
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-    return JSONResponse({"detail": str(exc)}, status_code=400)
+        detail = f"held by another reviewer: {exc}"
+    elif isinstance(exc, errors.VersionConflict):
+        detail = f"changed since you loaded it: {exc}"
+    return JSONResponse({"detail": detail}, status_code=exc.kind.http_status)
 
 
 def _decision(decision: decisions.Decision) -> dict[str, Any]:

@@ -93,8 +93,6 @@ def _zone(session: Session) -> zoneinfo.ZoneInfo:
 def _local(moment: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
     if moment is None:
         return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
@@ -736,7 +734,7 @@ def page_identify(
                 sheet = find_sheet(session, typed)
             except InvalidSerial as exc:
                 message = str(exc)
-                if "check character" in message:
+                if exc.reason == "bad_check":
                     message = (
                         "The serial's check character is wrong: the serial is mistyped. "
                         "Check it against the page and type it again."
