@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from attendance import __version__
 from attendance.errors import ExitCode, error_kind
-from attendance.settings import Settings
+from attendance.settings import Settings, variable
 from cli import agency, intake, review, sheets
 from cli.common import CommandError, Commands, Handler
 
@@ -22,10 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="attend",
         description="Attendance Intake: issue barcoded attendance sheets, take scans, "
         "mark sheets received, export attendance.",
-        epilog="Environment: ATTEND_HOME (data folder, default ./attend-data), "
-        "ATTEND_DATABASE_URL (any SQLAlchemy URL; default SQLite in ATTEND_HOME), "
-        "ATTEND_AGENCY_NAME (printed on sheets), ATTEND_REVIEW_THRESHOLD (0..1, default 0.95), "
-        "ATTEND_WORK_DIR (intake work folders, default ATTEND_HOME/intake).",
+        epilog="Environment: "
+        + "; ".join(
+            f"{variable(name)} ({field.description})"
+            for name, field in Settings.model_fields.items()
+        )
+        + ".",
     )
     parser.add_argument("--version", action="version", version=f"attend {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log detail; tracebacks")
