@@ -28,7 +28,7 @@ from attendance.models import (
     TrainingCrop,
     utcnow,
 )
-from attendance.review_queue import close_item, finish_item, take_item
+from attendance.review_queue import close_item, finding_flags, finish_item, take_item
 from attendance.sheets import page_readings
 from attendance.values import KEYED, current_value, normalize_value
 from forms.layout import MarkField, SignatureField, TimeField
@@ -77,30 +77,37 @@ def _accept(
         return _set_field(
             session, item, reading, current_value(reading), reviewer, version, reason, "accepted"
         )
-    if item.flag_id is not None:
-        flag = session.get(SheetFlag, item.flag_id)
-        assert flag is not None
-        if flag.severity == Severity.RED.value and not (reason and reason.strip()):
+    if item.flag_id is not None or item.finding_code is not None:
+        assert item.sheet_id is not None
+        sheet = session.get(Sheet, item.sheet_id)
+        assert sheet is not None
+        if item.finding_code is not None:
+            flags = finding_flags(session, item.sheet_id, item.finding_code)
+        else:  # an item of one flag and day, from before findings
+            flag = session.get(SheetFlag, item.flag_id)
+            flags = [flag] if flag is not None and flag.state == FlagState.OPEN.value else []
+        red = [f for f in flags if f.severity == Severity.RED.value]
+        if red and not (reason and reason.strip()):
             raise NotAllowed(
-                f"flag {flag.code} is red (the sheet cannot be paid as it is): accepting it "
+                f"flag {red[0].code} is red (the sheet cannot be paid as it is): accepting it "
                 "needs a reason; or correct the field it concerns, or return the sheet"
             )
-        flag.state = FlagState.ACCEPTED.value
-        flag.resolved_by = reviewer
-        flag.resolved_at = utcnow()
-        flag.note = reason
-        session.add(flag)
-        sheet = session.get(Sheet, flag.sheet_id)
-        assert sheet is not None
-        record_event(
-            session,
-            actor=reviewer,
-            entity="flag",
-            entity_id=f"{sheet.serial}/{flag.code}" + (f"@{flag.day}" if flag.day else ""),
-            action="accepted",
-            before={"state": FlagState.OPEN.value},
-            after={"state": FlagState.ACCEPTED.value, "reason": reason, "item": item_id},
-        )
+        now = utcnow()
+        for flag in flags:
+            flag.state = FlagState.ACCEPTED.value
+            flag.resolved_by = reviewer
+            flag.resolved_at = now
+            flag.note = reason
+            session.add(flag)
+            record_event(
+                session,
+                actor=reviewer,
+                entity="flag",
+                entity_id=f"{sheet.serial}/{flag.code}" + (f"@{flag.day}" if flag.day else ""),
+                action="accepted",
+                before={"state": FlagState.OPEN.value},
+                after={"state": FlagState.ACCEPTED.value, "reason": reason, "item": item_id},
+            )
         finish_item(session, item, resolution="accepted", actor=reviewer)
         settle_status(session, sheet, actor=reviewer)
         return Decision(item_id, "accepted", sheet.status)

@@ -17,6 +17,7 @@ from cli.common import (
     CommandError,
     Commands,
     cli_actor,
+    find_sheet_arg,
     load_reading,
     open_engine,
     print_json,
@@ -79,6 +80,47 @@ def cmd_review_next(args: argparse.Namespace, settings: Settings) -> ExitCode:
     else:
         for view in views:
             print(_item_line(view))
+    return ExitCode.OK
+
+
+def cmd_review_sheet(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = open_engine(settings)
+    serial = None
+    if args.serial:
+        with Session(engine) as session:
+            serial = find_sheet_arg(session, args.serial).serial
+    claim = review_queue.claim_sheet(engine, reviewer=reviewer_of(args), serial=serial)
+    if claim is None:
+        if args.json:
+            print_json(None)
+        else:
+            print("no sheet is waiting for review" + (f" ({args.serial})" if serial else ""))
+        return ExitCode.OK
+    with Session(engine) as session:
+        views = [review_queue.describe_item(session, i) for i in claim.item_ids]
+    if args.json:
+        print_json({"serial": claim.serial, "items": [v.to_json() for v in views]})
+    else:
+        print(f"sheet {format_serial(claim.serial)}: {len(views)} to decide, top to bottom")
+        for view in views:
+            print(_item_line(view))
+    return ExitCode.OK
+
+
+def cmd_review_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = open_engine(settings)
+    with Session(engine) as session:
+        stats = review_queue.queue_stats(session)
+    if args.json:
+        print_json(stats)
+        return ExitCode.OK
+    print(
+        f"sheets received {stats['sheets_received']}, needing review "
+        f"{stats['sheets_needing_review']}; open items {stats['open_items']}, "
+        f"decisions {stats['decisions']}"
+    )
+    for kind, count in stats["by_kind"].items():
+        print(f"  {kind:<18} {count}")
     return ExitCode.OK
 
 
@@ -311,6 +353,19 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--json", action="store_true")
     reviewer_option(p)
+    p = commands.add(
+        review_commands,
+        "sheet",
+        cmd_review_sheet,
+        "claim the next sheet that needs a person (or SERIAL): all its items, top to bottom",
+    )
+    p.add_argument("serial", nargs="?", metavar="SERIAL")
+    p.add_argument("--json", action="store_true")
+    reviewer_option(p)
+    p = commands.add(
+        review_commands, "stats", cmd_review_stats, "what is left: sheets, items, decisions"
+    )
+    p.add_argument("--json", action="store_true")
     p = commands.add(review_commands, "show", cmd_review_show, "one item, and its evidence image")
     p.add_argument("item", type=int, metavar="ITEM")
     p.add_argument("--crop", metavar="FILE.png", help="write the field's evidence crop here")

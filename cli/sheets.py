@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from attendance import agency_settings, sheet_actions
+from attendance import agency_settings, findings, sheet_actions
 from attendance.certificates import CertificateImportError, import_certificates
-from attendance.db import session_scope, upgrade_database
+from attendance.db import current_revision, session_scope, upgrade_database
 from attendance.errors import ExitCode
 from attendance.export import build_export, export_csv, iso_utc, payment_csv
 from attendance.months import month_key, parse_month
@@ -30,11 +30,21 @@ from cli.common import (
 )
 from forms.serial import format_serial
 
+# From this schema revision on, review items are one per problem (attendance.findings).
+FINDINGS_REVISION = "0007"
+
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> ExitCode:
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = open_engine(settings, check_schema=False)
+    before = current_revision(engine)
     upgrade_database(engine)
+    if before is not None and before < FINDINGS_REVISION:
+        # Review items are one per problem from this revision on: apply the rules again so
+        # the sheets in review get their findings.
+        with session_scope(engine) as session:
+            count = findings.reapply_rules(session, actor=cli_actor())
+        print(f"rules applied again to {count} sheets in play")
     print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
     print(f"data folder: {settings.home}")
     return ExitCode.OK

@@ -98,10 +98,15 @@ def events_for_item(site: Any, item_id: int) -> list[Event]:
 
 
 def red_flag_item(site: Any) -> int:
+    """An open finding with a red flag in it (a missing signature on the demo's sheets)."""
     with Session(site.engine()) as session:
         item_id = session.exec(
             select(ReviewItem.id)
-            .join(SheetFlag, col(SheetFlag.id) == col(ReviewItem.flag_id))
+            .join(
+                SheetFlag,
+                (col(SheetFlag.sheet_id) == col(ReviewItem.sheet_id))
+                & (col(SheetFlag.code) == col(ReviewItem.finding_code)),
+            )
             .where(ReviewItem.state == "open", SheetFlag.severity == "red")
         ).first()
         assert item_id is not None
@@ -143,7 +148,7 @@ def test_next_claims_an_item_with_its_evidence(site: Any, reviewer: tuple[TestCl
     client, token = reviewer
     data = next_item(client, token)
     item = data["item"]
-    assert data["remaining"] > 100
+    assert data["remaining"] > 10
     assert item["evidence_url"] == f"/review/items/{item['id']}/evidence.png"
     assert item["page_url"] == f"/review/items/{item['id']}/page.png"
     assert item_row(site, item["id"]).claimed_by == "reviewer"
@@ -373,16 +378,23 @@ def test_red_flag_needs_a_reason(site: Any, reviewer: tuple[TestClient, str]) ->
     assert response.status_code == 200, response.text
     with Session(site.engine()) as session:
         item = session.get(ReviewItem, item_id)
-        assert item is not None and item.flag_id is not None
-        flag = session.get(SheetFlag, item.flag_id)
-        assert flag is not None
-        assert (flag.state, flag.note, flag.resolved_by) == (
-            "accepted",
-            "parent called, confirmed",
-            "reviewer",
-        )
+        assert item is not None and item.finding_code is not None
+        flags = session.exec(
+            select(SheetFlag).where(
+                SheetFlag.sheet_id == item.sheet_id, SheetFlag.code == item.finding_code
+            )
+        ).all()
+        assert flags
+        for flag in flags:
+            assert (flag.state, flag.note, flag.resolved_by) == (
+                "accepted",
+                "parent called, confirmed",
+                "reviewer",
+            )
     events = events_for_item(site, item_id)
-    assert [(e.actor, e.entity, e.action) for e in events] == [("reviewer", "flag", "accepted")]
+    assert [(e.actor, e.entity, e.action) for e in events] == [
+        ("reviewer", "flag", "accepted")
+    ] * len(flags)
 
 
 def test_flag_cannot_be_corrected(site: Any, reviewer: tuple[TestClient, str]) -> None:
@@ -502,7 +514,6 @@ def test_groups_page_lists_groups(group: Group, reviewer: tuple[TestClient, str]
     assert page.status_code == 200
     link = f'<a class="group" data-group="{group.key}" href="{group.url}">'
     assert link in page.text
-    assert 'data-group="mark:blank" href="/review/groups/mark/blank"' in page.text
     shown = re.search(
         re.escape(link) + r'[^<]*<strong>([^<]+)</strong><span class="count">(\d+)<', page.text
     )
