@@ -302,47 +302,53 @@ def reading_figures(run: MonthRun, exports: Mapping[str, Any]) -> dict[str, Any]
 
 
 def wrong_values(run: MonthRun, exports: Mapping[str, Any]) -> dict[str, Any]:
-    """Exported values unlike the truth, on every received sheet not returned to its provider."""
+    """Exported values unlike the truth on the received sheets not returned to their provider.
+
+    `wrong` counts the sheets the review finished (verified or exported: their values are
+    final); sheets with items still open are counted apart (`wrong_on_unfinished_sheets`).
+    """
     wrong: Counter[str] = Counter()
     compared: Counter[str] = Counter()
+    unfinished_wrong: Counter[str] = Counter()
+    by_sheet: Counter[str] = Counter()
     examples: list[dict[str, Any]] = []
-    returned = not_received = 0
+    statuses: Counter[str] = Counter()
     for s in run.scanned:
         sheet = _export_sheet(exports, s)
-        if sheet["status"] == "returned":
-            returned += 1
+        statuses[sheet["status"]] += 1
+        if sheet["status"] in ("returned", "issued", "void"):
             continue
-        if sheet["status"] == "issued":
-            not_received += 1
-            continue
+        final = sheet["status"] in ("verified", "exported")
         rows: list[tuple[str, str, Any, Any]] = []
         for day in sheet["days"]:
             number = int(day["date"][8:10])
             for key, direction in (("time_in", "in"), ("time_out", "out")):
                 name = f"day.{number:02d}.{direction}"
                 rows.append(("time", name, s.truth.times[name].time, day[key]["value"]))
-            truth_code = truth_absence(s.truth, number)
-            rows.append(
-                ("absence", f"day.{number:02d}.absence", truth_code, day["absence"]["code"])
-            )
+            code = truth_absence(s.truth, number)
+            rows.append(("absence", f"day.{number:02d}.absence", code, day["absence"]["code"]))
         for who in ("parent", "provider"):
             name = f"signature.{who}"
-            rows.append(
-                ("signature", name, s.truth.signatures[name], sheet["signatures"][who]["signed"])
-            )
+            signed = sheet["signatures"][who]["signed"]
+            rows.append(("signature", name, s.truth.signatures[name], signed))
         for kind, name, truth, value in rows:
+            if value == truth:
+                compared[kind] += final
+                continue
+            by_sheet[s.serial] += 1
+            if not final:
+                unfinished_wrong[kind] += 1
+                continue
             compared[kind] += 1
-            if value != truth:
-                wrong[kind] += 1
-                examples.append(
-                    {"serial": s.serial, "field": name, "truth": truth, "exported": value}
-                )
+            wrong[kind] += 1
+            examples.append({"serial": s.serial, "field": name, "truth": truth, "exported": value})
     return {
         "values_compared": dict(compared),
         "wrong": sum(wrong.values()),
-        "wrong_by_kind": {k: wrong[k] for k in compared},
-        "returned_sheets": returned,
-        "sheets_not_received": not_received,
+        "wrong_by_kind": {k: wrong[k] for k in ("time", "absence", "signature")},
+        "wrong_on_unfinished_sheets": sum(unfinished_wrong.values()),
+        "sheets_by_status": dict(statuses),
+        "wrong_by_sheet": dict(by_sheet),
         "examples": examples[:50],
     }
 
@@ -796,11 +802,11 @@ def print_report(result: Mapping[str, Any]) -> None:
             print(f"  errors: {len(browser['errors'])}: {browser['errors'][:3]}")
         wrong = result["after"]
         by_kind = ", ".join(f"{k} {v}" for k, v in wrong["wrong_by_kind"].items())
+        statuses = ", ".join(f"{k} {v}" for k, v in wrong["sheets_by_status"].items())
         print(
-            f"  exported values wrong afterwards: {wrong['wrong']} ({by_kind}) on sheets not "
-            f"returned; {wrong['returned_sheets']} sheets returned, "
-            f"{wrong['sheets_not_received']} never received; open items left "
-            f"{result['open_items_after']}"
+            f"  exported values wrong afterwards: {wrong['wrong']} ({by_kind}) on the sheets "
+            f"the review finished; {wrong['wrong_on_unfinished_sheets']} on sheets with items "
+            f"left open ({result['open_items_after']} items); sheets: {statuses}"
         )
     print("problems in the truth -> at intake -> after the review")
     for p in result["problems"]:
@@ -832,7 +838,11 @@ def summary_table(result: Mapping[str, Any]) -> None:
         rows += [
             ("keystrokes per sheet", _triple(browser["keys_per_sheet"])),
             ("seconds per sheet", _triple(browser["seconds_per_sheet"])),
-            ("wrong exported values after review", f"{result['after']['wrong']}"),
+            (
+                "wrong exported values after review",
+                f"{result['after']['wrong']} (+{result['after']['wrong_on_unfinished_sheets']} "
+                f"on sheets with {result['open_items_after']} items left open)",
+            ),
         ]
     outcomes = Counter(p.get("after", p["outcome"]) for p in result["problems"])
     rows.append(("problems: how they ended", ", ".join(f"{k} {v}" for k, v in outcomes.items())))
