@@ -766,7 +766,8 @@ def print_report(result: Mapping[str, Any]) -> None:
         f"bench-review: {queue['received_sheets']} received sheets ({run['sheets']} of "
         f"{run['month']}, {queue['received_sheets'] - run['sheets']} of the month before), "
         f"seed {run['seed']}; generated in {run['generate_and_intake_s']:.0f} s, "
-        f"intake {run['intake_s']:.0f} s"
+        f"intake {run['intake_s']:.0f} s; load average {run['load_average'][0]:.1f} on "
+        f"{run['cpus']} cpus"
     )
     print(f"  {'per received sheet':<38}{'mean':>8}{'median':>8}{'max':>8}")
     print(_row("open review items", queue["open_items_per_sheet"]))
