@@ -218,6 +218,7 @@ def queue_figures(run: MonthRun, items: Sequence[QueueItem]) -> dict[str, Any]:
         "decisions_with_qa_per_sheet": spread(with_qa),
         "open_flags_by_code": dict(flag_codes.most_common()),
         "items_of_no_generated_sheet": sum(unknown.values()),
+        "open_by_sheet": {serial: dict(c) for serial, c in per_sheet.items()},
     }
 
 
@@ -745,6 +746,8 @@ def review_in_browser(run: MonthRun, attend: Attend, strategy: str, work: Path) 
         "seconds_per_sheet": spread([round(s, 2) for s in seconds]),
         "keys_not_of_a_sheet": unattributed_keys,
         "actions": dict(tally.actions.most_common()),
+        "keys_by_sheet": {s: tally.keys.get(s, 0) for s in serials},
+        "seconds_by_sheet": {s: round(tally.seconds.get(s, 0.0), 3) for s in serials},
         "errors": tally.errors[:20],
     }
 
@@ -853,6 +856,24 @@ def summary_table(result: Mapping[str, Any]) -> None:
         print(f"  {label:<{width}}  {value}")
 
 
+def _sheet_row(run: MonthRun, s: ScannedSheet) -> dict[str, Any]:
+    """What the JSON tells of one sheet: its certificate's types and its scanner troubles."""
+    certificate = run.plan.certificate(s.certificate_id)
+    return {
+        "serial": s.serial,
+        "month": s.month,
+        "certificate_id": s.certificate_id,
+        "provider_type": certificate.provider_type,
+        "schedule_type": certificate.schedule_type,
+        "schedule": certificate.schedule,
+        "file": s.file,
+        "degradations": list(s.degradations),
+        "planted": list(run.plan.plants.get(s.certificate_id, ()))
+        if s.month == run.plan.month
+        else [],
+    }
+
+
 def _triple(figures: Mapping[str, float]) -> str:
     return f"{figures['mean']:.1f} / {figures['median']:.1f} / {figures['max']:.1f}"
 
@@ -886,6 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "month": args.month,
                 "generate_and_intake_s": round(generate_s, 1),
                 "intake_s": round(run.intake_seconds, 1),
+                "attend_commands": [[n, round(t, 2), c] for n, t, c in run.commands],
                 "load_average": os.getloadavg(),
                 "cpus": os.cpu_count(),
             },
@@ -907,6 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for row, done in zip(problems, final, strict=True):
                 row["after"] = done["outcome"]
         result["problems"] = problems
+        result["sheets"] = [_sheet_row(run, s) for s in run.scanned]
         result["run"]["load_average_after"] = os.getloadavg()
         print_report(result)
         summary_table(result)
