@@ -869,7 +869,7 @@ def _sheet_row(run: MonthRun, s: ScannedSheet) -> dict[str, Any]:
         "file": s.file,
         "degradations": list(s.degradations),
         "planted": list(run.plan.plants.get(s.certificate_id, ()))
-        if s.month == run.plan.month
+        if s.month == f"{run.plan.month:%Y-%m}"
         else [],
     }
 
