@@ -165,10 +165,12 @@ def _shown(value: str | None) -> str | None:
 
 
 def truth_absence(truth: SheetTruth, day: int) -> str | None:
+    """The day's absence code as written (the generator ticks at most one reason a day)."""
     prefix = f"day.{day:02d}.absence."
-    codes = [k[len(prefix) :] for k, v in truth.marks.items() if k.startswith(prefix) and v]
-    codes = [c for c in codes if truth.marks[prefix + c] == "marked"]
-    return codes[0] if len(codes) == 1 else ("+".join(sorted(codes)) or None)
+    codes = sorted(
+        k[len(prefix) :] for k, v in truth.marks.items() if k.startswith(prefix) and v == "marked"
+    )
+    return "+".join(codes) or None
 
 
 # --- statistics ------------------------------------------------------------------------------
