@@ -273,16 +273,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _reading(settings: Settings) -> Any:
-    from intake.oneshot import Reading
-    from scanner.digits import DigitReader
-    from scanner.fields import ReadingSettings
+    from intake.reading import load_reading
 
-    # The threshold is for time fields, where the digit model's doubt lives; marks and
-    # signatures keep their own (measured) defaults.
-    return Reading(
-        reader=DigitReader.load(),
-        settings=ReadingSettings(time_review_below=settings.review_threshold),
-    )
+    return load_reading(settings)
 
 
 @contextlib.contextmanager
