@@ -121,9 +121,3 @@ def png_bytes(image: np.ndarray) -> bytes:
     if not ok:
         raise ValueError("the image could not be encoded as PNG")
     return bytes(encoded.tobytes())
-
-
-def top_band(image: np.ndarray, fraction: float = 0.25) -> np.ndarray:
-    """The top `fraction` of a page image (where the printed header is)."""
-    rows = max(1, round(image.shape[0] * fraction))
-    return image[:rows]

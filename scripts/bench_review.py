@@ -72,7 +72,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REVIEWER, PASSWORD = "bench-reviewer", "bench-review-password-1"
-KINDS = ("field", "flag", "qa_sample", "unidentified_page", "unregistered_page")
+KINDS = ("field", "finding", "flag", "qa_sample", "unidentified_page", "unregistered_page")
+# A person decides these about a sheet: a finding (one flag code on a sheet, its days inside),
+# or, before findings, a flag on one day.
+PROBLEM_KINDS = ("finding", "flag")
 WEEK_CODES = ("weekly_hours_over", "weekly_hours_inconsistent")
 SIGNATURE_CODES = {
     "parent_signature_missing": "signature.parent",
@@ -106,8 +109,14 @@ def _connect(home: Path) -> sqlite3.Connection:
 
 
 def read_queue(home: Path) -> list[QueueItem]:
-    """Every review item, open and done (today: one row per field, flag or page)."""
-    sql = """
+    """Every review item, open and done: one row per field or page, and per day of a finding
+    (one item, several rows with the same id: count items by id)."""
+    findings = (
+        ""
+        if not _has_findings(home)
+        else "OR (g.sheet_id = i.sheet_id AND g.code = i.finding_code)"
+    )
+    sql = f"""
         SELECT i.id, i.kind, i.state, i.resolution, i.resolved_by, s.serial, f.sha256,
                r.field_name, g.code, g.day
         FROM review_items i
@@ -115,11 +124,18 @@ def read_queue(home: Path) -> list[QueueItem]:
         LEFT JOIN scanned_pages p ON p.id = i.page_id
         LEFT JOIN scanned_files f ON f.id = p.file_id
         LEFT JOIN field_readings r ON r.id = i.reading_id
-        LEFT JOIN sheet_flags g ON g.id = i.flag_id
+        LEFT JOIN sheet_flags g ON g.id = i.flag_id {findings}
         ORDER BY i.id
     """
     with _connect(home) as db:
         return [QueueItem(*row) for row in db.execute(sql).fetchall()]
+
+
+def _has_findings(home: Path) -> bool:
+    """Whether the schema has findings (review_items.finding_code; before 0.4 it had not)."""
+    with _connect(home) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(review_items)")}
+    return "finding_code" in columns
 
 
 def current_values(home: Path, serial: str) -> dict[str, str | None]:
@@ -199,9 +215,11 @@ def queue_figures(run: MonthRun, items: Sequence[QueueItem]) -> dict[str, Any]:
     by_sha = {s.sha256: s for s in run.scanned}
     per_sheet: dict[str, Counter[str]] = {s.serial: Counter() for s in run.scanned}
     unknown = Counter[str]()
+    counted: set[int] = set()
     for item in items:
-        if item.state != "open":
+        if item.state != "open" or item.id in counted:
             continue
+        counted.add(item.id)
         serial = _sheet_of(item, by_sha)
         per_sheet.get(serial or "", unknown)[item.kind] += 1
     sheets = list(per_sheet.values())
@@ -377,12 +395,12 @@ def problem_outcomes(
     queued = {
         (i.serial, i.flag_code, i.flag_day or None)
         for i in items
-        if i.kind == "flag" and i.state == "open"
+        if i.kind in PROBLEM_KINDS and i.state == "open"
     }
     decided_by_person = {
         (i.serial, i.flag_code, i.flag_day or None)
         for i in items
-        if i.kind == "flag" and i.resolved_by == REVIEWER and i.resolution == "accepted"
+        if i.kind in PROBLEM_KINDS and i.resolved_by == REVIEWER and i.resolution == "accepted"
     }
     by_serial = {s.serial: s for s in run.scanned}
     rows = []
@@ -778,7 +796,7 @@ def print_report(result: Mapping[str, Any]) -> None:
     print(_row("open review items", queue["open_items_per_sheet"]))
     for kind in KINDS:
         print(_row(f"  {kind}", queue["open_by_kind_per_sheet"][kind]))
-    print(_row("decisions (fields + flags + pages)", queue["decisions_per_sheet"]))
+    print(_row("decisions (fields + findings + pages)", queue["decisions_per_sheet"]))
     print(_row("decisions with the QA sample", queue["decisions_with_qa_per_sheet"]))
     codes = ", ".join(f"{c} {n}" for c, n in queue["open_flags_by_code"].items())
     print(f"  open flags by code: {codes or 'none'}")
