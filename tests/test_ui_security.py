@@ -3,7 +3,6 @@ cookies and headers. Against the real app over a real SQLite site."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from attendance.db import session_scope
-from attendance.models import Event, User, WebSession
+from attendance.models import Event, User, WebSession, utcnow
 from review_ui.auth import (
     ABSOLUTE_TIMEOUT,
     IDLE_TIMEOUT,
@@ -194,7 +193,7 @@ def test_idle_and_absolute_timeouts(site: Any) -> None:
         user = authenticate(session, "reviewer", PASSWORD)
         assert user is not None
         token = start_session(session, user)
-    start = dt.datetime.now(dt.UTC)
+    start = utcnow()  # the program's clock (the suite runs at a fixed day)
     with session_scope(engine) as session:
         assert load_session(session, token, now=start + IDLE_TIMEOUT / 2) is not None
     with session_scope(engine) as session:  # active, but past the absolute limit
