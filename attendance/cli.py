@@ -871,10 +871,22 @@ def cmd_review_serve(args: argparse.Namespace, settings: Settings) -> ExitCode:
             "would cross the network in clear. Put it behind an https proxy and pass "
             "--behind-https, or serve on 127.0.0.1",
         )
-    from review_ui.app import serve
+    from review_ui.app import UnsafeProxySetting, forwarded_allow_ips, serve
 
+    try:
+        proxies = forwarded_allow_ips(args.forwarded_allow_ips, behind_https=args.behind_https)
+    except UnsafeProxySetting as exc:
+        raise CommandError(ExitCode.UNSAFE_CONFIGURATION, str(exc)) from None
+    except ValueError as exc:
+        raise CommandError(ExitCode.USAGE, str(exc)) from None
     print(f"attend: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", file=sys.stderr)
-    serve(settings, host=args.host, port=args.port, secure_cookies=args.behind_https)
+    serve(
+        settings,
+        host=args.host,
+        port=args.port,
+        secure_cookies=args.behind_https,
+        trusted_proxies=proxies,
+    )
     return ExitCode.OK
 
 
@@ -1116,6 +1128,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--behind-https",
         action="store_true",
         help="an https proxy is in front: cookies are Secure; allows a non-loopback --host",
+    )
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default="",
+        metavar="LIST",
+        help="with --behind-https: the proxy addresses or networks (comma-separated) whose "
+        "X-Forwarded-For/-Proto are believed (default none: the peer address counts)",
     )
 
     users = commands.add_parser("users", help="web app users and their roles")

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from attendance.db import session_scope
-from attendance.models import Event, User, WebSession, utcnow
+from attendance.models import Event, IntakeFile, User, WebSession, utcnow
 from review_ui.auth import (
     ABSOLUTE_TIMEOUT,
     IDLE_TIMEOUT,
@@ -251,3 +251,41 @@ def test_an_oversized_body_is_refused_before_it_is_read(app: Any) -> None:
         assert response.status_code == 413
         assert "larger than 8 MB" in response.json()["detail"]
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def _multipart(size: int, boundary: str = "b0undary") -> Any:
+    """A multipart upload of one `size`-byte file, as a stream of 64 KiB pieces."""
+    yield (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="scan.pdf"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
+    ).encode()
+    piece = b"%PDF" + b"x" * (64 * 1024 - 4)
+    for _ in range(size // len(piece)):
+        yield piece
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_body_limits_count_streamed_bytes_per_route(site: Any) -> None:
+    """GIVEN the app with a 1 MiB form limit and a 4 MiB upload limit
+    WHEN bodies are streamed without a Content-Length (chunked)
+    THEN a 2 MiB upload is taken in, a 5 MiB one is refused (413) with nothing queued, and
+    2 MiB to another route (the login form) is refused (413)."""
+    mib = 1024 * 1024
+    app = site.app(body_limits=(1 * mib, 4 * mib))
+    with _client(app) as client:
+        csrf = login(client, "mailroom")
+        headers = {"X-CSRF-Token": csrf, "Content-Type": "multipart/form-data; boundary=b0undary"}
+        taken = client.post(
+            "/mailroom/upload", content=_multipart(2 * mib), headers=headers, follow_redirects=False
+        )
+        assert taken.status_code == 303, taken.text[:300]
+        with Session(site.engine()) as session:
+            queued = len(session.exec(select(IntakeFile)).all())
+        refused = client.post("/mailroom/upload", content=_multipart(5 * mib), headers=headers)
+        assert refused.status_code == 413
+        assert "larger than 4 MB" in refused.text
+        with Session(site.engine()) as session:
+            assert len(session.exec(select(IntakeFile)).all()) == queued
+        form = client.post("/login", content=_multipart(2 * mib), headers=headers)
+        assert form.status_code == 413
+        assert "larger than 1 MB" in form.text
