@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from attendance.db import session_scope
+from attendance.ids import file_part
 from attendance.models import Event, IntakeFile, User, WebSession, utcnow
 from review_ui.auth import (
     ABSOLUTE_TIMEOUT,
@@ -23,6 +25,8 @@ from review_ui.auth import (
     start_session,
 )
 from review_ui.web import SESSION_COOKIE
+from tests.conftest import MONTH
+from tests.legacy import plant_certificate
 from tests.website import LOGIN_CSRF, PASSWORD, login
 
 
@@ -289,3 +293,23 @@ def test_body_limits_count_streamed_bytes_per_route(site: Any) -> None:
         form = client.post("/login", content=_multipart(2 * mib), headers=headers)
         assert form.status_code == 413
         assert "larger than 1 MB" in form.text
+
+
+def test_download_names_are_built_from_clean_ids(site: Any) -> None:
+    """GIVEN providers with ids `P"q;x=1` and `P-ü€` (imported before ids were validated)
+    WHEN an admin downloads their month's sheets
+    THEN the PDF comes (no 500), and Content-Disposition names one plain ASCII file built
+    from the cleaned id: no quote or `;` of the id's own gets into the header."""
+    for number, provider_id in enumerate(('P"q;x=1', "P-ü€")):
+        plant_certificate(site.engine(), f"C-90{number}", provider_id)
+    site.cli().ok("sheets", "issue", "--month", MONTH)
+    with _client(site.app()) as client:
+        login(client, "admin")
+        for provider_id in ('P"q;x=1', "P-ü€"):
+            response = client.get(f"/print/providers/{quote(provider_id, safe='')}/{MONTH}.pdf")
+            assert response.status_code == 200, response.text[:200]
+            assert response.content.startswith(b"%PDF")
+            header = response.headers["content-disposition"]
+            expected = f"sheets-{file_part(provider_id)}-{MONTH}.pdf"
+            assert header == f'attachment; filename="{expected}"'
+            assert header.count('"') == 2 and header.count(";") == 1

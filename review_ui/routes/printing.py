@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from attendance import review
 from attendance.db import session_scope
+from attendance.ids import content_disposition, file_part
 from attendance.models import Certificate, Provider, Role, Sheet
 from attendance.months import InvalidMonth, month_key, parse_month
 from attendance.sheets import list_sheets, sheet_print
@@ -41,7 +42,7 @@ def _pdf(prints: list[SheetPrint], filename: str) -> Response:
     return Response(
         buffer.getvalue(),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": content_disposition(filename)},
     )
 
 
@@ -124,7 +125,7 @@ def provider_pdf(request: Request, viewer: AnyViewer, provider_id: str, month: s
             )
         name = review.agency_name(session, settings.agency_name)
         prints = [sheet_print(session, s, c, agency_name=name) for s, c in rows]
-    return _pdf(prints, f"sheets-{provider_id}-{month}.pdf")
+    return _pdf(prints, f"sheets-{file_part(provider_id)}-{month}.pdf")
 
 
 @router.get("/print/sheets/{serial}.pdf")

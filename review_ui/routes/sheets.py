@@ -29,6 +29,7 @@ from attendance import review
 from attendance.db import session_scope
 from attendance.evidence import EvidenceMissing, field_box, layout_for, load_canon
 from attendance.flags import Severity
+from attendance.ids import content_disposition
 from attendance.models import (
     Certificate,
     Event,
@@ -465,7 +466,7 @@ def sheet_notice(request: Request, viewer: ReviewerViewer, serial: str) -> Respo
         render_notices([notice]),
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="notice-{target}.pdf"',
+            "Content-Disposition": content_disposition(f"notice-{target}.pdf"),
             "Cache-Control": "private, no-store",
         },
     )
