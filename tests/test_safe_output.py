@@ -190,3 +190,25 @@ def test_shown_replaces_format_characters_but_the_joiners() -> None:
     assert shown("Zoë 李小龍 Nguyễn") == "Zoë 李小龍 Nguyễn"
     assert shown("\u0645\u0647\u200c\u0633\u0627") == "\u0645\u0647\u200c\u0633\u0627"  # ZWNJ kept
     assert shown("x" * 600 + "\u202e") == "x" * 600 + "\ufffd"
+
+
+def test_printed_sheets_and_notices_carry_no_format_characters(issued_cli: Cli) -> None:
+    """The record a sheet is printed from, and a notice's text, have U+FFFD for a format
+    character in a child's name."""
+    from sqlmodel import Session, select
+
+    from attendance.models import Certificate, Sheet
+    from attendance.notices import _x
+    from attendance.sheets import sheet_print
+
+    engine = _engine(issued_cli)
+    plant_certificate(engine, "C-9100", "P-100", child=("Mia\u202e", "Lee"))  # type: ignore[arg-type]
+    issued_cli.ok("sheets", "issue", "--month", MONTH)
+    with Session(engine) as session:  # type: ignore[arg-type]
+        certificate = session.get(Certificate, "C-9100")
+        assert certificate is not None
+        sheet = session.exec(select(Sheet).where(Sheet.certificate_id == "C-9100")).one()
+        printed = sheet_print(session, sheet, certificate, agency_name="Agency\u200b")
+    assert printed.child_name == "Mia\ufffd Lee"
+    assert printed.agency_name == "Agency\ufffd"
+    assert _x("Mia\u202e Lee") == "Mia\ufffd Lee"

@@ -313,3 +313,51 @@ def test_download_names_are_built_from_clean_ids(site: Any) -> None:
             expected = f"sheets-{file_part(provider_id)}-{MONTH}.pdf"
             assert header == f'attachment; filename="{expected}"'
             assert header.count('"') == 2 and header.count(";") == 1
+
+
+def _format_characters(text: str) -> set[str]:
+    import unicodedata
+
+    return {f"U+{ord(c):04X}" for c in text if unicodedata.category(c) == "Cf"}
+
+
+def test_names_are_shown_without_format_characters(site: Any) -> None:
+    """GIVEN a child named with a right-to-left override and an isolate, a user whose display
+    name has one, and an upload named `Ava \\u202egnp.exe.pdf` (shown as `Ava fdp.exe.png`)
+    WHEN the provider, mailroom and reviewer pages show them
+    THEN each format character is a visible U+FFFD, and no page carries one."""
+    plant_certificate(site.engine(), "C-9100", "P-100", child=("Mia\u202e", "Lee\u2066x"))
+    site.cli().ok("sheets", "issue", "--month", MONTH)
+    with session_scope(site.engine()) as session:
+        add_user(
+            session,
+            username="rtl-user",
+            password=PASSWORD,
+            role="mailroom",
+            display_name="Mail\u202eroom",
+            actor="test",
+        )
+    app = site.app()
+    with _client(app) as provider:
+        login(provider, "provider-a")
+        page = provider.get("/provider").text
+        assert "Mia\ufffd Lee\ufffdx" in page
+        assert not _format_characters(page)
+    with _client(app) as mailroom:
+        csrf = login(mailroom, "rtl-user")
+        upload = mailroom.post(
+            "/mailroom/upload",
+            data={"csrf_token": csrf},
+            files=[("files", ("Ava \u202egnp.exe.pdf", b"not a scan", "application/pdf"))],
+            follow_redirects=False,
+        )
+        assert upload.status_code == 303
+        batch = mailroom.get(upload.headers["location"]).text
+        assert "Ava \ufffdgnp.exe.pdf" in batch
+        assert "Mail\ufffdroom" in batch
+        assert not _format_characters(batch)
+    with _client(app) as reviewer:
+        login(reviewer, "reviewer")
+        listing = reviewer.get(f"/sheets?month={MONTH}").text
+        assert "Mia\ufffd Lee\ufffdx" in listing
+        assert not _format_characters(listing)
