@@ -930,6 +930,26 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return ExitCode.OK
 
 
+def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    """An admin resets a user's password; the user's open sessions end."""
+    from attendance.models import User
+    from review_ui.auth import InvalidUser, normalize_username, update_user
+
+    password = _read_password(args)
+    engine = _engine(settings)
+    try:
+        with session_scope(engine) as session:
+            name = normalize_username(args.username)
+            user = session.exec(select(User).where(User.username == name)).first()
+            if user is None:
+                raise CommandError(ExitCode.NOT_FOUND, f"no user {name}")
+            update_user(session, user, actor=_actor(), password=password)
+    except InvalidUser as exc:
+        raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from None
+    print(f"attend: password of {name} set; their sessions were ended", file=sys.stderr)
+    return ExitCode.OK
+
+
 def cmd_users_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from attendance.models import User
 
@@ -1150,6 +1170,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=["admin", "mailroom", "reviewer", "provider"])
     p.add_argument("--provider", metavar="ID", help="the provider a provider user belongs to")
     p.add_argument("--name", metavar="TEXT", help="the name shown in the app")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p = add(user_commands, "set-password", cmd_users_set_password, "reset a user's password")
+    p.add_argument("username", metavar="USERNAME")
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )

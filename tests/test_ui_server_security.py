@@ -55,7 +55,12 @@ def test_a_spoofed_forwarded_for_does_not_escape_the_login_limit(site: Any, tmp_
         assert "attend_session" not in blocked.cookies
         assert int(blocked.headers["retry-after"]) > 0
         assert _peers(server, "/login") == {"127.0.0.1"}
-        assert "192.0.2." not in server.log()
+        log = server.log()
+        assert "192.0.2." not in log
+        assert log.count("failed login: user reviewer (id") == LOGIN_LIMIT
+        assert "wrong password, from 127.0.0.1" in log
+        assert "login refused: too many failed logins from 127.0.0.1" in log
+        assert "guess guess guess" not in log and PASSWORD not in log
 
 
 def test_a_spoofed_forwarded_for_does_not_escape_the_lookup_limit(
@@ -183,3 +188,56 @@ def test_a_small_chunked_form_is_read_as_usual(site: Any, tmp_path: Path) -> Non
         assert answer.status == 303
         assert answer.headers["location"] == "/review"
         assert re.fullmatch(r"[A-Za-z0-9_-]{43}", answer.cookies["attend_session"])
+
+
+def test_simultaneous_logins_take_the_memory_of_a_few_password_checks(
+    site: Any, tmp_path: Path
+) -> None:
+    """GIVEN the real server
+    WHEN 8 logins (wrong passwords, known and unknown names) arrive at the same moment
+    THEN all are answered 401, and the server's peak memory grows by about what
+    PASSWORD_CHECKS_AT_ONCE argon2 checks take (64 MiB each), not 8 of them; each failure is
+    in the server's log, without its password."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+    from urllib.parse import urlencode
+
+    from review_ui.auth import PASSWORD_CHECKS_AT_ONCE
+    from tests.liveserver import login_form
+
+    logins = 8
+    with running_server(site, tmp_path) as server:
+        assert try_login(server, "reviewer", "warm up the hasher").status == 401
+        forms = [login_form(server) for _ in range(logins)]
+        start = Barrier(logins)
+
+        def attempt(n: int) -> int:
+            token, cookie = forms[n]
+            user = ("reviewer2", f"nobody{n}")[n % 2]
+            body = urlencode(
+                {"username": user, "password": f"guess number {n}", "csrf_token": token}
+            )
+            start.wait()
+            return server.request(
+                "POST",
+                "/login",
+                body=body.encode(),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Cookie": f"attend_login_csrf={cookie}",
+                },
+            ).status
+
+        before = server.memory_kib()["VmRSS"]
+        server.reset_peak()
+        with ThreadPoolExecutor(logins) as pool:
+            assert list(pool.map(attempt, range(logins))) == [401] * logins
+        grown_mib = (server.memory_kib()["VmHWM"] - before) / 1024
+        print(f"{logins} logins at once: peak memory grew {grown_mib:.0f} MiB")
+        # Measured: 128 MiB with 2 at once; 513 MiB with no bound (all 8 at once).
+        assert logins // 2 >= PASSWORD_CHECKS_AT_ONCE  # the bound is below the burst
+        assert grown_mib < (PASSWORD_CHECKS_AT_ONCE + 1.5) * 64, grown_mib
+        log = server.log()
+        assert log.count("failed login: user reviewer2") == logins // 2
+        assert log.count("failed login: unknown user name") == logins // 2
+        assert "guess number" not in log and "nobody" not in log
