@@ -7,11 +7,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Mount, Route
 
 from attendance.db import make_engine, require_current_schema
 from attendance.settings import Settings
@@ -25,13 +27,27 @@ log = logging.getLogger("attend.web")
 ROUTE_MODULES = (login, queue, sheets, mailroom, printing, status, admin, api)
 
 
-def route_table() -> list[tuple[str, str]]:
-    """Every (method, path) the app serves, from the route modules (HEAD left out)."""
-    found = []
-    for module in ROUTE_MODULES:
-        for route in module.router.routes:
-            if isinstance(route, APIRoute):
-                found += [(m, route.path) for m in sorted(route.methods or ()) if m != "HEAD"]
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) `app` answers, from its own route list (HEAD left out): routes of
+    the route modules, routes FastAPI adds (the OpenAPI schema), routes added to the app
+    directly, and a mounted folder as `GET /static/{path}`. A route of a kind this does not
+    know is listed as `("?", path)`, so a policy check cannot overlook it."""
+    # FastAPI 0.16x keeps an included router as one lazy entry of `app.routes`;
+    # `iter_route_contexts` (what its OpenAPI generation uses) expands it. Older versions
+    # list every route in `app.routes` itself.
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)
+    entries: list[Any] = list(expand(app.routes)) if expand else list(app.routes)
+    found: list[tuple[str, str]] = []
+    for entry in entries:
+        route = getattr(entry, "original_route", entry)
+        path = str(getattr(entry, "path", None) or getattr(route, "path", route))
+        methods = getattr(entry, "methods", None)
+        if isinstance(route, Mount):
+            found.append(("GET", path + "/{path}"))
+        elif isinstance(route, APIRoute | Route) and methods:
+            found += [(m, path) for m in sorted(methods) if m != "HEAD"]
+        else:
+            found.append(("?", path))
     return sorted(found)
 
 

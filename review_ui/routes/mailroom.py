@@ -424,9 +424,7 @@ def page_thumb(request: Request, viewer: MailroomViewer, page_id: int) -> Respon
     thumb = grey.resize((THUMB_WIDTH, height), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     thumb.save(out, format="PNG", optimize=True)
-    return Response(
-        out.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
-    )
+    return Response(out.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 # --- upload --------------------------------------------------------------------------------

@@ -72,7 +72,8 @@ EVENT_ROWS = 500
 RETURNABLE = frozenset(
     {SheetStatus.RECEIVED.value, SheetStatus.IN_REVIEW.value, SheetStatus.VERIFIED.value}
 )
-IMAGE_CACHE = "private, no-cache"
+# Page images and crops show children's names and handwriting: never kept by a browser or proxy.
+IMAGE_CACHE = "no-store"
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
