@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from attendance.db import record_event
+from attendance.errors import DomainError
 from attendance.ids import id_problem
 from attendance.models import Certificate, Provider, ProviderType, ScheduleType, utcnow
 from attendance.schedule import ScheduleError, parse_schedule
@@ -52,7 +53,7 @@ class RowError:
         return f"{where}: {self.reason}"
 
 
-class CertificateImportError(ValueError):
+class CertificateImportError(DomainError, ValueError):
     """The file was refused; nothing was imported. `errors` lists every bad row."""
 
     def __init__(self, errors: list[RowError]) -> None:

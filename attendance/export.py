@@ -14,6 +14,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from attendance.agency import ABSENCE_CATEGORIES, absence_category
+from attendance.agency_settings import load_config
+from attendance.findings import sheet_facts
 from attendance.models import (
     FieldReading,
     FlagState,
@@ -24,10 +26,10 @@ from attendance.models import (
     SheetStatus,
 )
 from attendance.months import month_days, parse_month
-from attendance.review import MARKED, SIGNED, current_value, sheet_facts
-from attendance.rules import certified_hours, day_hours
+from attendance.rules import certified_hours, day_hours, payable_hours
 from attendance.safetext import spreadsheet_cell
 from attendance.sheets import list_sheets
+from attendance.values import MARKED, SIGNED, current_value
 from forms.layout import ABSENCE_CODES
 
 
@@ -35,8 +37,6 @@ def iso_utc(moment: dt.datetime | None) -> str | None:
     """``2026-12-02T14:05:09Z`` or None."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -91,6 +91,7 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
     first = parse_month(month)
     rows = list_sheets(session, month=month)
     sheet_ids = [sheet.id for sheet, _ in rows]
+    config = load_config(session)
 
     readings: dict[int, dict[str, FieldReading]] = defaultdict(dict)
     flags: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -121,6 +122,7 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
                     "message": flag.message,
                     "severity": flag.severity,
                     "state": flag.state,
+                    "disposition": config.disposition(flag.code).value,
                 }
             )
 
@@ -144,8 +146,11 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
         for entry in facts.days:
             for category in {absence_category(code) for code in entry.absences}:
                 absences[category] += 1
+        pay = payable_hours(facts, config)
         totals = {
             "certified_hours": round(certified_hours(facts), 2),
+            "payable_hours": pay.hours,
+            "payable_rule": pay.rule,
             "attended_hours": round(sum(h for h in hours.values() if h), 2),
             "days_attended": sum(1 for h in hours.values() if h),
             "absences": absences,
@@ -258,12 +263,20 @@ PAYMENT_COLUMNS = [
     "red_flags",
     "yellow_flags",
     "payable",
+    # Added with dispositions (0.4): the hours the program pays and the rule that gave them.
+    "payable_hours",
+    "payable_rule",
 ]
 
 
 def payable(sheet: dict[str, Any]) -> bool:
-    """Verified (or already exported) with no red flag left open: the payment unit may pay."""
-    open_red = any(f["severity"] == "red" and f["state"] == "open" for f in sheet["flags"])
+    """Verified (or already exported) with no red problem left open for a person: the payment
+    unit may pay. (A red note, such as an unread page, keeps the sheet in review until its
+    page is keyed, so it is never verified meanwhile.)"""
+    open_red = any(
+        f["severity"] == "red" and f["state"] == "open" and f["disposition"] == "review"
+        for f in sheet["flags"]
+    )
     done = sheet["status"] in (SheetStatus.VERIFIED.value, SheetStatus.EXPORTED.value)
     return done and not open_red
 
@@ -296,6 +309,8 @@ def payment_csv(data: dict[str, Any]) -> str:
             codes["red"],
             codes["yellow"],
             payable(sheet),
+            totals["payable_hours"],
+            totals["payable_rule"],
         ]
         writer.writerow([_cell(v) for v in row])
     return out.getvalue()

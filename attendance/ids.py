@@ -18,14 +18,18 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+from attendance.errors import DomainError, ErrorKind
+
 ID_MAX = 64
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 ID_RULE = "1 to 64 letters (A-Z, a-z), digits, '.', '_' or '-', not starting with '.' or '-'"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-class UnsafePath(ValueError):
+class UnsafePath(DomainError, ValueError):
     """A file name that is not one plain name inside its folder."""
+
+    kind = ErrorKind.UNSAFE_CONFIGURATION
 
 
 def id_problem(text: str) -> str | None:

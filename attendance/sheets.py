@@ -1,4 +1,5 @@
-"""Issuing sheets: one per certificate active in a month, each with its own serial."""
+"""Sheets: issuing one per certificate active in a month (each with its own serial), finding
+them, and the scanned page that is a sheet's record."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from attendance.db import record_event
-from attendance.models import Certificate, Provider, Sheet, SheetStatus
+from attendance.errors import DomainError, ErrorKind
+from attendance.models import (
+    Certificate,
+    FieldReading,
+    Provider,
+    ScannedFile,
+    ScannedPage,
+    Sheet,
+    SheetStatus,
+)
 from attendance.months import month_key, month_last_day
 from attendance.safetext import shown
 from attendance.schedule import Schedule
@@ -19,8 +29,10 @@ from forms.render import SheetPrint
 from forms.serial import InvalidSerial, new_serial, normalize_serial
 
 
-class SheetNotFound(LookupError):
+class SheetNotFound(DomainError, LookupError):
     """No sheet matches (a well-formed serial that was never issued, or none for a month)."""
+
+    kind = ErrorKind.NOT_FOUND
 
 
 @dataclass(frozen=True)
@@ -152,3 +164,24 @@ __all__ = [
     "list_sheets",
     "sheet_print",
 ]
+
+
+def source_page(session: Session, sheet: Sheet) -> ScannedPage | None:
+    """The page that is the sheet's record (its first original scan, or the reviewer's pick)."""
+    if sheet.source_file_sha256 is None or sheet.source_page is None:
+        return None
+    return session.exec(
+        select(ScannedPage)
+        .join(ScannedFile, col(ScannedPage.file_id) == col(ScannedFile.id))
+        .where(
+            ScannedFile.sha256 == sheet.source_file_sha256,
+            ScannedPage.page_number == sheet.source_page,
+        )
+    ).first()
+
+
+def page_readings(session: Session, page_id: int) -> dict[str, FieldReading]:
+    return {
+        r.field_name: r
+        for r in session.exec(select(FieldReading).where(FieldReading.page_id == page_id)).all()
+    }

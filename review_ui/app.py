@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount, Route
 
 from attendance.db import make_engine, require_current_schema
+from attendance.errors import DomainError
 from attendance.settings import Settings
 from review_ui.auth import RateLimiter
 from review_ui.bodylimit import BodyLimit
@@ -155,6 +156,17 @@ def create_app(
             "error.html",
             {"status": exc.status_code, "message": str(exc.detail)},
             status_code=exc.status_code,
+        )
+
+    @app.exception_handler(DomainError)
+    async def on_domain_error(request: Request, exc: DomainError) -> Response:
+        # The kind gives the status, as it gives the command line its exit code; the
+        # message carries no personal data (attendance.errors).
+        status = exc.kind.http_status
+        if _wants_json(request):
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        return render(
+            request, "error.html", {"status": status, "message": str(exc)}, status_code=status
         )
 
     @app.exception_handler(RequestValidationError)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from attendance.db import record_event, session_scope
+from attendance.errors import DomainError
 from attendance.models import Provider, Role, User, WebSession, utcnow
 from review_ui.passwords import password_problem
 
@@ -53,7 +54,7 @@ PASSWORD_CHECKS_AT_ONCE = max(2, min(4, os.cpu_count() or 2))
 PASSWORD_CHECK_WAIT_S = 30.0
 
 
-class InvalidUser(ValueError):
+class InvalidUser(DomainError, ValueError):
     """A user that cannot be created or changed as asked; the message says why."""
 
 
@@ -379,10 +380,6 @@ class LiveSession:
     token_sha256: str
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
 def load_session(
     session: Session, token: str | None, *, now: dt.datetime | None = None
 ) -> LiveSession | None:
@@ -394,7 +391,7 @@ def load_session(
     row = session.get(WebSession, digest)
     if row is None:
         return None
-    created, seen = _aware(row.created_at), _aware(row.last_seen_at)
+    created, seen = row.created_at, row.last_seen_at
     user = session.get(User, row.user_id)
     if (
         user is None

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from attendance.agency_settings import agency_name
 from attendance.db import session_scope
 from attendance.models import Certificate, Role, Sheet
 from attendance.safetext import shown
@@ -169,8 +170,6 @@ AdminViewer = Annotated[Viewer, require(*ADMINS)]
 
 def agency_name_of(request: Request) -> str:
     """The agency's name: its stored setting, else ATTEND_AGENCY_NAME."""
-    from attendance.review import agency_name
-
     with Session(engine_of(request)) as session:
         return agency_name(session, settings_of(request).agency_name)
 

@@ -269,7 +269,7 @@ def test_four_workers_over_1000_pages_never_collide(issued_backend: Cli, tmp_pat
         [
             sys.executable,
             "-m",
-            "attendance.cli",
+            "cli",
             "intake",
             "watch",
             str(inbox),

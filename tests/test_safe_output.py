@@ -17,7 +17,7 @@ from attendance.db import make_engine
 from attendance.export import CSV_COLUMNS, PAYMENT_COLUMNS
 from attendance.ids import UnsafePath, content_disposition, file_in, file_part, id_problem
 from attendance.safetext import shown, spreadsheet_cell
-from tests.conftest import CERTIFICATES_CSV, MONTH, Cli
+from fixtures.attend import CERTIFICATES_CSV, MONTH, Cli
 from tests.legacy import plant_certificate
 
 HOSTILE = {

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from attendance.models import ReviewItem, ScannedPage, User
+from fixtures.website import PROVIDER_A, PROVIDER_B, login
 from review_ui.app import route_table
-from tests.website import PROVIDER_A, PROVIDER_B, login
 
 ADMIN, MAILROOM, REVIEWER, PROVIDER = "admin", "mailroom", "reviewer", "provider"
 STAFF = {ADMIN, MAILROOM, REVIEWER}

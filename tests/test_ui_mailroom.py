@@ -14,8 +14,8 @@ from PIL import Image
 from sqlalchemy import text
 
 from attendance.db import session_scope
+from fixtures.website import login
 from review_ui.routes import mailroom
-from tests.website import login
 
 
 def rows(site: Any, sql: str, **params: Any) -> list[Any]:

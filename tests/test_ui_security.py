@@ -14,9 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from attendance import clock
 from attendance.db import session_scope
 from attendance.ids import file_part
-from attendance.models import Event, IntakeFile, User, WebSession, utcnow
+from attendance.models import Event, IntakeFile, User, WebSession
+from fixtures.attend import MONTH
+from fixtures.website import LOGIN_CSRF, PASSWORD, login
 from review_ui.auth import (
     ABSOLUTE_TIMEOUT,
     IDLE_TIMEOUT,
@@ -31,9 +34,7 @@ from review_ui.auth import (
 )
 from review_ui.passwords import common_passwords, password_problem
 from review_ui.web import SESSION_COOKIE
-from tests.conftest import MONTH
 from tests.legacy import plant_certificate
-from tests.website import LOGIN_CSRF, PASSWORD, login
 
 
 def _client(
@@ -203,7 +204,7 @@ def test_idle_and_absolute_timeouts(site: Any) -> None:
         user = authenticate(session, "reviewer", PASSWORD)
         assert user is not None
         token = start_session(session, user)
-    start = utcnow()  # the program's clock (the suite runs at a fixed day)
+    start = clock.now()
     with session_scope(engine) as session:
         assert load_session(session, token, now=start + IDLE_TIMEOUT / 2) is not None
     with session_scope(engine) as session:  # active, but past the absolute limit

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli
+from fixtures.attend import Cli
+from fixtures.website import PASSWORD
 from tests.liveserver import LiveServer, running_server, try_login
-from tests.website import PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,7 @@ def test_a_spoofed_forwarded_for_does_not_escape_the_lookup_limit(
     """GIVEN the server with no proxy named
     WHEN one client sends 31 look-ups in a minute, each claiming a new address
     THEN the 31st is refused (429) and the log shows only the real peer."""
-    from tests.website import PROVIDER_A
+    from fixtures.website import PROVIDER_A
 
     serial = site.serials(PROVIDER_A)[0]
     with running_server(site, tmp_path) as server:
@@ -86,7 +86,7 @@ def test_forwarded_for_is_believed_only_from_a_named_proxy(site: Any, tmp_path: 
     client (203.0.113.8), the second with a made-up address in front of its real one
     THEN the first client is limited and the second is not (each counts as its own address,
     the rightmost one the proxy added), and the access log shows the clients' addresses."""
-    from tests.website import PROVIDER_A
+    from fixtures.website import PROVIDER_A
 
     serial = site.serials(PROVIDER_A)[0]
     options = ("--behind-https", "--forwarded-allow-ips", "127.0.0.1")

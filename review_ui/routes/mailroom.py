@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, func, select
 from starlette.datastructures import UploadFile
 
-from attendance import review
+from attendance import agency_settings
 from attendance.agency import AgencyConfig
 from attendance.db import session_scope
 from attendance.models import (
@@ -108,7 +108,7 @@ def _run_batch_id(config: AgencyConfig, moment: dt.datetime) -> str:
 
 def list_batches(session: Session) -> list[dict[str, Any]]:
     """The most recent batches, newest first: id, when, files, pages, received, quarantined."""
-    config = review.load_config(session)
+    config = agency_settings.load_config(session)
     batches: list[dict[str, Any]] = []
     recent = session.exec(
         select(IntakeFile.batch_id, func.max(IntakeFile.id))
@@ -173,12 +173,8 @@ def list_batches(session: Session) -> list[dict[str, Any]]:
                 "in_progress": sum(1 for f in files if f.status == FileStatus.PROCESSING.value),
             }
         )
-    batches.sort(key=lambda b: _aware(b["when"]), reverse=True)
+    batches.sort(key=lambda b: b["when"], reverse=True)
     return batches[:RECENT_BATCHES]
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _page_outcome(page: ScannedPage) -> tuple[str, str]:
@@ -259,7 +255,7 @@ def _intake_batch(request: Request, session: Session, batch_id: str) -> dict[str
 
 
 def _run_batch(session: Session, batch_id: str) -> dict[str, Any]:
-    config = review.load_config(session)
+    config = agency_settings.load_config(session)
     files = [f for f in _run_files(session) if _run_batch_id(config, f.received_at) == batch_id]
     if not files:
         raise HTTPException(status_code=404, detail=f"no batch {batch_id}")

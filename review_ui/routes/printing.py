@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from sqlmodel import col, select
 
-from attendance import review
+from attendance import agency_settings
 from attendance.db import session_scope
 from attendance.ids import content_disposition, file_part
 from attendance.models import Certificate, Provider, Role, Sheet
@@ -123,7 +123,7 @@ def provider_pdf(request: Request, viewer: AnyViewer, provider_id: str, month: s
                 status_code=404,
                 detail=f"no sheets issued for provider {provider_id} in {month}: issue them first",
             )
-        name = review.agency_name(session, settings.agency_name)
+        name = agency_settings.agency_name(session, settings.agency_name)
         prints = [sheet_print(session, s, c, agency_name=name) for s, c in rows]
     return _pdf(prints, f"sheets-{file_part(provider_id)}-{month}.pdf")
 
@@ -133,7 +133,7 @@ def sheet_pdf(request: Request, viewer: AnyViewer, serial: str) -> Response:
     settings = settings_of(request)
     with session_scope(engine_of(request)) as session:
         sheet, certificate = _visible_sheet(session, viewer, serial)
-        name = review.agency_name(session, settings.agency_name)
+        name = agency_settings.agency_name(session, settings.agency_name)
         prints = [sheet_print(session, sheet, certificate, agency_name=name)]
         canonical = sheet.serial
     return _pdf(prints, f"sheet-{canonical}.pdf")
