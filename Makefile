@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test check setup setup-dev bench bench-reading bench-intake bench-ui
+.PHONY: demo test check setup setup-dev bench bench-reading bench-intake bench-ui bench-review
 
 setup:
 	scripts/setup.sh
@@ -32,3 +32,7 @@ bench-intake: setup-dev
 
 bench-ui: setup-dev
 	.venv/bin/python scripts/bench_review_ui.py --items 60
+
+# Reviewer load on a generated month of 40 sheets, and a scripted reviewer in Chromium.
+bench-review: setup-dev
+	.venv/bin/python scripts/bench_review.py --sheets 40 --seed 1
