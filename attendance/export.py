@@ -27,6 +27,7 @@ from attendance.models import (
 )
 from attendance.months import month_days, parse_month
 from attendance.rules import certified_hours, day_hours, payable_hours
+from attendance.safetext import spreadsheet_cell
 from attendance.sheets import list_sheets
 from attendance.values import MARKED, SIGNED, current_value
 from forms.layout import ABSENCE_CODES
@@ -237,12 +238,9 @@ CSV_COLUMNS = [
 ]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+# Every cell goes through `spreadsheet_cell`: a text cell that starts like a formula (`=`,
+# `+`, `-`, `@`, tab, carriage return) gets a leading `'`; numbers stay numbers.
+_cell = spreadsheet_cell
 
 
 def export_csv(data: dict[str, Any]) -> str:

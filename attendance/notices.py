@@ -36,6 +36,7 @@ from reportlab.platypus import (
 )
 
 from attendance.months import LANGUAGES, month_name
+from attendance.safetext import shown
 from forms.serial import SERIAL_LENGTH, format_serial
 
 OTHER = "other"
@@ -546,8 +547,8 @@ def display_serial(serial: str) -> str:
 
 
 def _x(text: str) -> str:
-    """Escape text for a Paragraph; keep line breaks."""
-    return "<br/>".join(escape(line.strip()) for line in text.strip().splitlines())
+    """Escape text for a Paragraph; keep line breaks; format characters replaced (names)."""
+    return "<br/>".join(escape(shown(line.strip())) for line in text.strip().splitlines())
 
 
 def _info_table(notice: ReturnedNotice, lang: str, width: float) -> Table:

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -23,12 +24,26 @@ from attendance.agency_settings import agency_name
 from attendance.db import session_scope
 from attendance.models import Certificate, Role, ScannedPage, Sheet
 from attendance.months import InvalidMonth, month_key, parse_month
+from attendance.safetext import shown
 from attendance.settings import Settings
 from attendance.sheets import InvalidSerial, SheetNotFound, find_sheet
 from review_ui.auth import load_session
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _shown(value: Any) -> Any:
+    """Every value a template prints: format characters (U+202E and the like) replaced, so
+    a name (a child's, a user's, an uploaded file's) cannot hide or reorder text."""
+    if isinstance(value, str):
+        cleaned = shown(value)
+        if cleaned != value:
+            return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
+
+
+TEMPLATES.env.finalize = _shown
 SESSION_COOKIE = "attend_session"
 LOGIN_CSRF_COOKIE = "attend_login_csrf"
 

@@ -403,7 +403,7 @@ def page_thumb(request: Request, viewer: MailroomViewer, page_id: int) -> Respon
     return Response(
         drawing.thumbnail_png(image),
         media_type="image/png",
-        headers={"Cache-Control": "private, max-age=3600"},
+        headers={"Cache-Control": "no-store"},  # a page may show a child's name
     )
 
 

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from attendance import agency_settings
 from attendance.db import session_scope
+from attendance.ids import content_disposition, file_part
 from attendance.models import Certificate, Provider, Role, Sheet
 from attendance.sheets import list_sheets, sheet_print
 from forms.render import SheetPrint, render_sheets
@@ -38,7 +39,7 @@ def _pdf(prints: list[SheetPrint], filename: str) -> Response:
     return Response(
         buffer.getvalue(),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": content_disposition(filename)},
     )
 
 
@@ -121,7 +122,7 @@ def provider_pdf(request: Request, viewer: AnyViewer, provider_id: str, month: s
             )
         name = agency_settings.agency_name(session, settings.agency_name)
         prints = [sheet_print(session, s, c, agency_name=name) for s, c in rows]
-    return _pdf(prints, f"sheets-{provider_id}-{month}.pdf")
+    return _pdf(prints, f"sheets-{file_part(provider_id)}-{month}.pdf")
 
 
 @router.get("/print/sheets/{serial}.pdf")

@@ -38,7 +38,8 @@ GROUP_LIMIT = 48  # crops shown on one group page
 MAX_IDS = 500  # ids a client may send in one request (skipped items, ticked tiles)
 GROUP_KINDS = ("time", "mark", "signature")
 FIELD_KINDS = (ItemKind.FIELD.value, ItemKind.QA_SAMPLE.value)
-IMAGE_CACHE = "private, max-age=600"
+# Page images and crops show children's names and handwriting: never kept by a browser or proxy.
+IMAGE_CACHE = "no-store"
 
 
 # --- request bodies ---------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from attendance import (
 from attendance.db import session_scope
 from attendance.evidence import EvidenceMissing, field_box, layout_for, load_canon
 from attendance.flags import Severity
+from attendance.ids import content_disposition
 from attendance.models import (
     Certificate,
     Event,
@@ -83,7 +84,8 @@ EVENT_ROWS = 500
 RETURNABLE = frozenset(
     {SheetStatus.RECEIVED.value, SheetStatus.IN_REVIEW.value, SheetStatus.VERIFIED.value}
 )
-IMAGE_CACHE = "private, no-cache"
+# Page images and crops show children's names and handwriting: never kept by a browser or proxy.
+IMAGE_CACHE = "no-store"
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -475,7 +477,7 @@ def sheet_notice(request: Request, viewer: ReviewerViewer, serial: str) -> Respo
         render_notices([notice]),
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="notice-{target}.pdf"',
+            "Content-Disposition": content_disposition(f"notice-{target}.pdf"),
             "Cache-Control": "private, no-store",
         },
     )
