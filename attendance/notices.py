@@ -237,6 +237,15 @@ SENTENCES: dict[str, _Sentence] = {
         "En una semana, las horas de cuidado son muy diferentes del horario autorizado del "
         "niño. " + _CHECK_ES,
     ),
+    "hours_inconsistent": _Sentence(
+        SHEET,
+        "",
+        "This month's hours of care are very different from the child's approved schedule. "
+        "Your case specialist may call the parent about it. " + _CHECK_EN,
+        "",
+        "Las horas de cuidado de este mes son muy diferentes del horario autorizado del niño. "
+        "Su especialista de casos puede llamar al padre o la madre. " + _CHECK_ES,
+    ),
     "absence_limit_exceeded": _Sentence(
         DAY,
         "On {when}, the absence goes over the number of absence days allowed this fiscal year "
