@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test check setup setup-dev bench bench-reading bench-intake bench-ui bench-review
+.PHONY: demo test test-fast check setup setup-dev bench bench-reading bench-intake bench-ui bench-review
 
 setup:
 	scripts/setup.sh
@@ -17,6 +17,11 @@ check: setup-dev
 
 test: check
 	.venv/bin/pytest
+
+# The edit loop: no PostgreSQL, no browser, no crash loops or long end-to-end runs, nothing
+# that needs root. `make test` (CI) still runs everything.
+test-fast: check
+	.venv/bin/pytest -m "not slow and not postgres and not browser and not root"
 
 bench: setup-dev
 	.venv/bin/python scripts/bench_identify.py

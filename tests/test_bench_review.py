@@ -122,6 +122,7 @@ def month_run(tmp_path_factory: pytest.TempPathFactory) -> MonthRun:
     return run_month(tmp_path_factory.mktemp("month"), sheets=3, seed=1, workers=1)
 
 
+@pytest.mark.slow
 def test_intake_of_the_generated_month_agrees_with_its_truth(month_run: MonthRun) -> None:
     """GIVEN 3 sheets of a month and the previous month's sheet of one child, issued, printed,
     filled, scanned with scanner troubles and taken in by `attend intake watch --once` on the
@@ -168,6 +169,7 @@ def test_intake_of_the_generated_month_agrees_with_its_truth(month_run: MonthRun
         assert flagged or in_review, problem
 
 
+@pytest.mark.slow
 def test_the_truth_beside_the_scans_is_what_was_written(month_run: MonthRun) -> None:
     """GIVEN the generated month
     WHEN the intake's confident readings are compared with the truth
@@ -188,6 +190,7 @@ def test_the_truth_beside_the_scans_is_what_was_written(month_run: MonthRun) -> 
     assert wrong <= max(1, compared // 100)
 
 
+@pytest.mark.slow
 def test_scan_files_are_what_a_scanner_writes(month_run: MonthRun) -> None:
     """GIVEN the generated month
     THEN its files are PNG, JPEG or Group 4 TIFF pages named by the scanner (never after a
