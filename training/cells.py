@@ -8,9 +8,11 @@ through `scanner.digits.prepare_cell` exactly like a crop of a real page:
 - `plain_cell`: the glyph centred, a clean pen stroke, the box border in the drop-out tone.
 - `random_cell`: heavy augmentation (elastic, affine, stroke width, placement touching or
   crossing the border, border remnants in the drop-out tone and dark fragments, neighbour boxes,
-  blur, noise, JPEG, bilevel 300 dpi scans resampled to 200 dpi, low-contrast pencil).
+  blur, noise, JPEG 45-90, bilevel 300 dpi scans at thresholds 135-170 resampled to 200 dpi,
+  phone photos (light falling off, low resolution), low-contrast pencil).
+- `crop_variant`: a real (verified) crop cut again a little differently, blurred, grained.
 - `blank_cell` (class EMPTY) and `not_a_digit_cell` (scribbles, struck-out digits, 'x' and other
-  letters, blots, two digits squeezed into one cell).
+  letters, ticks, blots, two digits squeezed into one cell).
 
 Pure numpy, OpenCV and Pillow: no deep-learning framework, deterministic for a given generator.
 """
@@ -84,11 +86,14 @@ def load_fonts(paths: Sequence[str] = HANDWRITING_FONTS + PLAIN_FONTS) -> list[F
     return fonts
 
 
-def font_glyph(font: Font, text: str) -> np.ndarray:
-    """`text` in `font` as a float32 ink mask (ink 1), cropped to its ink."""
-    left, top, right, bottom = (int(v) for v in font.font.getbbox(text))
+def font_glyph(font: Font, text: str, stroke: int = 0) -> np.ndarray:
+    """`text` in `font` as a float32 ink mask (ink 1), cropped to its ink; `stroke` px of
+    outline (at 96 px type) thicken it to a felt pen's weight, filling a hollow face in."""
+    left, top, right, bottom = (int(v) for v in font.font.getbbox(text, stroke_width=stroke))
     image = Image.new("L", (right - left + 8, bottom - top + 8), 0)
-    ImageDraw.Draw(image).text((4 - left, 4 - top), text, fill=255, font=font.font)
+    ImageDraw.Draw(image).text(
+        (4 - left, 4 - top), text, fill=255, font=font.font, stroke_width=stroke
+    )
     return _crop_ink(np.asarray(image, np.float32) / 255.0)
 
 
@@ -207,12 +212,15 @@ def _random_geometry(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             big, rng, alpha=float(rng.uniform(1.0, 4.0)), sigma=float(rng.uniform(12, 24))
         )
     big = _stroke_width(big, rng, 1.0)
-    height_share = float(rng.uniform(0.7, 1.15)) * 0.72
+    # From a small digit in the middle of the box to one filling it (people write 50-95 % of
+    # the box height; the fixtures' writers 70-95 %).
+    height_share = float(rng.uniform(0.5, 0.95))
     offset = (float(rng.normal(0, 2.5)), float(rng.normal(0, 2.5)))
-    if rng.random() < 0.15:
-        # Written off-centre: the ink touches or crosses one of the cell's edges a little.
+    if rng.random() < 0.2:
+        # Written off-centre: the ink touches or crosses one of the cell's edges, up to a
+        # third of the digit spilling over the top or bottom border (and out of the crop).
         side = int(rng.integers(4))
-        push = float(rng.uniform(0.15, 0.3))
+        push = float(rng.uniform(0.15, 0.35)) if side < 2 else float(rng.uniform(0.15, 0.3))
         if side < 2:
             offset = (offset[0], (1 if side else -1) * push * CELL_H)
         else:
@@ -329,6 +337,18 @@ def _cross(rng: np.random.Generator) -> np.ndarray:
     return _draw_strokes(lines, _pen(rng))
 
 
+def _tick(rng: np.random.Generator) -> np.ndarray:
+    """A check mark (a tick meant for the AM/PM box, or a 'done' tick) in a digit cell."""
+    size = rng.uniform(0.5, 0.9)
+    centre = _cell_point(rng, 0.1)
+    w, h = CELL_W * size, CELL_H * size * rng.uniform(0.6, 1.0)
+    bottom = centre + np.array([-0.15 * w, 0.4 * h]) + rng.normal(0, 1.5, 2)
+    start = bottom + np.array([-0.3 * w, -0.35 * h]) + rng.normal(0, 2, 2)
+    end = bottom + np.array([0.65 * w, -0.9 * h]) + rng.normal(0, 2, 2)
+    points = np.stack([start, bottom, (bottom + end) / 2 + rng.normal(0, 1.5, 2), end])
+    return _draw_strokes([_smooth_path(points, steps=6)], _pen(rng))
+
+
 def _blot(rng: np.random.Generator) -> np.ndarray:
     """A heavy filled blot (a digit inked over), irregular, covering much of the cell."""
     centre = _cell_point(rng, 0.1)
@@ -434,16 +454,33 @@ def _scan(image: np.ndarray, rng: np.random.Generator, ink: float) -> np.ndarray
     """The scanner's and file format's damage: bilevel, blur, noise, JPEG (`ink`: the ink's
     grey level, which a bilevel scan keeps black)."""
     if rng.random() < 0.15:
+        # A phone photo: the page's light falls off across the cell, and the camera's
+        # resolution on the page is lower than a scanner's (resampled down and up again).
+        height, width = image.shape
+        ramp = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
+        angle = float(rng.uniform(0, np.pi))
+        ramp = ramp * np.cos(angle) + np.linspace(-1.0, 1.0, height, dtype=np.float32)[
+            :, None
+        ] * np.sin(angle)
+        image = image * (1.0 - float(rng.uniform(0.05, 0.3)) * (ramp + 1.0) / 2)
+        factor = float(rng.uniform(0.5, 0.85))
+        small = cv2.resize(
+            image,
+            (max(4, round(width * factor)), max(4, round(height * factor))),
+            interpolation=cv2.INTER_AREA,
+        )
+        image = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.3:
         # A 1-bit scan at 300 dpi, resampled to the 200 dpi canonical image. Most scanners
-        # threshold near the middle (the drop-out box vanishes); a few threshold high, and the
-        # box turns black.
+        # threshold near the middle, 135-170 (the drop-out box vanishes); a few threshold
+        # high, and the box turns black.
         height, width = image.shape
         big = cv2.resize(
             image, (round(width * 1.5), round(height * 1.5)), interpolation=cv2.INTER_LINEAR
         )
         # The level sits above the ink: a scan that drops the writing itself is unreadable
         # to anyone and is no example of a digit.
-        low = min(max(100.0, ink + 30.0), 160.0)
+        low = min(max(135.0, ink + 30.0), 160.0)
         high = float(rng.uniform(195, 215))
         level = float(rng.uniform(low, 170)) if rng.random() < 0.85 else high
         big = np.where(big < level, 0.0, 255.0).astype(np.float32)
@@ -453,8 +490,8 @@ def _scan(image: np.ndarray, rng: np.random.Generator, ink: float) -> np.ndarray
     if rng.random() < 0.7:
         image = image + rng.normal(0, rng.uniform(1, 12), image.shape).astype(np.float32)
     out = _to_uint8(image)
-    if rng.random() < 0.3:
-        quality = int(rng.integers(25, 90))
+    if rng.random() < 0.35:
+        quality = int(rng.integers(45, 91))
         ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
         decoded = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if ok else None
         if decoded is not None:
@@ -571,15 +608,17 @@ def not_a_digit_cell(
     """A NOT_A_DIGIT cell: a scribble, a digit struck out (`glyphs` to draw from), an 'x' or a
     letter (`letters`), a heavy blot, or two digits squeezed into one cell."""
     kind = rng.random()
-    if kind < 0.2:
+    if kind < 0.17:
         coverage = _scribble(rng)
-    elif kind < 0.5:
+    elif kind < 0.47:
         digit = glyphs[int(rng.integers(len(glyphs)))]
         coverage = _random_geometry(digit, rng)
         coverage = _zigzag(rng, coverage) if rng.random() < 0.25 else _strike(rng, coverage)
-    elif kind < 0.62:
+    elif kind < 0.57:
         coverage = _cross(rng)
-    elif kind < 0.75:
+    elif kind < 0.65:
+        coverage = _tick(rng)
+    elif kind < 0.76:
         coverage = _random_geometry(letters[int(rng.integers(len(letters)))], rng)
     elif kind < 0.85:
         coverage = _blot(rng)
@@ -597,3 +636,21 @@ def not_a_digit_cell(
 def _pad_to(glyph: np.ndarray, height: int) -> np.ndarray:
     extra = height - glyph.shape[0]
     return np.pad(glyph, ((extra // 2, extra - extra // 2), (0, 0)))
+
+
+def crop_variant(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A real cell crop (grey uint8, a verified crop from a stored page) as another scan of it
+    might give it: the cut moved by up to 2 px and 2 px larger or smaller, a little blur and
+    grain. The writing itself is left as it is: it is real."""
+    image = np.asarray(crop, np.float32)
+    height, width = image.shape
+    paper = float(np.percentile(image, 90))
+    padded = cv2.copyMakeBorder(image, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=paper)
+    dy, dx = (int(v) for v in rng.integers(-2, 3, 2))
+    dh, dw = (int(v) for v in rng.integers(-2, 3, 2))
+    out = padded[4 + dy : 4 + dy + height + dh, 4 + dx : 4 + dx + width + dw]
+    if rng.random() < 0.3:
+        out = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.3, 0.8)))
+    if rng.random() < 0.5:
+        out = out + rng.normal(0, rng.uniform(1, 6), out.shape).astype(np.float32)
+    return _to_uint8(out)

