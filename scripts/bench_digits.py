@@ -14,7 +14,7 @@ Speed is the median time of a batch of 120 prepared cells (30 days x the 4 digit
 time column; a full page with time in and time out is two such batches) through onnxruntime and
 through OpenCV dnn, both single-threaded, measured in the same run, and their ratio.
 
-    .venv/bin/python scripts/bench_digits.py [--repeats 200] [--json]
+    .venv/bin/python scripts/bench_digits.py [--repeats 200] [--json] [--model FILE.onnx]
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--model", type=Path, help="a digit model (default: the shipped one)")
     args = parser.parse_args(argv)
 
     data = np.load(HELD_OUT)
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         [prepare_cell(cells.not_a_digit_cell(rng, glyphs, letters)) for _ in range(GENERATED)]
     )
 
-    reader = DigitReader.load()
+    reader = DigitReader.load(args.model)
     figures: dict[str, Any] = {"model": reader.version}
     results = {}
     for name, inputs in (("plain", plain), ("degraded", degraded), ("raw_mnist", raw)):
@@ -148,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        ort = DigitReader.load(backend="onnxruntime")
-        opencv = DigitReader.load(backend="opencv")
+        ort = DigitReader.load(args.model, backend="onnxruntime")
+        opencv = DigitReader.load(args.model, backend="opencv")
         ort_ms = median_ms(lambda: ort.probabilities(page), args.repeats)
         opencv_ms = median_ms(lambda: opencv.probabilities(page), args.repeats)
         prepare_ms = median_ms(

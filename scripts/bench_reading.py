@@ -8,6 +8,7 @@ threshold can be chosen with eyes open.
 
     .venv/bin/python scripts/bench_reading.py --sheets 40 --seed 1
     .venv/bin/python scripts/bench_reading.py --batch DIR     # an existing fixtures.fill batch
+    .venv/bin/python scripts/bench_reading.py --baseline-model scanner/models/digits-v1.onnx
 """
 
 from __future__ import annotations
@@ -252,9 +253,18 @@ def main() -> int:
     parser.add_argument("--batch", type=Path, help="read this batch instead of generating one")
     parser.add_argument("--threshold", type=float, default=ReadingSettings().time_review_below)
     parser.add_argument("--backend", choices=["onnxruntime", "opencv"], default="onnxruntime")
+    parser.add_argument("--model", type=Path, help="a digit model (default: the shipped one)")
+    parser.add_argument(
+        "--baseline-model",
+        type=Path,
+        help="also read the same batch with this model first and print its figures (e.g. "
+        "scanner/models/digits-v1.onnx: before and after in one run)",
+    )
     args = parser.parse_args()
     cv2.setNumThreads(1)  # the figure is per core
-    reader = DigitReader.load(backend=args.backend)
+    readers = [DigitReader.load(args.model, backend=args.backend)]
+    if args.baseline_model:
+        readers.insert(0, DigitReader.load(args.baseline_model, backend=args.backend))
     settings = ReadingSettings(time_review_below=args.threshold)
     with tempfile.TemporaryDirectory(prefix="attend-bench-") as tmp:
         if args.batch:
@@ -270,8 +280,9 @@ def main() -> int:
                 f"generated {len(paths)} filled, scanned sheets (seed {args.seed}) in "
                 f"{time.perf_counter() - started:.1f} s"
             )
-        print(f"digit model {reader.version} on {reader.backend}")
-        report(evaluate(paths, reader, settings), args.threshold)
+        for reader in readers:
+            print(f"digit model {reader.version} on {reader.backend}")
+            report(evaluate(paths, reader, settings), args.threshold)
     return 0
 
 

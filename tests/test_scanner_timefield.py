@@ -8,8 +8,10 @@ from scanner.timefield import (
     AMBIGUOUS_AMPM,
     BOTH_AMPM_MARKED,
     NOT_A_TIME,
+    OFF_FIVE_MINUTE,
     AmPm,
     TimeDistribution,
+    minute_prior,
     read_written_time,
     resolve_day,
     time_distribution,
@@ -141,3 +143,36 @@ def test_out_before_in_is_not_read_confidently() -> None:
     )
     assert t_in.text == "08:00"
     assert t_out.confidence < 0.9
+
+
+def test_minutes_on_the_five_are_more_likely_than_the_others() -> None:
+    prior = minute_prior()
+    assert prior[7 * 60 + 35] == prior[17 * 60] == 1.0
+    assert prior[7 * 60 + 38] == prior[17 * 60 + 1] == OFF_FIVE_MINUTE < 1.0
+
+
+def _last_cell(five: float, eight: float) -> TimeDistribution:
+    """07:3? with the last cell `five` a 5 and `eight` an 8 (the rest spread evenly)."""
+    p = cells(EMPTY, 7, 3, 5)
+    p[3] = (1 - five - eight) / 10
+    p[3, 5], p[3, 8] = five, eight
+    return time_distribution(p)
+
+
+def test_a_last_digit_as_much_a_5_as_an_8_reads_on_the_five() -> None:
+    """The model cannot tell a 5 from an 8: people write 07:35 far more often than 07:38, so
+    07:35 it is, surer than a coin toss but not sure enough to pass review unseen."""
+    t_in, _ = resolve_day(
+        _last_cell(0.48, 0.48), w(5, 0), in_marks=AmPm(True, False), out_marks=AmPm(False, True)
+    )
+    assert t_in.text == "07:35"
+    assert 0.7 < t_in.confidence < 0.9
+
+
+def test_a_clear_digit_off_the_five_is_read_as_written() -> None:
+    """A clearly written 8 keeps 07:38: the rounding prior only settles what the digits
+    leave open."""
+    t_in, _ = resolve_day(
+        _last_cell(0.005, 0.985), w(5, 0), in_marks=AmPm(True, False), out_marks=AmPm(False, True)
+    )
+    assert t_in.text == "07:38" and t_in.confidence > 0.9
