@@ -251,6 +251,13 @@ def main() -> int:
     parser.add_argument("--sheets", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch", type=Path, help="read this batch instead of generating one")
+    parser.add_argument(
+        "--plan",
+        choices=["random", "schedule"],
+        default="random",
+        help="times drawn anew each day (default), or following the certificate's schedule "
+        "with human drift (fixtures.fill.make_reading_batch)",
+    )
     parser.add_argument("--threshold", type=float, default=ReadingSettings().time_review_below)
     parser.add_argument("--backend", choices=["onnxruntime", "opencv"], default="onnxruntime")
     parser.add_argument("--model", type=Path, help="a digit model (default: the shipped one)")
@@ -275,9 +282,12 @@ def main() -> int:
             )
         else:
             started = time.perf_counter()
-            paths = make_reading_batch(Path(tmp), sheets=args.sheets, seed=args.seed)
+            paths = make_reading_batch(
+                Path(tmp), sheets=args.sheets, seed=args.seed, plan=args.plan
+            )
             print(
-                f"generated {len(paths)} filled, scanned sheets (seed {args.seed}) in "
+                f"generated {len(paths)} filled, scanned sheets (seed {args.seed}, plan "
+                f"{args.plan}) in "
                 f"{time.perf_counter() - started:.1f} s"
             )
         for reader in readers:
