@@ -103,3 +103,25 @@ class AlreadyDone(NotAllowed):
     """The item was decided already (by someone else, or in another window)."""
 
     kind = ErrorKind.CONFLICT
+
+
+# --- digit models ---------------------------------------------------------------------------
+
+
+class ModelError(DomainError):
+    """A digit model that cannot be promoted or used."""
+
+
+class ModelInvalid(ModelError):
+    """The file is no digit model of ours, or its version names another model."""
+
+
+class ModelRefused(ModelError):
+    """A candidate model that is not better than the one in use on both held-out sets."""
+
+
+class ModelStoreBroken(ModelError):
+    """The models folder names a model that is missing or changed: reading would switch
+    model silently, so it stops instead."""
+
+    kind = ErrorKind.UNSAFE_CONFIGURATION

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         return self.work_dir or self.home / "intake"
 
     @property
+    def models_dir(self) -> Path:
+        """Digit models promoted by `attend model promote` (see intake.models)."""
+        return self.home / "models"
+
+    @property
     def store_dir(self) -> Path:
         """Folder of originals and page images, named by content hash only."""
         return self.home / "store"
