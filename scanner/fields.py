@@ -24,6 +24,7 @@ from scanner.timefield import (
     AmPm,
     ResolvedTime,
     resolve_day,
+    sheet_prior,
     time_distribution,
 )
 
@@ -43,6 +44,11 @@ class ReadingSettings:
     # Share of ink below which a digit cell is EMPTY without the model. Far below a written
     # digit (several percent of the cell) and above scan noise left after thresholding.
     empty_cell_ink: float = 0.004
+    # Strength of the per-sheet prior (`timefield.sheet_prior`); 0: off. On the reading
+    # benchmark it lowered review and error on sheets that follow a schedule (strength 3: 96.3
+    # against 95.7 % of written times right) and changed nothing for the worse on sheets whose
+    # times are drawn anew each day.
+    sheet_prior: float = 3.0
 
 
 def _cell_probabilities(
@@ -95,6 +101,8 @@ def read_sheet_fields(
     written = {
         field.name: time_distribution(probabilities[i]) for i, field in enumerate(time_fields)
     }
+    if settings.sheet_prior:
+        written = sheet_prior(written, settings.sheet_prior)
     by_name = {field.name: field for field in time_fields}
 
     readings: dict[str, FieldReading] = {}

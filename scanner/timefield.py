@@ -17,6 +17,7 @@ from being confidently read as the nearest valid time: they go to a reviewer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from itertools import product
@@ -303,3 +304,47 @@ def resolve_day(
         result(cands_in[i][0], marginal_in[i], dist_in, marks_in),
         result(cands_out[j][0], marginal_out[j], dist_out, marks_out),
     )
+
+
+# Another day's time is "confident" when its best written time holds this share of its mass.
+SHEET_SURE = 0.9
+# Days agree within about this many minutes (drift, rounding).
+SHEET_SPREAD_MINUTES = 10.0
+# A sheet prior needs this many other confident days of the same column.
+SHEET_MIN_DAYS = 3
+
+
+def sheet_prior(
+    written: Mapping[str, TimeDistribution], strength: float
+) -> dict[str, TimeDistribution]:
+    """Each field's distribution reweighted towards the times the same column (``.in`` or
+    ``.out``) holds on the sheet's other days, where those were read confidently: parents
+    write the same times day after day. A pure function of the page's readings.
+
+    A field's weight for written time k is ``1 + strength * mean_over_other_days(exp(-d^2 /
+    2 s^2))`` with d the minutes from that day's time; its total time mass is kept, so only
+    the order among times changes, never time against blank or "not a time"."""
+    minutes = np.arange(24 * 60)
+    out = dict(written)
+    for column in (".in", ".out"):
+        names = [name for name in written if name.endswith(column)]
+        peaks: dict[str, int] = {}
+        for name in names:
+            dist = written[name]
+            total = float(dist.per_time.sum()) + dist.blank + dist.rest
+            best = int(dist.per_time.argmax())
+            if total > 0 and dist.per_time[best] >= SHEET_SURE * total:
+                peaks[name] = best
+        for name in names:
+            others = [key for other, key in peaks.items() if other != name]
+            dist = written[name]
+            mass = float(dist.per_time.sum())
+            if len(others) < SHEET_MIN_DAYS or mass <= 0:
+                continue
+            near = np.zeros(24 * 60)
+            for key in others:
+                near += np.exp(-0.5 * ((minutes - key) / SHEET_SPREAD_MINUTES) ** 2)
+            boosted = dist.per_time * (1.0 + strength * near / len(others))
+            boosted *= mass / float(boosted.sum())
+            out[name] = TimeDistribution(per_time=boosted, blank=dist.blank, rest=dist.rest)
+    return out

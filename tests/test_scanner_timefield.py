@@ -14,6 +14,7 @@ from scanner.timefield import (
     minute_prior,
     read_written_time,
     resolve_day,
+    sheet_prior,
     time_distribution,
 )
 
@@ -176,3 +177,50 @@ def test_a_clear_digit_off_the_five_is_read_as_written() -> None:
         _last_cell(0.005, 0.985), w(5, 0), in_marks=AmPm(True, False), out_marks=AmPm(False, True)
     )
     assert t_in.text == "07:38" and t_in.confidence > 0.9
+
+
+def _sure(hour: int, minute: int) -> TimeDistribution:
+    return w(hour, minute)
+
+
+def _between(first: tuple[int, int], second: tuple[int, int]) -> TimeDistribution:
+    """A field the digits leave half `first`, half `second` (hours as written)."""
+    per_time = np.zeros(24 * 60)
+    per_time[first[0] * 60 + first[1]] = 0.49
+    per_time[second[0] * 60 + second[1]] = 0.49
+    return TimeDistribution(per_time=per_time, blank=0.0, rest=0.02)
+
+
+def _week(field: TimeDistribution, *, others: int = 4) -> dict[str, TimeDistribution]:
+    written = {f"day.{d:02d}.in": _sure(7, 30 + d % 2 * 5) for d in range(2, 2 + others)}
+    written["day.20.in"] = field
+    written["day.20.out"] = _between((5, 0), (3, 0))  # the other column: left alone
+    return written
+
+
+def test_a_sheet_prior_settles_a_field_by_the_other_days() -> None:
+    """GIVEN four days read surely at 07:30-07:35 and a day the digits leave as much 07:30 as
+    09:30 WHEN the sheet prior applies THEN 07:30 outweighs 09:30 on that day, the day's total
+    time mass is kept (blank and "not a time" keep their weight), and the other column, with
+    no sure days of its own, is untouched."""
+    written = _week(_between((7, 30), (9, 30)))
+    after = sheet_prior(written, 3.0)
+    field = after["day.20.in"]
+    assert field.per_time[7 * 60 + 30] > 2 * field.per_time[9 * 60 + 30]
+    assert field.per_time.sum() == pytest.approx(written["day.20.in"].per_time.sum())
+    assert (field.blank, field.rest) == (0.0, 0.02)
+    assert after["day.20.out"] is written["day.20.out"]
+    t_in, _ = resolve_day(field, _sure(5, 0), in_marks=AmPm(True, False), out_marks=NONE)
+    assert t_in.text == "07:30"
+
+
+def test_a_sheet_prior_never_overrules_clear_digits_nor_acts_on_too_few_days() -> None:
+    clear = _sure(8, 15)
+    after = sheet_prior(_week(clear), 3.0)["day.20.in"]
+    assert int(after.per_time.argmax()) == 8 * 60 + 15
+    few = _week(_between((7, 30), (9, 30)), others=2)
+    assert sheet_prior(few, 3.0)["day.20.in"] is few["day.20.in"]
+    # A day's own reading is no evidence for itself: three sure days give each two others.
+    three = {f"day.0{d}.in": _sure(7, 30) for d in (2, 3, 4)}
+    after_three = sheet_prior(three, 3.0)
+    assert all(after_three[name] is three[name] for name in three)
