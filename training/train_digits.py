@@ -87,8 +87,10 @@ class Glyphs:
     fonts: list[tuple[np.ndarray, int, bool]]  # glyph, digit, handwriting?
     letters: list[np.ndarray]
     strike_digits: list[np.ndarray]
-    verified: list[np.ndarray]  # real crops (grey uint8), labels in `verified_labels`
-    verified_labels: np.ndarray
+    # Real crops (grey uint8): verified ones, then cells cut from whole training sheets.
+    crops: list[np.ndarray]
+    crop_labels: np.ndarray
+    crop_copies: list[int]  # how many times each is drawn per epoch
 
 
 def real_split(package: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -113,6 +115,8 @@ def build_glyphs(
     images: np.ndarray,
     labels: np.ndarray,
     verified: tuple[list[np.ndarray], np.ndarray] | None = None,
+    sheet: tuple[list[np.ndarray], np.ndarray] | None = None,
+    sheet_copies: int = 2,
 ) -> Glyphs:
     fonts = cells.load_fonts()
     font_glyphs = [
@@ -130,8 +134,33 @@ def build_glyphs(
     ]
     mnist = [cells.mnist_glyph(image) for image in images]
     strike = mnist + [glyph for glyph, _, _ in font_glyphs]
-    crops, crop_labels = verified or ([], np.zeros(0, np.int64))
-    return Glyphs(mnist, labels, font_glyphs, letters, strike, crops, crop_labels)
+    verified_crops, verified_labels = verified or ([], np.zeros(0, np.int64))
+    sheet_crops, sheet_labels = sheet or ([], np.zeros(0, np.int64))
+    return Glyphs(
+        mnist,
+        labels,
+        font_glyphs,
+        letters,
+        strike,
+        verified_crops + sheet_crops,
+        np.concatenate([verified_labels, sheet_labels]).astype(np.int64),
+        [VERIFIED_COPIES] * len(verified_crops) + [sheet_copies] * len(sheet_crops),
+    )
+
+
+def load_cells(paths: list[Path]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Crops and classes of `training/sheet_cells.py` files."""
+    crops: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for path in paths:
+        with np.load(path) as data:
+            flat, shapes = data["pixels"], data["shapes"]
+            labels.append(data["labels"].astype(np.int64))
+        start = 0
+        for height, width in shapes.tolist():
+            crops.append(flat[start : start + height * width].reshape(height, width))
+            start += height * width
+    return crops, (np.concatenate(labels) if labels else np.zeros(0, np.int64))
 
 
 def load_verified(paths: list[Path]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -176,10 +205,11 @@ def _render(
     if kind == "mnist":
         cell = cells.random_cell(glyphs.mnist[index], rng)
         label = int(glyphs.mnist_labels[index])
-    elif kind == "verified":
-        crop = glyphs.verified[index]
-        cell = crop if rng.random() < 1 / VERIFIED_COPIES else cells.crop_variant(crop, rng)
-        label = int(glyphs.verified_labels[index])
+    elif kind == "crop":
+        crop = glyphs.crops[index]
+        as_cut = rng.random() < 1 / glyphs.crop_copies[index]
+        cell = crop if as_cut else cells.crop_variant(crop, rng)
+        label = int(glyphs.crop_labels[index])
     elif kind == "font":
         # Plain print faces are a fifth of the font samples: handwriting matters more.
         pool = [g for g in glyphs.fonts if g[2] == (rng.random() >= 0.2)] or glyphs.fonts
@@ -213,7 +243,7 @@ def _render_chunk(job: tuple[int, int, list[tuple[str, int]]]) -> tuple[np.ndarr
 def epoch_items(epoch: int, glyphs: Glyphs) -> list[tuple[str, int]]:
     rng = np.random.default_rng([SEED, epoch, 999_999])
     items = [("mnist", i) for i in range(len(glyphs.mnist)) for _ in range(MNIST_COPIES)]
-    items += [("verified", i) for i in range(len(glyphs.verified)) for _ in range(VERIFIED_COPIES)]
+    items += [("crop", i) for i, n in enumerate(glyphs.crop_copies) for _ in range(n)]
     items += [("font", 0)] * FONT_SAMPLES
     items += [("empty", 0)] * EMPTY_SAMPLES
     items += [("not", 0)] * NOT_A_DIGIT_SAMPLES
@@ -293,6 +323,20 @@ def main(argv: list[str] | None = None) -> int:
         "with batch-norm statistics frozen",
     )
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    parser.add_argument(
+        "--cells",
+        type=Path,
+        action="append",
+        default=[],
+        help="cells cut from whole training sheets (training/sheet_cells.py; repeatable)",
+    )
+    parser.add_argument("--cells-copies", type=int, default=2, help="per epoch, each")
+    parser.add_argument(
+        "--calibration-cells",
+        type=Path,
+        help="cells cut from whole sheets written with VALIDATION digits (sheet_cells.py "
+        "--digits validation): validated on, and the temperature is fitted on them too",
+    )
     args = parser.parse_args(argv)
     if not re.fullmatch(r"digits-v[0-9]+", args.version):
         parser.error("--version must look like digits-v3")
@@ -302,14 +346,20 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(SEED)
     torch.set_num_threads(THREADS)
     train_x, train_y, val_x, val_y = real_split(args.mnist)
-    glyphs = build_glyphs(train_x, train_y, load_verified(args.verified))
+    verified = load_verified(args.verified)
+    glyphs = build_glyphs(
+        train_x, train_y, verified, load_cells(args.cells), sheet_copies=args.cells_copies
+    )
     print(
         f"train MNIST {len(train_x)}, validation MNIST {len(val_x)}, font glyphs "
         f"{len(glyphs.fonts)}, letters {len(glyphs.letters)}, verified crops "
-        f"{len(glyphs.verified)}",
+        f"{len(verified[0])}, sheet cells {len(glyphs.crops) - len(verified[0])}",
         flush=True,
     )
     validation = validation_set(glyphs, val_x, val_y)
+    if args.calibration_cells:
+        sheet_x, sheet_y = load_cells([args.calibration_cells])
+        validation["sheet_cells"] = (np.stack([prepare_cell(c) for c in sheet_x]), sheet_y)
 
     model = build_model(nn)
     if args.init:
@@ -368,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         temperature,
         out,
         version=args.version,
-        extra={"verified_crops_trained": str(len(glyphs.verified))},
+        extra={"verified_crops_trained": str(len(verified[0]))},
     )
     check_export(torch, model, temperature, out, validation["digits_augmented"][0])
     elapsed = time.monotonic() - started
@@ -384,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         "generation_seconds": round(generation_seconds),
         "total_seconds": round(elapsed),
         "version": args.version,
-        "verified_crops_trained": len(glyphs.verified),
+        "verified_crops_trained": len(verified[0]),
+        "sheet_cells": len(glyphs.crops) - len(verified[0]),
         "onnx_bytes": out.stat().st_size,
     }
     print(json.dumps(summary, indent=2))
