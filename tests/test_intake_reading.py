@@ -18,4 +18,4 @@ def test_the_reading_set_up_follows_the_settings_and_shares_one_model(tmp_path: 
     assert second.settings.time_review_below == 0.5
     # Marks and signatures keep their own measured thresholds.
     assert first.settings.mark_review_below == second.settings.mark_review_below == 0.9
-    assert first.reader is second.reader and first.reader.version == "digits-v1"
+    assert first.reader is second.reader and first.reader.version == "digits-v2"

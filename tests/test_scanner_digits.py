@@ -67,7 +67,8 @@ def _struck_out(digit: np.ndarray, strokes: int) -> np.ndarray:
 def test_shipped_model_is_small_and_loads_on_both_backends(reader: DigitReader) -> None:
     assert MODEL_PATH.exists()
     assert MODEL_PATH.stat().st_size <= 2 * 1024 * 1024
-    assert reader.version == "digits-v1"
+    assert reader.version == "digits-v2" == MODEL_PATH.stem  # from the file's own metadata
+    assert len(reader.sha256) == 64
     assert DigitReader.load(backend="opencv").backend == "opencv"
     with pytest.raises(ValueError, match="backend"):
         DigitReader.load(backend="tensorflow")
