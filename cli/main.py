@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from attendance import __version__
 from attendance.errors import ExitCode, error_kind
 from attendance.settings import Settings, variable
-from cli import agency, intake, review, sheets
+from cli import agency, intake, models, review, sheets
 from cli.common import CommandError, Commands, Handler
 
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"attend {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log detail; tracebacks")
     commands = Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    for area in (sheets, intake, review, agency):
+    for area in (sheets, intake, review, agency, models):
         area.register(commands)
     return parser
 

@@ -240,13 +240,15 @@ def _render_chunk(job: tuple[int, int, list[tuple[str, int]]]) -> tuple[np.ndarr
     return np.stack(xs), np.asarray(ys, np.int64)
 
 
-def epoch_items(epoch: int, glyphs: Glyphs) -> list[tuple[str, int]]:
+def epoch_items(
+    epoch: int, glyphs: Glyphs, not_a_digit_samples: int = NOT_A_DIGIT_SAMPLES
+) -> list[tuple[str, int]]:
     rng = np.random.default_rng([SEED, epoch, 999_999])
     items = [("mnist", i) for i in range(len(glyphs.mnist)) for _ in range(MNIST_COPIES)]
     items += [("crop", i) for i, n in enumerate(glyphs.crop_copies) for _ in range(n)]
     items += [("font", 0)] * FONT_SAMPLES
     items += [("empty", 0)] * EMPTY_SAMPLES
-    items += [("not", 0)] * NOT_A_DIGIT_SAMPLES
+    items += [("not", 0)] * not_a_digit_samples
     order = rng.permutation(len(items))
     return [items[i] for i in order]
 
@@ -331,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         help="cells cut from whole training sheets (training/sheet_cells.py; repeatable)",
     )
     parser.add_argument("--cells-copies", type=int, default=2, help="per epoch, each")
+    parser.add_argument("--not-a-digit-samples", type=int, default=NOT_A_DIGIT_SAMPLES)
     parser.add_argument(
         "--calibration-cells",
         type=Path,
@@ -367,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"starting from {args.init}", flush=True)
     parameters = sum(p.numel() for p in model.parameters())
     print(f"model parameters: {parameters}", flush=True)
-    items_per_epoch = [epoch_items(e, glyphs) for e in range(args.epochs)]
+    items_per_epoch = [epoch_items(e, glyphs, args.not_a_digit_samples) for e in range(args.epochs)]
     if args.scale != 1.0:
         items_per_epoch = [items[: int(len(items) * args.scale)] for items in items_per_epoch]
     steps = sum((len(items) + BATCH - 1) // BATCH for items in items_per_epoch)
