@@ -25,6 +25,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from attendance.errors import DomainError, ErrorKind
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_WAIT_S = 60.0
@@ -34,8 +36,10 @@ MAX_DELAY_S = 5.0
 REMIND_EVERY_S = 60.0
 
 
-class DatabaseUnreachable(RuntimeError):
+class DatabaseUnreachable(DomainError):
     """The database did not answer for longer than the bound (exit code 6)."""
+
+    kind = ErrorKind.DATABASE
 
 
 def is_outage(exc: BaseException) -> bool:
