@@ -120,7 +120,9 @@ class Attend:
         return env
 
     def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "attendance.cli", "-v", *args]
+        # (The command line moved from attendance/cli.py to cli/: either checkout runs.)
+        module = "cli" if (self.code / "cli" / "__main__.py").exists() else "attendance.cli"
+        return [sys.executable, "-m", module, "-v", *args]
 
     def run(self, url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
