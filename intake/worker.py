@@ -329,8 +329,23 @@ class Worker:
         said to be recorded or given back before the transaction that does it has committed.
         """
         stopping_since: float | None = None
+        lost = False
         while True:
             try:
+                if lost:
+                    # Another worker took the job while this one could not renew its lease
+                    # (the database was away from it, or it stalled): this worker did not
+                    # die, so its claim is not an attempt. The other records the page.
+                    forgive_attempt(self.engine, ticket)
+                    self._answered()
+                    self.stats.lease_lost += 1
+                    self.stats.attempts_forgiven += 1
+                    log.warning(
+                        "page job %d: lease lost; another worker has it (this claim is not "
+                        "counted as an attempt)",
+                        ticket.job_id,
+                    )
+                    return False, None
                 if isinstance(result, _GiveBack):
                     if release_job(self.engine, ticket):
                         self.stats.retried += 1
@@ -341,7 +356,8 @@ class Worker:
                         )
                         self._answered()
                         return False, None
-                    raise LeaseLost(f"page job {ticket.job_id}: the lease was lost")
+                    lost = True
+                    continue
                 finished = complete_job(
                     self.engine,
                     ticket,
@@ -352,19 +368,7 @@ class Worker:
                 self._answered()
                 return True, finished
             except LeaseLost:
-                # Another worker took the job while this one could not renew its lease (the
-                # database was away from it, or it stalled): this worker did not die, so its
-                # claim is not an attempt. The page is (or will be) recorded by the other.
-                forgive_attempt(self.engine, ticket)
-                self._answered()
-                self.stats.lease_lost += 1
-                self.stats.attempts_forgiven += 1
-                log.warning(
-                    "page job %d: lease lost; another worker has it (this claim is not "
-                    "counted as an attempt)",
-                    ticket.job_id,
-                )
-                return False, None
+                lost = True
             except SQLAlchemyError as exc:
                 if not is_outage(exc):
                     raise
