@@ -29,7 +29,9 @@ from tests.batches import attend_process, pdf_bytes, printed_pages, query
 from tests.conftest import CERTIFICATES_CSV, MONTH, Cli
 
 ROUNDS = 10
+SHEETS = 4  # a round: 4 sheets, 8 scans; the 4 workers take two sheets' scans at a time
 WORKERS = 4
+COPIES = -(-ROUNDS * SHEETS // 7)  # of the fixture's certificates (7 sheets a copy)
 
 
 def _certificates(path: Path, copies: int) -> None:
@@ -46,11 +48,11 @@ def _certificates(path: Path, copies: int) -> None:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def many_sheets(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
-    """ROUNDS x 7 issued sheets, on SQLite or on a fresh PostgreSQL database."""
+    """At least ROUNDS x SHEETS issued sheets, on SQLite or on a fresh PostgreSQL database."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
     cli = Cli(tmp_path / "attend-data", url)
     cli.ok("init")
-    _certificates(tmp_path / "certificates.csv", ROUNDS)
+    _certificates(tmp_path / "certificates.csv", COPIES)
     cli.ok("certificates", "import", str(tmp_path / "certificates.csv"))
     cli.ok("sheets", "issue", "--month", MONTH)
     return cli
@@ -58,7 +60,7 @@ def many_sheets(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
 
 def _jpeg(page: np.ndarray) -> bytes:
     out = io.BytesIO()
-    Image.fromarray(page, mode="L").save(out, "JPEG", quality=85, dpi=(150, 150))
+    Image.fromarray(page, mode="L").save(out, "JPEG", quality=85, dpi=(100, 100))
     return out.getvalue()
 
 
@@ -84,15 +86,15 @@ def _finished(cli: Cli, batch: str, files: int) -> Callable[[], bool]:
 def test_two_scans_of_a_sheet_read_at_once_receive_it_once(
     many_sheets: Cli, tmp_path: Path
 ) -> None:
-    """GIVEN 70 issued sheets, each scanned twice as different bytes (a JPEG and a one-page
+    """GIVEN 40 issued sheets, each scanned twice as different bytes (a JPEG and a one-page
     PDF), and four workers running
-    WHEN ten rounds of seven sheets are queued, each sheet's two scans one right after the
+    WHEN ten rounds of four sheets are queued, each sheet's two scans one right after the
     other so that two workers read them at the same time
     THEN every sheet is received exactly once: one identified page and one duplicate, one
     `received` event, the sheet's record the identified page; no review item doubled."""
     cli = many_sheets
-    pages = printed_pages(cli, tmp_path)
-    assert len(pages) == ROUNDS * 7
+    pages = printed_pages(cli, tmp_path, dpi=100)[: ROUNDS * SHEETS]
+    assert len(pages) == ROUNDS * SHEETS
     engine = make_engine(cli.database_url or f"sqlite:///{cli.home / 'attend.sqlite3'}")
     dirs = IntakeDirs(tmp_path / "work")
     dirs.ensure()
@@ -109,15 +111,15 @@ def test_two_scans_of_a_sheet_read_at_once_receive_it_once(
             time.sleep(5)
         for round_ in range(ROUNDS):
             batch = new_batch_id()
-            for index in range(round_ * 7, round_ * 7 + 7):
+            for index in range(round_ * SHEETS, (round_ + 1) * SHEETS):
                 scans = [
                     (f"sheet-{index:02d}-a.jpg", _jpeg(pages[index])),
-                    (f"sheet-{index:02d}-b.pdf", pdf_bytes([pages[index]], 150)),
+                    (f"sheet-{index:02d}-b.pdf", pdf_bytes([pages[index]], 100)),
                 ]
                 for name, data in scans:
                     (inbox / name).write_bytes(data)
                     claim_path(engine, dirs, inbox / name, name=name, batch_id=batch)
-            _wait(_finished(cli, batch, 14), 120, f"round {round_ + 1}")
+            _wait(_finished(cli, batch, 2 * SHEETS), 120, f"round {round_ + 1}")
         assert all(worker.poll() is None for worker in workers), log.read_text()[-3000:]
     finally:
         for worker in workers:
@@ -133,7 +135,7 @@ def test_two_scans_of_a_sheet_read_at_once_receive_it_once(
     statuses: dict[str, Counter[str]] = defaultdict(Counter)
     for serial, status in query(cli, "SELECT serial, status FROM scanned_pages"):
         statuses[str(serial)][str(status)] += 1
-    assert len(statuses) == ROUNDS * 7
+    assert len(statuses) == ROUNDS * SHEETS
     wrong = {s: dict(c) for s, c in statuses.items() if c != {"identified": 1, "duplicate": 1}}
     assert wrong == {}
     receipts = Counter(
@@ -148,11 +150,11 @@ def test_two_scans_of_a_sheet_read_at_once_receive_it_once(
         "JOIN scanned_pages p ON p.file_id = f.id AND p.page_number = s.source_page "
         "WHERE p.status = 'identified' AND p.serial = s.serial AND s.received_at IS NOT NULL",
     )
-    assert len(records) == ROUNDS * 7
+    assert len(records) == ROUNDS * SHEETS
     assert query(
         cli,
         "SELECT count(*), count(DISTINCT sheet_id) FROM scanned_pages WHERE is_record",
-    ) == [(ROUNDS * 7, ROUNDS * 7)]
+    ) == [(ROUNDS * SHEETS, ROUNDS * SHEETS)]
     # Review items come from the record page only (a doubled receipt doubled them).
     from_other_pages = query(
         cli,
@@ -161,4 +163,4 @@ def test_two_scans_of_a_sheet_read_at_once_receive_it_once(
     )
     assert from_other_pages == [(0,)]
     jobs = dict(query(cli, "SELECT state, count(*) FROM page_jobs GROUP BY state"))
-    assert jobs == {"done": ROUNDS * 14}
+    assert jobs == {"done": ROUNDS * SHEETS * 2}
