@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test check setup setup-dev bench bench-reading bench-intake bench-ui
+.PHONY: demo test check setup setup-dev bench bench-reading bench-intake bench-ui bench-faults
 
 setup:
 	scripts/setup.sh
@@ -32,3 +32,7 @@ bench-intake: setup-dev
 
 bench-ui: setup-dev
 	.venv/bin/python scripts/bench_review_ui.py --items 60
+
+# A throwaway PostgreSQL server; the full-disk scenario mounts a tmpfs and needs root.
+bench-faults: setup-dev
+	.venv/bin/python scripts/bench_faults.py
