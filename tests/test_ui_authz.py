@@ -35,8 +35,12 @@ POLICY: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/account"): EVERYONE,
     ("GET", "/lookup"): PUBLIC,
     ("GET", "/api/lookup/{serial}"): PUBLIC,
-    # the review queue and groups
+    # the review screen (one sheet at a time), the queue's item routes, groups
     ("GET", "/review"): REVIEWERS,
+    ("POST", "/review/sheets/next"): REVIEWERS,
+    ("POST", "/review/sheets/{serial}/release"): REVIEWERS,
+    ("POST", "/review/sheets/{serial}/return"): REVIEWERS,
+    ("POST", "/review/items/{item_id}/key"): REVIEWERS,
     ("POST", "/review/next"): REVIEWERS,
     ("GET", "/review/items/{item_id}/evidence.png"): REVIEWERS,
     ("GET", "/review/items/{item_id}/page.png"): REVIEWERS,
