@@ -121,7 +121,7 @@ def test_review_page_is_a_sheet_screen_shell(reviewer: tuple[TestClient, str]) -
         '<section id="return-panel" hidden>',
         '<input id="return-reason"',
         '<script src="/static/queue.js" defer></script>',
-        "<kbd>Esc</kbd> skip the sheet",
+        "<kbd>Esc</kbd> clear the box, or skip the sheet",
         "<kbd>!</kbd> return the sheet",
     ):
         assert hook in text, hook

@@ -8,7 +8,8 @@
 //   -                (empty box) the field is blank
 //   ArrowDown / Up   the next / previous item without deciding
 //   !                (empty box) return the sheet: Enter returns it, Escape goes back
-//   Escape           skip the sheet (its items go back to the queue); the next sheet comes
+//   Escape           clear the typed text; with the box empty, skip the sheet (its items go
+//                    back to the queue) and the next sheet comes
 //
 // Stale-image guard: an item's value and its crop appear together, once the crop has loaded;
 // until then Enter does nothing. A decision names the item and the version on screen.
@@ -353,6 +354,11 @@
     section.dataset.itemId = String(item.id);
     section.dataset.kind = item.kind;
     section.dataset.version = item.version === null ? (item.finding_version || "") : String(item.version);
+    section.dataset.severity = item.severity || "";
+    section.dataset.fieldName = item.field_name || "";
+    section.dataset.flagCode = item.flag_code || "";
+    section.dataset.days = (item.days || []).join(",");
+    section.dataset.value = isField(item) && item.value !== null ? item.value : "";
     ready = true;
     section.dataset.ready = "true";
     section.setAttribute("aria-busy", "false");
@@ -655,6 +661,8 @@
     event.preventDefault();
     if (!returnPanel.hidden) {
       closeReturn();
+    } else if (input.value !== "") {
+      input.value = ""; // a first Escape clears what was typed; the next skips the sheet
     } else {
       skipSheet();
     }
