@@ -253,7 +253,11 @@ def next_sheet(
                 done = session.exec(select(Sheet).where(Sheet.serial == serial)).one()
                 status = done.status
             previous = {"serial": serial, "serial_display": format_serial(serial), "status": status}
-    if claim is None:
+    for _ in range(3):
+        if claim is not None:
+            break
+        # None also when another reviewer was claiming the same sheet at that moment (its
+        # items were locked): asked again, the sheet is theirs and the next one comes.
         claim = review_queue.claim_sheet(engine, reviewer=viewer.username, exclude_sheets=body.skip)
     with session_scope(engine) as session:
         data = {
