@@ -34,7 +34,7 @@ from attendance.models import (
     SheetFlag,
 )
 from fixtures.scanbatch import write_image
-from fixtures.website import PASSWORD, PROVIDER_A, PROVIDER_B
+from fixtures.website import PASSWORD, PROVIDER_A, PROVIDER_B, unregistered_sheet
 from forms.layout import barcode_rect, serial_text_rect
 from forms.serial import format_serial
 from scanner.load import load_pages
@@ -618,4 +618,86 @@ def test_a_time_crop_in_the_browser_has_am_and_pm(server: Any, browser: Any) -> 
     label = page.inner_text("#item-label")
     assert re.fullmatch(r"\w{3} \w{3} \d{1,2} - time (in|out)( \(QA check\))?", label)
     _shot(page, "24-review-time-crop")
+    context.close()
+
+
+def test_return_a_sheet_and_key_a_page_from_the_screen(
+    server: Any, browser: Any, tmp_path: Path
+) -> None:
+    """GIVEN the review screen on a sheet missing its parent's signature, and a sheet whose
+    page could not be registered
+    WHEN the reviewer presses ! (the return panel lists the notice's problems), Escape (back to
+    the sheet), ! again and Enter; then opens the unregistered sheet and types its fields
+    THEN the first sheet is returned with a link to its notice and the next sheet comes; the
+    page's typed fields are stored in the reviewer's name."""
+    base, site, _ = server
+    engine = site.engine()
+    with Session(engine) as session:
+        serial = session.exec(
+            select(Sheet.serial)
+            .join(ReviewItem, col(ReviewItem.sheet_id) == col(Sheet.id))
+            .where(
+                ReviewItem.state == "open", ReviewItem.finding_code == "parent_signature_missing"
+            )
+        ).first()
+    assert serial is not None
+    unregistered = unregistered_sheet(site, tmp_path)
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    _login(page, base, "reviewer")
+    page.goto(f"{base}/review?serial={serial}")
+    page.wait_for_selector(f"#sheet[data-serial='{serial}'] #item[data-ready=true]")
+    page.keyboard.press("!")
+    page.wait_for_selector("#return-panel:not([hidden])")
+    assert page.evaluate("document.activeElement.id") == "return-reason"
+    assert "parent's signature" in page.inner_text("#return-problems")
+    _shot(page, "25-review-return-panel")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#return-panel", state="hidden")
+    assert _state(page)["serial"] == serial and _state(page)["focus"] == "value"
+    page.keyboard.press("!")
+    page.keyboard.type("signature missing: please sign and send it back")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#notice-link")
+    assert page.get_attribute("#notice-link", "href") == f"/sheets/{serial}/notice.pdf"
+    page.wait_for_function(
+        "(s) => document.querySelector('#empty') || "
+        "document.querySelector('#sheet').dataset.serial !== s",
+        arg=serial,
+    )
+    with Session(engine) as session:
+        sheet = session.exec(select(Sheet).where(Sheet.serial == serial)).one()
+        assert sheet.status == "returned"
+        returned = session.exec(
+            select(Event).where(Event.entity_id == serial, Event.action == "returned")
+        ).one()
+        assert returned.actor == "reviewer" and "please sign" in (returned.after_json or "")
+    notice = page.request.get(f"{base}/sheets/{serial}/notice.pdf")
+    assert notice.status == 200 and notice.body().startswith(b"%PDF")
+
+    page.goto(f"{base}/review?serial={unregistered}")
+    page.wait_for_selector(f"#sheet[data-serial='{unregistered}'] #item[data-ready=true]")
+    assert _state(page)["kind"] == "unregistered_page"
+    assert page.locator("#page-box").is_hidden()
+    _shot(page, "26-review-unregistered-page")
+    page.keyboard.type("1.in=7:45 1.out=5:00p parent=signed provider=signed")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "(s) => document.querySelector('#empty') || "
+        "document.querySelector('#sheet').dataset.serial !== s || "
+        "document.querySelector('#message').textContent.includes('keyed')",
+        arg=unregistered,
+    )
+    with Session(engine) as session:
+        readings = {
+            r.field_name: r
+            for r in session.exec(
+                select(FieldReading)
+                .join(Sheet, col(Sheet.id) == col(FieldReading.sheet_id))
+                .where(Sheet.serial == unregistered)
+            ).all()
+        }
+    assert readings["day.01.in"].final_value == "07:45"
+    assert readings["day.01.out"].final_value == "17:00"
+    assert readings["day.01.in"].reviewed_by == "reviewer"
     context.close()

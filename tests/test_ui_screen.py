@@ -3,7 +3,6 @@ key a page that could not be registered), over the real app and a site read by t
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,10 @@ from sqlmodel import Session, col, func, select
 from attendance import review_queue
 from attendance.errors import InvalidValue
 from attendance.models import Event, FieldReading, ReviewItem, Sheet, SheetFlag
-from fixtures.scanbatch import write_image
-from fixtures.website import PROVIDER_A, login
-from forms.layout import PAGE_HEIGHT_PT, PAGE_WIDTH_PT, build_layout
+from fixtures.website import PROVIDER_A, login, unregistered_sheet
+from forms.layout import PAGE_HEIGHT_PT, PAGE_WIDTH_PT
 from review_ui.routes import screen
 from scanner import timefield
-from scanner.load import load_pages
-from scanner.simulate import simulate_scan
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -338,28 +334,6 @@ def test_a_sheet_is_returned_from_the_screen(site: Any, reviewer: tuple[TestClie
 
 
 # --- a page that could not be registered ----------------------------------------------------------
-
-
-def unregistered_sheet(site: Any, tmp_path: Path) -> str:
-    """A December sheet scanned with its four corner marks gone: identified by its QR code but
-    never registered, so its page waits to be keyed. Its serial."""
-    cli = site.cli()
-    cli.ok("sheets", "issue", "--month", "2026-12")
-    serial = site.serials(PROVIDER_A, month="2026-12")[0]
-    pdf = tmp_path / "sheet.pdf"
-    cli.ok("sheets", "print", "--serial", serial, "-o", str(pdf))
-    image = next(iter(load_pages(pdf, dpi=200))).image.copy()
-    scale = 200 / 72
-    for x, y, w, h in build_layout(serial, dt.date(2026, 12, 1)).fiducials:
-        image[
-            int((y - 3) * scale) : int((y + h + 3) * scale),
-            int((x - 3) * scale) : int((x + w + 3) * scale),
-        ] = 255
-    scan = tmp_path / "no-corners.png"
-    write_image(simulate_scan(image, rotate=0, seed=5), scan, 200)
-    result = cli("intake", "run", str(scan))
-    assert result.code in (0, 5), result.err
-    return serial
 
 
 def test_parse_keyed_pairs() -> None:
