@@ -456,3 +456,26 @@ def test_not_logged_in_and_without_csrf(site: Any, reviewer: tuple[TestClient, s
         status = session.exec(select(Sheet.status).where(Sheet.serial == serial)).one()
     assert claimed == 0 and status != "returned" and event_count(site) == before
     anonymous.close()
+
+
+def test_what_groups_confirm_drops_off_the_sheet(
+    site: Any, reviewer: tuple[TestClient, str]
+) -> None:
+    """GIVEN a sheet on the reviewer's screen WHEN one of its fields is confirmed on the
+    grouped verification page (the fast first pass) THEN the sheet, asked for again, no longer
+    has that item, and the rest are still the reviewer's."""
+    client, token = reviewer
+    sheet = next_sheet(client, token)["sheet"]
+    field = next(i for i in sheet["items"] if i["kind"] in ("field", "qa_sample"))
+    group = f"{field['field_kind']}:{field['machine_value'] or 'blank'}"
+    response = client.post(
+        "/review/groups/accept",
+        data={"csrf_token": token, "group": group, "item": [str(field["id"])]},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    again = next_sheet(client, token, serial=sheet["serial"])["sheet"]
+    assert len(sheet["items"]) > 1 and again is not None and again["id"] == sheet["id"]
+    ids = {i["id"] for i in again["items"]}
+    assert field["id"] not in ids and ids == {r.id for r in open_items(site, sheet["id"])}
+    assert {r.claimed_by for r in open_items(site, sheet["id"])} == {"reviewer"}
