@@ -41,7 +41,9 @@ class EvidenceMissing(DomainError, LookupError):
     kind = ErrorKind.NOT_FOUND
 
 
+@functools.lru_cache(maxsize=64)
 def layout_for(serial: str, month: str) -> Layout:
+    """The sheet's layout (frozen, so shared: the review screen asks for it per item)."""
     return build_layout(serial, parse_month(month))
 
 
