@@ -13,6 +13,19 @@
 //
 // Stale-image guard: an item's value and its crop appear together, once the crop has loaded;
 // until then Enter does nothing. A decision names the item and the version on screen.
+//
+// DOM hooks (stable: scripted reviewers such as scripts/bench_review.py read them):
+//   #sheet            data-serial, data-sheet-id of the sheet on screen
+//   #item             data-item-id, data-kind (field | qa_sample | finding | unregistered_page),
+//                     data-version (a field's version, a finding's finding_version),
+//                     data-ready ("true" once the crop has loaded: only then does Enter act),
+//                     data-severity, data-field-name, data-flag-code, data-days (ISO, commas),
+//                     data-value (the field's value now; "" when blank)
+//   #evidence         the current item's crop (an <img>, replaced per item)
+//   #value            the box that takes the keys; #message the status line
+//   #items li         the sheet's open items top to bottom (data-item-id; .current)
+//   #return-panel, #return-reason, #notice-link (after a return)
+//   #empty            present when no sheet is waiting
 (function () {
   "use strict";
 
