@@ -27,6 +27,7 @@ from attendance.models import (
 )
 from attendance.months import month_days, parse_month
 from attendance.rules import certified_hours, day_hours, payable_hours
+from attendance.safetext import spreadsheet_cell
 from attendance.sheets import list_sheets
 from attendance.values import MARKED, SIGNED, current_value
 from forms.layout import ABSENCE_CODES
@@ -39,14 +40,25 @@ def iso_utc(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _time_field(reading: FieldReading | None) -> dict[str, Any]:
+# Never a silent blank: a field of a received sheet that was never read is exported as
+# needing review with this reason, never as a verified blank.
+NOT_READ = "not_read"
+
+
+def _unsure(reading: FieldReading) -> bool:
+    """The machine was not sure, and no reviewer has decided yet."""
+    return reading.needs_review and not reading.reviewed
+
+
+def _time_field(reading: FieldReading | None, *, read: bool) -> dict[str, Any]:
     if reading is None:
         return {
             "value": None,
             "machine_value": None,
             "confidence": None,
-            "needs_review": False,
+            "needs_review": not read,
             "reviewed": False,
+            "reason": None if read else NOT_READ,
         }
     return {
         "value": current_value(reading),
@@ -54,34 +66,49 @@ def _time_field(reading: FieldReading | None) -> dict[str, Any]:
         "confidence": reading.confidence,
         "needs_review": reading.needs_review,
         "reviewed": reading.reviewed,
+        "reason": reading.reason,
     }
 
 
-def _absence(readings: dict[str, FieldReading], day: dt.date) -> dict[str, Any]:
-    marked = [
+def _absence(readings: dict[str, FieldReading], day: dt.date, *, read: bool) -> dict[str, Any]:
+    boxes = [
         (code.code, readings[name])
         for code in ABSENCE_CODES
         if (name := f"day.{day.day:02d}.absence.{code.code}") in readings
-        and current_value(readings[name]) == MARKED
     ]
+    marked = [(code, reading) for code, reading in boxes if current_value(reading) == MARKED]
+    # A box the machine was unsure of leaves the day's absence in doubt, marked or not.
+    unsure = [reading for _, reading in boxes if _unsure(reading)]
     if not marked:
-        return {"code": None, "confidence": None, "needs_review": False}
+        return {
+            "code": None,
+            "confidence": None,
+            "needs_review": bool(unsure) or not read,
+            "reason": (unsure[0].reason if unsure else None) if read else NOT_READ,
+        }
     code, reading = marked[0]
     return {
         "code": code,
         "confidence": reading.confidence,
-        "needs_review": reading.needs_review or len(marked) > 1,
+        "needs_review": reading.needs_review or len(marked) > 1 or bool(unsure),
+        "reason": "several_marked" if len(marked) > 1 else reading.reason,
     }
 
 
-def _signature(reading: FieldReading | None) -> dict[str, Any]:
+def _signature(reading: FieldReading | None, *, read: bool) -> dict[str, Any]:
     if reading is None:
-        return {"signed": None, "confidence": None, "needs_review": False}
+        return {
+            "signed": None,
+            "confidence": None,
+            "needs_review": not read,
+            "reason": None if read else NOT_READ,
+        }
     # A reading exists: the box was looked at, so no ink means "not signed", not "unknown".
     return {
         "signed": current_value(reading) == SIGNED,
         "confidence": reading.confidence,
         "needs_review": reading.needs_review,
+        "reason": reading.reason,
     }
 
 
@@ -129,14 +156,17 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
     for sheet, certificate in rows:
         assert sheet.id is not None
         fields = readings.get(sheet.id, {})
+        # A received sheet without readings was not read (its page could not be registered):
+        # every field of it needs a person, with the reason, until the page is keyed.
+        read = bool(fields) or sheet.received_at is None
         facts = sheet_facts(session, sheet)
         hours = {entry.date: day_hours(entry) for entry in facts.days}
         days = [
             {
                 "date": day.isoformat(),
-                "time_in": _time_field(fields.get(f"day.{day.day:02d}.in")),
-                "time_out": _time_field(fields.get(f"day.{day.day:02d}.out")),
-                "absence": _absence(fields, day),
+                "time_in": _time_field(fields.get(f"day.{day.day:02d}.in"), read=read),
+                "time_out": _time_field(fields.get(f"day.{day.day:02d}.out"), read=read),
+                "absence": _absence(fields, day, read=read),
                 "hours": None if hours.get(day) is None else round(hours[day] or 0.0, 2),
             }
             for day in month_days(first)
@@ -164,8 +194,8 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
                 "source": {"file_sha256": sheet.source_file_sha256, "page": sheet.source_page},
                 "days": days,
                 "signatures": {
-                    "parent": _signature(fields.get("signature.parent")),
-                    "provider": _signature(fields.get("signature.provider")),
+                    "parent": _signature(fields.get("signature.parent"), read=read),
+                    "provider": _signature(fields.get("signature.provider"), read=read),
                 },
                 "flags": flags.get(sheet.id, []),
                 "totals": totals,
@@ -208,12 +238,9 @@ CSV_COLUMNS = [
 ]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+# Every cell goes through `spreadsheet_cell`: a text cell that starts like a formula (`=`,
+# `+`, `-`, `@`, tab, carriage return) gets a leading `'`; numbers stay numbers.
+_cell = spreadsheet_cell
 
 
 def export_csv(data: dict[str, Any]) -> str:

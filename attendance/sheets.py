@@ -22,6 +22,7 @@ from attendance.models import (
     SheetStatus,
 )
 from attendance.months import month_key, month_last_day
+from attendance.safetext import shown
 from attendance.schedule import Schedule
 from forms.layout import FORM_VERSION
 from forms.render import SheetPrint
@@ -132,19 +133,20 @@ def sheet_print(
     assert provider is not None  # foreign key
     schedule = Schedule.from_json(certificate.schedule_json)
     year, month = (int(part) for part in sheet.month.split("-"))
+    # Names as printed: format characters (U+202E and the like) replaced (safetext.shown).
     return SheetPrint(
         serial=sheet.serial,
         month=dt.date(year, month, 1),
-        agency_name=agency_name,
-        child_name=f"{certificate.child_first_name} {certificate.child_last_name}",
+        agency_name=shown(agency_name),
+        child_name=shown(f"{certificate.child_first_name} {certificate.child_last_name}"),
         certificate_id=certificate.certificate_id,
         provider_id=provider.provider_id,
-        provider_name=provider.name,
-        parent_name=certificate.parent_name,
+        provider_name=shown(provider.name),
+        parent_name=shown(certificate.parent_name),
         schedule_text=certificate.schedule_text,
         weekly_hours=certificate.weekly_hours,
         schedule_type=certificate.schedule_type,
-        specialist_name=certificate.specialist_name,
+        specialist_name=shown(certificate.specialist_name),
         specialist_phone=certificate.specialist_phone,
         period_start=certificate.start_date,
         period_end=certificate.end_date,

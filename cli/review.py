@@ -275,10 +275,22 @@ def cmd_review_serve(args: argparse.Namespace, settings: Settings) -> ExitCode:
             "would cross the network in clear. Put it behind an https proxy and pass "
             "--behind-https, or serve on 127.0.0.1",
         )
-    from review_ui.app import serve
+    from review_ui.app import UnsafeProxySetting, forwarded_allow_ips, serve
 
+    try:
+        proxies = forwarded_allow_ips(args.forwarded_allow_ips, behind_https=args.behind_https)
+    except UnsafeProxySetting as exc:
+        raise CommandError(ExitCode.UNSAFE_CONFIGURATION, str(exc)) from None
+    except ValueError as exc:
+        raise CommandError(ExitCode.USAGE, str(exc)) from None
     print(f"attend: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", file=sys.stderr)
-    serve(settings, host=args.host, port=args.port, secure_cookies=args.behind_https)
+    serve(
+        settings,
+        host=args.host,
+        port=args.port,
+        secure_cookies=args.behind_https,
+        trusted_proxies=proxies,
+    )
     return ExitCode.OK
 
 
@@ -313,6 +325,26 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     except InvalidUser as exc:
         raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from None
     print(f"attend: user {name} added ({role})", file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    """An admin resets a user's password; the user's open sessions end."""
+    from attendance.models import User
+    from review_ui.auth import InvalidUser, normalize_username, update_user
+
+    password = _read_password(args)
+    engine = open_engine(settings)
+    name = normalize_username(args.username)
+    try:
+        with session_scope(engine) as session:
+            user = session.exec(select(User).where(User.username == name)).first()
+            if user is None:
+                raise CommandError(ExitCode.NOT_FOUND, f"no user {name}")
+            update_user(session, user, actor=cli_actor(), password=password)
+    except InvalidUser as exc:
+        raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from None
+    print(f"attend: password of {name} set; their sessions were ended", file=sys.stderr)
     return ExitCode.OK
 
 
@@ -414,6 +446,13 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="an https proxy is in front: cookies are Secure; allows a non-loopback --host",
     )
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default="",
+        metavar="LIST",
+        help="with --behind-https: the proxy addresses or networks (comma-separated) whose "
+        "X-Forwarded-For/-Proto are believed (default none: the peer address counts)",
+    )
 
     user_commands = commands.group("users", "web app users and their roles")
     p = commands.add(user_commands, "add", cmd_users_add, "add a user (the first admin, say)")
@@ -421,6 +460,13 @@ def register(commands: Commands) -> None:
     p.add_argument("--role", required=True, choices=["admin", "mailroom", "reviewer", "provider"])
     p.add_argument("--provider", metavar="ID", help="the provider a provider user belongs to")
     p.add_argument("--name", metavar="TEXT", help="the name shown in the app")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p = commands.add(
+        user_commands, "set-password", cmd_users_set_password, "reset a user's password"
+    )
+    p.add_argument("username", metavar="USERNAME")
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )

@@ -118,6 +118,7 @@ def cmd_sheets_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def cmd_sheets_print(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from attendance.ids import UnsafePath, file_in, file_part
     from forms.render import render_sheets
 
     engine = open_engine(settings)
@@ -148,7 +149,12 @@ def cmd_sheets_print(args: argparse.Namespace, settings: Settings) -> ExitCode:
         for item in prints:
             groups.setdefault((item.provider_id, month_key(item.month)), []).append(item)
         for (provider_id, month_text), items in sorted(groups.items()):
-            target = out / f"sheets-{month_text}-{provider_id}.pdf"
+            # Built from a clean id and checked at write time: data imported before ids were
+            # validated (a provider id `../../admin`) still cannot leave the folder.
+            try:
+                target = file_in(out, f"sheets-{month_text}-{file_part(provider_id)}.pdf")
+            except UnsafePath as exc:
+                raise CommandError(ExitCode.UNSAFE_CONFIGURATION, str(exc)) from None
             render_sheets(items, target)
             print(f"{target}: {len(items)} sheets")
         return ExitCode.OK

@@ -8,11 +8,9 @@ failure anywhere in a file leaves no partial record; other files go on.
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import hashlib
 import logging
-import math
 import os
 import tempfile
 import time
@@ -38,15 +36,11 @@ from attendance.models import (
 from attendance.months import month_days, parse_month
 from attendance.receipt import PageOutcome, PageRecord, record_pages
 from attendance.schedule import Schedule
-from attendance.settings import Settings
-from forms.layout import build_layout
-from scanner.digits import DigitReader
 from scanner.errors import Reason, ScanError
-from scanner.fields import ReadingSettings, read_sheet_fields
 from scanner.load import PageImage, load_pages, sniff_format
-from scanner.pipeline import PageIdentity, identify_page
+from scanner.pipeline import PageIdentity, PageReading, Reading, SheetContext
+from scanner.pipeline import read_page as read_scanned_page
 from scanner.readings import FieldReading as MachineReading
-from scanner.register import register_page, warp_to_canon
 
 log = logging.getLogger(__name__)
 
@@ -175,33 +169,6 @@ def write_atomically(target: Path, data: bytes) -> None:
         raise
 
 
-@dataclass(frozen=True)
-class SheetContext:
-    """What reading a sheet needs from the database: its month and the authorized windows."""
-
-    serial: str
-    month: str
-    windows: dict[dt.date, tuple[tuple[int, int], ...]]
-
-
-@dataclass(frozen=True)
-class Reading:
-    """How to read fields: the digit model (loaded once per run) and review thresholds."""
-
-    reader: DigitReader
-    settings: ReadingSettings = field(default_factory=ReadingSettings)
-
-
-def load_reading(settings: Settings) -> Reading:
-    """How every entry point reads pages (the command line, the worker, the web): the shipped
-    digit model, and the review threshold of time fields from the settings. Marks and
-    signatures keep their own measured defaults."""
-    return Reading(
-        reader=DigitReader.load(),
-        settings=ReadingSettings(time_review_below=settings.review_threshold),
-    )
-
-
 def sheet_context(engine: Engine, serial: str) -> SheetContext | None:
     """Month and schedule of the sheet with `serial`, or None for an unknown serial."""
     with Session(engine) as session:
@@ -211,12 +178,13 @@ def sheet_context(engine: Engine, serial: str) -> SheetContext | None:
         certificate = session.get(Certificate, sheet.certificate_id)
     assert certificate is not None
     schedule = Schedule.from_json(certificate.schedule_json)
+    month = parse_month(sheet.month)
     windows = {
         day: tuple((w.start, w.end) for w in schedule.days[day.weekday()])
-        for day in month_days(parse_month(sheet.month))
+        for day in month_days(month)
         if certificate.start_date <= day <= certificate.end_date
     }
-    return SheetContext(serial=serial, month=sheet.month, windows=windows)
+    return SheetContext(serial=serial, month=month, windows=windows)
 
 
 @dataclass(frozen=True)
@@ -233,45 +201,37 @@ class ReadPage:
 
 
 Timings = dict[str, float]
-"""Seconds spent per stage (identify, register, read), added to by `read_page`."""
+"""Seconds spent per stage (identify, register, warp, read, store), added to by `read_page`."""
 
 
-def _read_fields(
-    page: PageImage,
-    identity: PageIdentity,
-    context: SheetContext,
-    reading: Reading,
-    timings: Timings,
-) -> tuple[tuple[MachineReading, ...], float | None, str | None, np.ndarray | None]:
-    """Register the page to its layout and read every field, or say why not."""
-    assert identity.rotation is not None
+def stored_page(
+    page: PageImage, result: PageReading, *, sha: str, store_dir: Path, timings: Timings
+) -> ReadPage:
+    """Keep what a reviewer needs of a page the scanner has read, and say where it is.
+
+    An unidentified page, and a page of a known sheet that could not be registered (keyed
+    from the whole image), are kept as a preview image; a registered page as its canonical
+    image. A full disk raises OSError.
+    """
+    for stage, seconds in result.timings.items():
+        timings[stage] = timings.get(stage, 0.0) + seconds
     started = time.perf_counter()
-    layout = build_layout(context.serial, parse_month(context.month))
-    registration = register_page(
-        page.image,
-        dpi=page.dpi,
-        layout=layout,
-        rotation=identity.rotation,
-        barcode=identity.barcode,
+    preview = None
+    canon_path = None
+    if result.canon is not None:
+        canon_path = save_canon(result.canon, store_dir, sha, page.number)
+    elif not result.identity.identified or result.attempted:
+        preview = _save_preview(page, store_dir, sha)
+    timings["store"] = timings.get("store", 0.0) + time.perf_counter() - started
+    return ReadPage(
+        page.number,
+        result.identity,
+        preview,
+        result.readings,
+        result.residual_pt,
+        result.review_reason,
+        canon_path,
     )
-    # No fit at all has an infinite residual: stored as unknown, not as a number.
-    residual = registration.residual_pt if math.isfinite(registration.residual_pt) else None
-    if not registration.ok:
-        _add(timings, "register", started)
-        return (), residual, registration.reason, None
-    canon = warp_to_canon(page.image, registration, layout)
-    warped = _add(timings, "register", started)
-    readings = read_sheet_fields(
-        canon, layout, reading.reader, windows=context.windows, settings=reading.settings
-    )
-    _add(timings, "read", warped)
-    return tuple(readings), residual, None, canon
-
-
-def _add(timings: Timings, stage: str, since: float) -> float:
-    now = time.perf_counter()
-    timings[stage] = timings.get(stage, 0.0) + now - since
-    return now
 
 
 def read_page(
@@ -283,31 +243,13 @@ def read_page(
     reading: Reading | None,
     timings: Timings | None = None,
 ) -> ReadPage:
-    """Identify one page; for a known sheet, register it and read its fields.
-
-    An unidentified page is kept as a preview image for the reviewer (a full disk raises
-    OSError). Nothing here touches the database except `context_for`.
-    """
-    timings = {} if timings is None else timings
-    started = time.perf_counter()
-    identity = identify_page(page)
-    _add(timings, "identify", started)
-    preview = None if identity.identified else _save_preview(page, store_dir, sha)
-    context = context_for(identity.payload.serial) if identity.payload else None
-    if context is None or reading is None:
-        return ReadPage(page.number, identity, preview)
-    readings, residual, review_reason, canon = _read_fields(
-        page, identity, context, reading, timings
+    """Read one page with the scanner's composer (`scanner.pipeline.read_page`) and keep its
+    images for reviewers (`stored_page`). Nothing here touches the database except
+    `context_for`."""
+    result = read_scanned_page(page, context_for=context_for, reading=reading)
+    return stored_page(
+        page, result, sha=sha, store_dir=store_dir, timings={} if timings is None else timings
     )
-    started = time.perf_counter()
-    canon_path = None
-    if canon is not None:
-        canon_path = save_canon(canon, store_dir, sha, page.number)
-    elif preview is None:
-        # Not registered: the reviewer keys the page from the whole image.
-        preview = _save_preview(page, store_dir, sha)
-    _add(timings, "store", started)
-    return ReadPage(page.number, identity, preview, readings, residual, review_reason, canon_path)
 
 
 def _read_pages(
@@ -496,6 +438,7 @@ __all__ = [
     "ReadPage",
     "Reading",
     "Reason",
+    "SheetContext",
     "collect_files",
     "missing_paths",
     "page_record",
@@ -503,5 +446,6 @@ __all__ = [
     "read_page",
     "run_intake",
     "sheet_context",
+    "stored_page",
     "write_atomically",
 ]

@@ -47,7 +47,7 @@ from scanner.load import load_page
 
 log = logging.getLogger(__name__)
 
-STAGES = ("load", "identify", "register", "read", "record")
+STAGES = ("load", "identify", "register", "warp", "read", "store", "record")
 
 
 @dataclass(frozen=True)

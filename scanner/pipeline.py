@@ -1,4 +1,10 @@
-"""Compose the scanner's stages for one page: identify it by its barcode, else its serial.
+"""Compose the scanner's stages for one page: identify, register, warp, read its fields.
+
+`read_page` is the one page composer every caller uses (the one-shot run, the intake worker,
+identify-from-review through `read_page_as`, the benchmarks): a page image in, a frozen
+`PageReading` out, with no file or database access (what the sheet's month and schedule are
+comes from the caller's `context_for`). The page is loaded, EXIF orientation applied, by
+`scanner.load` before; the stages are identify -> register -> warp -> read fields.
 
 Identification has two tiers. First the QR code (`scanner.barcode`, which already retries
 after clean-up). When no QR code of ours can be read (torn, stapled through, scribbled on),
@@ -17,8 +23,11 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -27,8 +36,11 @@ from forms.layout import FORM_VERSION, Layout, build_layout
 from forms.payload import BarcodePayload, decode_payload
 from forms.serial import ALPHABET, InvalidSerial, check_symbol, normalize_serial
 from scanner.barcode import Barcode, find_barcode
+from scanner.digits import DigitReader
+from scanner.fields import ReadingSettings, Windows, read_sheet_fields
 from scanner.load import PageImage
-from scanner.register import Registration, register_page, warp_rect
+from scanner.readings import FieldReading
+from scanner.register import Registration, register_page, warp_rect, warp_to_canon
 from scanner.tesseract import TesseractError, ocr_text
 
 log = logging.getLogger(__name__)
@@ -39,8 +51,14 @@ NO_BARCODE_FOUND = "no_barcode_found"
 BLANK_PAGE = "blank_page"
 """The page is (nearly) empty paper, typically the back of a sheet in a duplex scan."""
 
+NOT_REGISTERED = "not_registered"
+"""Read as a named sheet, the page fitted that sheet's layout in no quarter turn."""
+
 METHOD_QR = "qr"
 METHOD_SERIAL_OCR = "serial_ocr"
+METHOD_REVIEWER = "reviewer"
+
+QUARTER_TURNS = (0, 90, 180, 270)
 
 # A page whose dark pixels cover less than this fraction is blank paper: a printed sheet,
 # even an unfilled one, is several percent ink; scanner dust and noise are far below this.
@@ -286,3 +304,183 @@ def _is_blank(image: np.ndarray) -> bool:
     # Fixed threshold rather than Otsu: on blank paper Otsu splits the noise itself in two.
     ink = int(np.count_nonzero(image < 128))
     return ink < _BLANK_INK_FRACTION * image.size
+
+
+# --- the page composer -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SheetContext:
+    """What reading one sheet needs besides its page: its serial, month and care windows.
+
+    `windows` gives each date's authorized care windows (minutes after midnight) from the
+    child's certificate; they settle AM/PM when the boxes on the sheet do not.
+    """
+
+    serial: str
+    month: datetime.date
+    windows: Mapping[datetime.date, Windows]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How to read fields: the digit model (loaded once per process) and review thresholds."""
+
+    reader: DigitReader
+    settings: ReadingSettings = field(default_factory=ReadingSettings)
+
+
+ContextFor = Callable[[str], SheetContext | None]
+"""The sheet context of an identified serial, or None when no such sheet was issued."""
+
+
+@dataclass(frozen=True)
+class PageReading:
+    """Everything the scanner made of one page.
+
+    `attempted` is True when the page's sheet was known and its fields were to be read (an
+    identified page of an issued sheet, with a reading set-up); then either `canon` holds the
+    registered page (when kept) and `readings` every field, or `review_reason` says why the
+    page could not be registered (the page goes to a person to key it). `residual_pt` is
+    None when nothing was fitted. `timings` are seconds per stage (identify, register, warp,
+    read): only the stages that ran.
+    """
+
+    number: int
+    identity: PageIdentity
+    attempted: bool = False
+    residual_pt: float | None = None
+    review_reason: str | None = None
+    readings: tuple[FieldReading, ...] = ()
+    canon: np.ndarray | None = field(default=None, compare=False, repr=False)
+    timings: Mapping[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def rotation(self) -> int | None:
+        """Quarter turn (clockwise, degrees) the page was found in; None when not known."""
+        return self.identity.rotation
+
+    @property
+    def registered(self) -> bool:
+        """True when the page was registered to its sheet's layout and its fields were read."""
+        return self.attempted and self.review_reason is None
+
+
+def read_page(
+    page: PageImage,
+    *,
+    context_for: ContextFor,
+    reading: Reading | None,
+    keep_canon: bool = True,
+) -> PageReading:
+    """Identify one page; for a known sheet, register it, warp it and read every field.
+
+    With `reading` None the page is only identified. `keep_canon` False drops the canonical
+    image once the fields are read (a caller that does not store it saves the memory).
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    identity = identify_page(page)
+    _lap(timings, "identify", started)
+    context = context_for(identity.payload.serial) if identity.payload is not None else None
+    if context is None or reading is None:
+        return PageReading(page.number, identity, timings=timings)
+    assert identity.rotation is not None
+    layout = build_layout(context.serial, context.month)
+    started = time.perf_counter()
+    registration = register_page(
+        page.image,
+        dpi=page.dpi,
+        layout=layout,
+        rotation=identity.rotation,
+        barcode=identity.barcode,
+    )
+    _lap(timings, "register", started)
+    return _read_registered(
+        page, identity, registration, layout, context, reading, timings, keep_canon=keep_canon
+    )
+
+
+def read_page_as(
+    page: PageImage,
+    context: SheetContext,
+    reading: Reading,
+    *,
+    method: str = METHOD_REVIEWER,
+    keep_canon: bool = True,
+) -> PageReading:
+    """Read a page as the sheet of `context` (a person said which sheet it is).
+
+    Nothing on the page says which way up it is, so every quarter turn is registered and the
+    best fit (the lowest residual) is read; a page that fits in no turn is `not_registered`.
+    """
+    timings: dict[str, float] = {}
+    layout = build_layout(context.serial, context.month)
+    started = time.perf_counter()
+    best: Registration | None = None
+    for rotation in QUARTER_TURNS:
+        found = register_page(page.image, dpi=page.dpi, layout=layout, rotation=rotation)
+        if found.ok and (best is None or found.residual_pt < best.residual_pt):
+            best = found
+    _lap(timings, "register", started)
+    payload = BarcodePayload(serial=context.serial, form=FORM_VERSION, page=1)
+    identity = PageIdentity(
+        payload=payload,
+        barcode=None,
+        rotation=best.rotation if best is not None else None,
+        reason=None,
+        method=method,
+    )
+    if best is None:
+        return PageReading(
+            page.number, identity, attempted=True, review_reason=NOT_REGISTERED, timings=timings
+        )
+    return _read_registered(
+        page, identity, best, layout, context, reading, timings, keep_canon=keep_canon
+    )
+
+
+def _read_registered(
+    page: PageImage,
+    identity: PageIdentity,
+    registration: Registration,
+    layout: Layout,
+    context: SheetContext,
+    reading: Reading,
+    timings: dict[str, float],
+    *,
+    keep_canon: bool,
+) -> PageReading:
+    # No fit at all has an infinite residual: reported as unknown, not as a number.
+    residual = registration.residual_pt if math.isfinite(registration.residual_pt) else None
+    if not registration.ok:
+        return PageReading(
+            page.number,
+            identity,
+            attempted=True,
+            residual_pt=residual,
+            review_reason=registration.reason,
+            timings=timings,
+        )
+    started = time.perf_counter()
+    canon = warp_to_canon(page.image, registration, layout)
+    started = _lap(timings, "warp", started)
+    readings = read_sheet_fields(
+        canon, layout, reading.reader, windows=context.windows, settings=reading.settings
+    )
+    _lap(timings, "read", started)
+    return PageReading(
+        page.number,
+        identity,
+        attempted=True,
+        residual_pt=residual,
+        readings=tuple(readings),
+        canon=canon if keep_canon else None,
+        timings=timings,
+    )
+
+
+def _lap(timings: dict[str, float], stage: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[stage] = timings.get(stage, 0.0) + now - since
+    return now

@@ -65,7 +65,7 @@ SEED = 11
 CACHE_VERSION = 2  # bump when what is generated changes
 WORKER_COUNTS = (1, 2)
 FORMATS = ("pdf", "jpeg")
-STAGES = ("load", "identify", "register", "read", "record")
+STAGES = ("load", "identify", "register", "warp", "read", "store", "record")
 
 TARGET_PAGES_PER_MIN = 600.0  # per worker, i.e. <= 100 ms a page
 TARGET_SCALING = 1.8

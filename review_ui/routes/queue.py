@@ -31,7 +31,7 @@ from attendance.db import session_scope
 from attendance.evidence import EvidenceMissing, item_evidence_png
 from attendance.models import ItemKind, ItemState, ReviewItem, ScannedPage, Sheet, utcnow
 from review_ui import drawing
-from review_ui.web import CSRF, ReviewerViewer, engine_of, render
+from review_ui.web import CSRF, ReviewerViewer, engine_of, render, settings_of, stored_page_image
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,7 +40,8 @@ GROUP_LIMIT = 48  # crops shown on one group page
 MAX_IDS = 500  # ids a client may send in one request (skipped items, ticked tiles)
 GROUP_KINDS = ("time", "mark", "signature")
 FIELD_KINDS = (ItemKind.FIELD.value, ItemKind.QA_SAMPLE.value)
-IMAGE_CACHE = "private, max-age=600"
+# Page images and crops show children's names and handwriting: never kept by a browser or proxy.
+IMAGE_CACHE = "no-store"
 
 
 # --- request bodies ---------------------------------------------------------------------------
@@ -135,18 +136,13 @@ def item_json(view: review_queue.ItemView) -> dict[str, Any]:
     return data
 
 
-def _page_image_path(session: Session, item: ReviewItem) -> str | None:
+def _page_image_path(request: Request, session: Session, item: ReviewItem) -> Path | None:
     """The registered (canonical) image of the item's page, else its preview image."""
     page = session.get(ScannedPage, item.page_id) if item.page_id else None
     if page is None and item.sheet_id is not None:
         sheet = session.get(Sheet, item.sheet_id)
         page = sheets.source_page(session, sheet) if sheet else None
-    if page is None:
-        return None
-    for path in (page.canon_path, page.image_path):
-        if path and Path(path).is_file():
-            return path
-    return None
+    return stored_page_image(settings_of(request), page) if page else None
 
 
 def _png(content: bytes) -> Response:
@@ -195,10 +191,10 @@ def page_image(request: Request, viewer: ReviewerViewer, item_id: int) -> Respon
         item = session.get(ReviewItem, item_id)
         if item is None:
             raise HTTPException(404, detail=f"no review item {item_id}")
-        path = _page_image_path(session, item)
+        path = _page_image_path(request, session, item)
     if path is None:
         raise HTTPException(404, detail=f"item {item_id}: the page image is not stored")
-    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise HTTPException(404, detail=f"item {item_id}: the page image cannot be read")
     return _png(drawing.png_bytes(drawing.scale_to_width(image, drawing.PAGE_IMAGE_WIDTH)))
