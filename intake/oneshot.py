@@ -44,6 +44,7 @@ from attendance.models import (
 from attendance.months import month_days, parse_month
 from attendance.schedule import Schedule
 from forms.layout import FORM_VERSION
+from intake.stats import ProcessStats
 from scanner.errors import Reason, ScanError
 from scanner.load import PageImage, load_pages, sniff_format
 from scanner.pipeline import PageIdentity, PageReading, Reading, SheetContext
@@ -282,12 +283,29 @@ def _read_pages(
     context_for: Callable[[str], SheetContext | None],
     reading: Reading | None,
     progress: ProgressCallback | None,
+    timings: list[Timings] | None = None,
 ) -> list[ReadPage]:
+    """Read every page of a stored file; each page's stage times are added to `timings`."""
     read: list[ReadPage] = []
-    for page in load_pages(stored, dpi=dpi):
+    pages = iter(load_pages(stored, dpi=dpi))
+    while True:
+        started = time.perf_counter()
+        page = next(pages, None)
+        if page is None:
+            break
+        page_timings: Timings = {"load": time.perf_counter() - started}
         read.append(
-            read_page(page, sha=sha, store_dir=store_dir, context_for=context_for, reading=reading)
+            read_page(
+                page,
+                sha=sha,
+                store_dir=store_dir,
+                context_for=context_for,
+                reading=reading,
+                timings=page_timings,
+            )
         )
+        if timings is not None:
+            timings.append(page_timings)
         if progress:
             progress(sha)
     return read
@@ -451,8 +469,12 @@ def process_file(
     dpi: int = 200,
     reading: Reading | None = None,
     progress: ProgressCallback | None = None,
+    stats: ProcessStats | None = None,
 ) -> FileOutcome:
-    """Identify and read every page of one file and record it in one transaction."""
+    """Identify and read every page of one file and record it in one transaction.
+
+    With `stats`, each page's stage times are added to it (the file's recording shared out
+    evenly over its pages)."""
     if not path.exists():
         return FileOutcome(
             label, None, FileStatus.FAILED.value, Reason.NOT_FOUND.value, "no such file"
@@ -483,6 +505,7 @@ def process_file(
     received_at = utcnow()
     failure: ScanError | None = None
     pages: list[ReadPage] = []
+    page_timings: list[Timings] = []
     file_format: str | None = None
     try:
         file_format = sniff_format(stored)
@@ -494,11 +517,13 @@ def process_file(
             context_for=lambda serial: sheet_context(engine, serial),
             reading=reading,
             progress=progress,
+            timings=page_timings,
         )
     except ScanError as exc:
         failure = exc
         pages = []
 
+    recording = time.perf_counter()
     try:
         with session_scope(engine) as session:
             row = session.exec(select(ScannedFile).where(ScannedFile.sha256 == sha)).first()
@@ -538,6 +563,10 @@ def process_file(
     except IntegrityError:
         # Another intake committed the same bytes between our check and our insert.
         return FileOutcome(label, sha, "already_processed")
+    if stats is not None and failure is None:
+        share = (time.perf_counter() - recording) / max(1, len(pages))
+        for read, timings in zip(pages, page_timings, strict=True):
+            stats.add(sha, read.number, {**timings, "record": share})
 
     if failure is not None:
         log.warning("file %s: failed: %s: %s", sha[:12], failure.reason.value, failure.message)
@@ -562,6 +591,7 @@ def run_intake(
     Without `reading`, pages are identified and sheets received but fields are not read.
     """
     report = IntakeReport()
+    stats = ProcessStats("run")
     for index, path in enumerate(collect_files(paths), start=1):
         outcome = process_file(
             engine,
@@ -572,8 +602,10 @@ def run_intake(
             dpi=dpi,
             reading=reading,
             progress=progress,
+            stats=stats,
         )
         report.files.append(outcome)
+    stats.write()
     return report
 
 

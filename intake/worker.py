@@ -42,6 +42,7 @@ from intake.queue import (
     renew_lease,
     wait_for_jobs,
 )
+from intake.stats import ProcessStats
 from scanner.errors import ScanError
 from scanner.load import load_page
 
@@ -144,6 +145,7 @@ class Worker:
         if len(options.worker_id) > 64:  # the lease column's width
             raise ValueError("a worker id is at most 64 characters")
         self.stats = WorkerStats(worker=options.worker_id)
+        self.process_stats = ProcessStats("worker")
         self.actor = f"worker:{options.worker_id}"[:64]
 
     def run(self, stop: threading.Event) -> WorkerStats:
@@ -166,6 +168,7 @@ class Worker:
         finally:
             self.stats.wall_s = time.perf_counter() - started
             self.stats.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            self.process_stats.write()
             log.info(
                 "worker %s: stopped after %d page(s)",
                 self.options.worker_id,
@@ -256,6 +259,7 @@ class Worker:
             self.stats.pages_done += 1
         for stage, seconds in timings.items():
             self.stats.stage_ms.setdefault(stage, []).append(seconds * 1000)
+        self.process_stats.add(ticket.sha256, ticket.page_number, timings)
         self.stats.page_ms.append((time.perf_counter() - started) * 1000)
         if finished is not None:
             place(self.engine, self.dirs, finished)
