@@ -20,6 +20,18 @@ from typing import Any
 STATS_ENV = "ATTEND_INTAKE_STATS"
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ``ru_maxrss``: Linux carries that
+    across exec, so a small command started by a big process would report the big one."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 @dataclass
 class ProcessStats:
     """What one process did, page by page; `write` puts it in the benchmark's folder."""
@@ -41,7 +53,7 @@ class ProcessStats:
             "pid": os.getpid(),
             "loop_s": time.perf_counter() - self.started,
             "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024,
+            "peak_rss_mb": peak_rss_mb(),
             "pages": self.pages,
             "stage_s": self.stage_s,
         }
