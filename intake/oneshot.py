@@ -47,7 +47,13 @@ from forms.layout import FORM_VERSION
 from intake.stats import ProcessStats
 from scanner.errors import Reason, ScanError
 from scanner.load import PageImage, load_pages, sniff_format
-from scanner.pipeline import PageIdentity, PageReading, Reading, SheetContext
+from scanner.pipeline import (
+    PageIdentity,
+    PageReading,
+    Reading,
+    SheetContext,
+    configure_process,
+)
 from scanner.pipeline import read_page as read_scanned_page
 from scanner.readings import FieldReading as MachineReading
 
@@ -590,6 +596,7 @@ def run_intake(
 
     Without `reading`, pages are identified and sheets received but fields are not read.
     """
+    configure_process()
     report = IntakeReport()
     stats = ProcessStats("run")
     for index, path in enumerate(collect_files(paths), start=1):

@@ -22,7 +22,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import cv2
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -45,6 +44,7 @@ from intake.queue import (
 from intake.stats import ProcessStats
 from scanner.errors import ScanError
 from scanner.load import load_page
+from scanner.pipeline import configure_process
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,7 @@ class Worker:
         self.actor = f"worker:{options.worker_id}"[:64]
 
     def run(self, stop: threading.Event) -> WorkerStats:
-        # One thread per worker: parallelism comes from running more workers. OpenCV's pool
-        # only adds overhead on small per-cell work and made one worker use 1.2 cores.
-        cv2.setNumThreads(1)
+        configure_process()
         started = time.perf_counter()
         log.info("worker %s: started (pid %d)", self.options.worker_id, os.getpid())
         try:

@@ -366,6 +366,15 @@ class PageReading:
         return self.attempted and self.review_reason is None
 
 
+def configure_process() -> None:
+    """Set up a process that reads pages: OpenCV on one thread.
+
+    Parallelism comes from processes (`intake run --jobs`, workers); OpenCV's own pool only
+    adds overhead on the small per-cell work and made one worker use 1.2 cores.
+    """
+    cv2.setNumThreads(1)
+
+
 def read_page(
     page: PageImage,
     *,
