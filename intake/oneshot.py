@@ -46,7 +46,7 @@ from attendance.schedule import Schedule
 from forms.layout import FORM_VERSION
 from intake.stats import ProcessStats
 from scanner.errors import Reason, ScanError
-from scanner.load import PageImage, load_pages, sniff_format
+from scanner.load import PageImage, count_pages, load_pages, sniff_format
 from scanner.pipeline import (
     PageIdentity,
     PageReading,
@@ -476,11 +476,15 @@ def process_file(
     reading: Reading | None = None,
     progress: ProgressCallback | None = None,
     stats: ProcessStats | None = None,
+    stored_as: tuple[str, Path] | None = None,
+    read_pages: Callable[[Path, str], list[ReadPage]] | None = None,
 ) -> FileOutcome:
     """Identify and read every page of one file and record it in one transaction.
 
     With `stats`, each page's stage times are added to it (the file's recording shared out
-    evenly over its pages)."""
+    evenly over its pages). `stored_as` is the file's hash and stored copy when the caller has
+    already stored it; `read_pages(stored, sha)` reads the pages instead of this process
+    (`intake run --jobs`), raising ScanError when the file cannot be read."""
     if not path.exists():
         return FileOutcome(
             label, None, FileStatus.FAILED.value, Reason.NOT_FOUND.value, "no such file"
@@ -495,7 +499,7 @@ def process_file(
         )
     try:
         # Even a file we cannot read as a scan is kept (by hash) and recorded as failed.
-        sha, stored = store_original(path, store_dir)
+        sha, stored = stored_as or store_original(path, store_dir)
     except OSError as exc:
         return FileOutcome(
             label, None, FileStatus.FAILED.value, "unreadable", exc.strerror or "cannot read"
@@ -515,16 +519,19 @@ def process_file(
     file_format: str | None = None
     try:
         file_format = sniff_format(stored)
-        pages = _read_pages(
-            stored,
-            sha=sha,
-            store_dir=store_dir,
-            dpi=dpi,
-            context_for=lambda serial: sheet_context(engine, serial),
-            reading=reading,
-            progress=progress,
-            timings=page_timings,
-        )
+        if read_pages is not None:
+            pages = read_pages(stored, sha)
+        else:
+            pages = _read_pages(
+                stored,
+                sha=sha,
+                store_dir=store_dir,
+                dpi=dpi,
+                context_for=lambda serial: sheet_context(engine, serial),
+                reading=reading,
+                progress=progress,
+                timings=page_timings,
+            )
     except ScanError as exc:
         failure = exc
         pages = []
@@ -569,7 +576,7 @@ def process_file(
     except IntegrityError:
         # Another intake committed the same bytes between our check and our insert.
         return FileOutcome(label, sha, "already_processed")
-    if stats is not None and failure is None:
+    if stats is not None and failure is None and read_pages is None:
         share = (time.perf_counter() - recording) / max(1, len(pages))
         for read, timings in zip(pages, page_timings, strict=True):
             stats.add(sha, read.number, {**timings, "record": share})
@@ -591,15 +598,32 @@ def run_intake(
     dpi: int = 200,
     reading: Reading | None = None,
     progress: ProgressCallback | None = None,
+    jobs: int = 1,
+    database_url: str | None = None,
 ) -> IntakeReport:
     """Process every file under `paths` once; a bad file is reported and the rest go on.
 
     Without `reading`, pages are identified and sheets received but fields are not read.
+    With `jobs` above 1 (and the `database_url` the engine was made from), pages are read by
+    that many processes (`intake.jobs`): same records, same report.
     """
+    files = collect_files(paths)
+    if jobs > 1 and database_url is not None and _pages_at_least(files, 2):
+        from intake.jobs import JobSetup, run_intake_jobs
+
+        return run_intake_jobs(
+            engine,
+            files,
+            jobs=jobs,
+            setup=JobSetup(database_url=database_url, store_dir=store_dir, dpi=dpi),
+            reading=reading,
+            actor=actor,
+            progress=progress,
+        )
     configure_process()
     report = IntakeReport()
     stats = ProcessStats("run")
-    for index, path in enumerate(collect_files(paths), start=1):
+    for index, path in enumerate(files, start=1):
         outcome = process_file(
             engine,
             path,
@@ -616,6 +640,24 @@ def run_intake(
     return report
 
 
+def default_jobs() -> int:
+    """`intake run --jobs` when not given: the cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _pages_at_least(files: list[Path], wanted: int) -> bool:
+    """True when the files hold at least `wanted` pages (a bad file counts as one)."""
+    found = 0
+    for path in files:
+        try:
+            found += count_pages(path)
+        except ScanError:
+            found += 1
+        if found >= wanted:
+            return True
+    return False
+
+
 def missing_paths(paths: Iterable[Path]) -> list[Path]:
     """Arguments that name nothing on disk (reported before any work starts)."""
     return [p for p in paths if not p.exists() and not p.is_symlink()]
@@ -630,6 +672,7 @@ __all__ = [
     "Reason",
     "SheetContext",
     "collect_files",
+    "default_jobs",
     "missing_paths",
     "process_file",
     "read_page",
