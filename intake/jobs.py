@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.util
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult, Pool
@@ -45,7 +44,7 @@ from intake.oneshot import (
 from intake.stats import ProcessStats
 from scanner.errors import Reason, ScanError
 from scanner.load import check_file, load_page
-from scanner.pipeline import configure_process
+from scanner.pipeline import add_stage, configure_process, stage_mark
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +92,12 @@ def _read_one(stored: Path, sha: str, number: int) -> tuple[ReadPage | _PageFail
     assert _setup is not None and _engine is not None and _stats is not None
     engine = _engine
     timings: Timings = {}
-    started = time.perf_counter()
+    started = stage_mark()
     try:
         page = load_page(stored, number, dpi=_setup.dpi, timeout_s=_setup.timeout_s)
     except ScanError as exc:
         return _PageFailed(exc.reason.value, exc.message), timings
-    timings["load"] = time.perf_counter() - started
+    add_stage(timings, "load", started)
     read = read_page(
         page,
         sha=sha,
@@ -199,15 +198,16 @@ def _finish(
     """Wait for the file's pages, then record it exactly as one job would."""
     futures = item.pages or []
     stored = None if item.sha is None or item.stored is None else (item.sha, item.stored)
-    waited = 0.0
+    waited = (0.0, 0.0)
 
     def pages(_stored: Path, sha: str) -> list[ReadPage]:
         nonlocal waited
-        started = time.perf_counter()
+        started = stage_mark()
         try:
             return _gather(sha)
         finally:
-            waited = time.perf_counter() - started
+            now = stage_mark()
+            waited = (now[0] - started[0], now[1] - started[1])
 
     def _gather(sha: str) -> list[ReadPage]:
         if item.failure is not None:
@@ -226,7 +226,7 @@ def _finish(
             raise ScanError(Reason(failed.reason), failed.message)
         return read
 
-    recording = time.perf_counter()
+    recording = stage_mark()
     outcome = process_file(
         engine,
         item.path,
@@ -239,7 +239,10 @@ def _finish(
         read_pages=pages,
     )
     if outcome.status == FileStatus.PROCESSED.value and outcome.sha256 is not None:
-        share = (time.perf_counter() - recording - waited) / max(1, len(outcome.pages))
+        now = stage_mark()
+        wall, cpu = (
+            (now[i] - recording[i] - waited[i]) / max(1, len(outcome.pages)) for i in (0, 1)
+        )
         for page in outcome.pages:
-            stats.add(outcome.sha256, page.number, {"record": share})
+            stats.add(outcome.sha256, page.number, {"record": wall, "record:cpu": cpu})
     return outcome

@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -52,7 +51,9 @@ from scanner.pipeline import (
     PageReading,
     Reading,
     SheetContext,
+    add_stage,
     configure_process,
+    stage_mark,
 )
 from scanner.pipeline import read_page as read_scanned_page
 from scanner.readings import FieldReading as MachineReading
@@ -232,7 +233,8 @@ class ReadPage:
 
 
 Timings = dict[str, float]
-"""Seconds spent per stage (identify, register, warp, read, store), added to by `read_page`."""
+"""Seconds spent per stage (load, identify, register, warp, read, store, record), each also
+as ``STAGE:cpu`` (CPU seconds): see `scanner.pipeline.add_stage`."""
 
 
 def stored_page(
@@ -246,14 +248,14 @@ def stored_page(
     """
     for stage, seconds in result.timings.items():
         timings[stage] = timings.get(stage, 0.0) + seconds
-    started = time.perf_counter()
+    started = stage_mark()
     preview = None
     canon_path = None
     if result.canon is not None:
         canon_path = save_canon(result.canon, store_dir, sha, page.number)
     elif not result.identity.identified or result.attempted:
         preview = _save_preview(page, store_dir, sha)
-    timings["store"] = timings.get("store", 0.0) + time.perf_counter() - started
+    add_stage(timings, "store", started)
     return ReadPage(
         page.number,
         result.identity,
@@ -298,11 +300,12 @@ def _read_pages(
     read: list[ReadPage] = []
     pages = iter(load_pages(stored, dpi=dpi))
     while True:
-        started = time.perf_counter()
+        started = stage_mark()
         page = next(pages, None)
         if page is None:
             break
-        page_timings: Timings = {"load": time.perf_counter() - started}
+        page_timings: Timings = {}
+        add_stage(page_timings, "load", started)
         read.append(
             read_page(
                 page,
@@ -539,7 +542,7 @@ def process_file(
         failure = exc
         pages = []
 
-    recording = time.perf_counter()
+    recording = stage_mark()
     try:
         with session_scope(engine) as session:
             row = session.exec(select(ScannedFile).where(ScannedFile.sha256 == sha)).first()
@@ -580,9 +583,10 @@ def process_file(
         # Another intake committed the same bytes between our check and our insert.
         return FileOutcome(label, sha, "already_processed")
     if stats is not None and failure is None and read_pages is None:
-        share = (time.perf_counter() - recording) / max(1, len(pages))
+        spent = add_stage({}, "record", recording)  # the end of the transaction
+        share = [(spent[i] - recording[i]) / max(1, len(pages)) for i in (0, 1)]
         for read, timings in zip(pages, page_timings, strict=True):
-            stats.add(sha, read.number, {**timings, "record": share})
+            stats.add(sha, read.number, {**timings, "record": share[0], "record:cpu": share[1]})
 
     if failure is not None:
         log.warning("file %s: failed: %s: %s", sha[:12], failure.reason.value, failure.message)

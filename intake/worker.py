@@ -44,7 +44,7 @@ from intake.queue import (
 from intake.stats import ProcessStats
 from scanner.errors import ScanError
 from scanner.load import load_page
-from scanner.pipeline import configure_process
+from scanner.pipeline import add_stage, configure_process, stage_mark
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class Worker:
             return None
 
     def _read(self, ticket: JobTicket, timings: dict[str, float]) -> ReadPage | ScanError:
-        started = time.perf_counter()
+        started = stage_mark()
         try:
             page = load_page(
                 self.dirs.processing / ticket.claim_id,
@@ -197,7 +197,7 @@ class Worker:
             )
         except ScanError as exc:
             return exc
-        timings["load"] = time.perf_counter() - started
+        add_stage(timings, "load", started)
         return read_page(
             page,
             sha=ticket.sha256,
@@ -214,7 +214,7 @@ class Worker:
         try:
             with _Heartbeat(self.engine, ticket, self.options.lease_s):
                 result = self._read(ticket, timings)
-                recorded = time.perf_counter()
+                recorded = stage_mark()
                 finished = complete_job(
                     self.engine,
                     ticket,
@@ -222,7 +222,7 @@ class Worker:
                     actor=self.actor,
                     model_version=self.reading.reader.version if self.reading else None,
                 )
-                timings["record"] = time.perf_counter() - recorded
+                add_stage(timings, "record", recorded)
         except LeaseLost:
             self.stats.lease_lost += 1
             log.warning("page job %d: lease lost; another worker has it", ticket.job_id)

@@ -1075,10 +1075,9 @@ class Command:
 
 
 def mixed_commands(workers: Sequence[int], jobs: Sequence[int]) -> list[Command]:
-    commands = [Command("run", ("intake", "run", "INBOX", "--json"), 1)]
-    commands += [
+    commands = [
         Command(f"run --jobs {n}", ("intake", "run", "INBOX", "--json", "--jobs", str(n)), n)
-        for n in jobs
+        for n in (1, *jobs)
     ]
     commands += [
         Command(
@@ -1111,13 +1110,24 @@ class Timed:
 
     @property
     def stages(self) -> dict[str, list[float]]:
-        """ms per page by stage, over every page-reading process."""
+        """ms per page by stage (wall; ``STAGE:cpu`` CPU), over every page-reading process."""
         found: dict[str, list[float]] = {}
         for process in self.processes:
             for page in process["stage_s"]:
                 for stage, seconds in page.items():
                     found.setdefault(stage, []).append(seconds * 1000)
         return found
+
+    def cpu_totals_ms(self) -> dict[str, float]:
+        """Total CPU ms by stage, with start-up (the whole command's CPU less the stages')."""
+        totals = {
+            stage[: -len(":cpu")]: sum(values)
+            for stage, values in self.stages.items()
+            if stage.endswith(":cpu")
+        }
+        totals["start-up"] = 0.0
+        totals["other"] = max(0.0, self.cpu_s * 1000 - sum(totals.values()))
+        return totals
 
     @property
     def startup_s(self) -> float:
@@ -1126,7 +1136,7 @@ class Timed:
 
     def totals_ms(self) -> dict[str, float]:
         """Total ms by stage, with start-up and the rest of the reading processes' time."""
-        totals = {stage: sum(values) for stage, values in self.stages.items()}
+        totals = {stage: sum(values) for stage, values in self.stages.items() if ":" not in stage}
         loops = sum(p["loop_s"] for p in self.processes if p["stage_s"]) * 1000
         totals["other"] = max(0.0, loops - sum(totals.values()))
         totals["start-up"] = self.startup_s * 1000 * self.command.readers
@@ -1238,8 +1248,12 @@ MIXED_STAGES = ("start-up", "load", "identify", "register", "warp", "read", "sto
 
 def report_mixed(results: list[Timed], naive_ms: list[float] | None, cores: int) -> dict[str, Any]:
     """Print, per command and code, the whole-command figures and the stage table."""
-    figures: dict[str, Any] = {"cores": cores, "runs": []}
+    figures: dict[str, Any] = {"cores": cores, "load_average": os.getloadavg(), "runs": []}
     print()
+    print(
+        f"machine: {cores} cores; 1-minute load average now {os.getloadavg()[0]:.1f} (above "
+        f"{cores}, other work shares the cores: wall times grow, CPU times much less)"
+    )
     print(
         "whole commands on the mixed batch (medians over repeats); wall ms/page includes "
         "start-up; pages/min/core: pages per minute per reading process"
@@ -1265,16 +1279,26 @@ def report_mixed(results: list[Timed], naive_ms: list[float] | None, cores: int)
         rss_text = "/".join(str(v) for v in rss) or f"max {max(t.max_rss_mb for t in runs):.0f}"
         ok = all(not t.problems for t in runs)
         stages = {}
+        cpu_stages = {}
+        totals = [t.totals_ms() for t in runs]
+        total = sum(sum(x.values()) for x in totals)
+        cpu_totals = [t.cpu_totals_ms() for t in runs]
+        cpu_total = sum(sum(x.values()) for x in cpu_totals)
         for stage in (*MIXED_STAGES, "other"):
             pooled = [v for t in runs for v in t.stages.get(stage, [])]
-            totals = [t.totals_ms() for t in runs]
-            total = sum(sum(x.values()) for x in totals)
             share = sum(x.get(stage, 0.0) for x in totals) / total if total else None
             stages[stage] = {
                 "median_ms": statistics.median(pooled) if pooled else None,
                 "share": share,
             }
+            pooled = [v for t in runs for v in t.stages.get(f"{stage}:cpu", [])]
+            share = sum(x.get(stage, 0.0) for x in cpu_totals) / cpu_total if cpu_total else None
+            cpu_stages[stage] = {
+                "median_ms": statistics.median(pooled) if pooled else None,
+                "share": share,
+            }
         stages["start-up"]["median_ms"] = statistics.median(t.startup_s * 1000 for t in runs)
+        cpu_stages["other"]["median_ms"] = None
         row = {
             "command": label,
             "code": code,
@@ -1291,6 +1315,7 @@ def report_mixed(results: list[Timed], naive_ms: list[float] | None, cores: int)
             "identified": runs[0].identified,
             "unidentified": runs[0].unidentified,
             "stages": stages,
+            "cpu_stages": cpu_stages,
         }
         summary[(label, code)] = row
         figures["runs"].append(row)
@@ -1302,19 +1327,29 @@ def report_mixed(results: list[Timed], naive_ms: list[float] | None, cores: int)
         )
         for problem in row["problems"]:
             print(f"  FAILED: {problem}")
-    print()
-    print("stages: median ms per page (share of all the time the command's processes spent)")
-    head = f"{'command':22} {'code':6} " + " ".join(f"{s:>14}" for s in (*MIXED_STAGES, "other"))
-    print(head)
-    print("-" * len(head))
-    for (label, code), row in summary.items():
-        cells = []
-        for stage in (*MIXED_STAGES, "other"):
-            value = row["stages"][stage]
-            median = "-" if value["median_ms"] is None else f"{value['median_ms']:.1f}"
-            share = "" if value["share"] is None else f" {100 * value['share']:3.0f}%"
-            cells.append(f"{median + share:>14}")
-        print(f"{label:22} {code:6} " + " ".join(cells))
+    for key, title in (
+        ("stages", "stages, wall: median ms per page (share of the processes' wall time)"),
+        (
+            "cpu_stages",
+            "stages, CPU: median CPU ms per page (share of the command's CPU; other: the "
+            "CPU not in a stage, start-up and poppler included)",
+        ),
+    ):
+        print()
+        print(title)
+        head = f"{'command':22} {'code':6} " + " ".join(
+            f"{s:>14}" for s in (*MIXED_STAGES, "other")
+        )
+        print(head)
+        print("-" * len(head))
+        for (label, code), row in summary.items():
+            cells = []
+            for stage in (*MIXED_STAGES, "other"):
+                value = row[key][stage]
+                median = "-" if value["median_ms"] is None else f"{value['median_ms']:.1f}"
+                share = "" if value["share"] is None else f" {100 * value['share']:3.0f}%"
+                cells.append(f"{median + share:>14}")
+            print(f"{label:22} {code:6} " + " ".join(cells))
     befores = {label for label, code in summary if code == "before"}
     if befores:
         print()
@@ -1329,7 +1364,7 @@ def report_mixed(results: list[Timed], naive_ms: list[float] | None, cores: int)
                     f"CPU ms/page {before['cpu_ms_per_page']:.1f} -> "
                     f"{after['cpu_ms_per_page']:.1f}"
                 )
-    one = summary.get(("run", "after"))
+    one = summary.get(("run --jobs 1", "after"))
     if naive_ms and one:
         naive = statistics.median(naive_ms)
         ratio = naive / one["wall_ms_per_page"]
@@ -1362,7 +1397,10 @@ def bench_mixed(args: argparse.Namespace, cache: Path, cores: int) -> int:
         for command in mixed_commands(args.workers, jobs):
             for code, code_dir in codes:
                 if "--jobs" in command.args and not _supports_jobs(code_dir):
-                    continue
+                    if command.readers > 1:
+                        continue
+                    # Code from before --jobs: one job is all it does.
+                    command = Command(command.label, command.args[:-2], 1)
                 print(f"[{repeat + 1}/{args.repeat}] {command.label} ({code}) ...", flush=True)
                 results.append(run_mixed(cache, batch, command, code, code_dir))
     naive_ms = None
