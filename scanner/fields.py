@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forms.layout import DateField, Layout, MarkField, SignatureField, TimeField
-from scanner.digits import CLASSES, EMPTY, DigitReader, ink_fraction, prepare_cell
+from scanner.digits import CLASSES, EMPTY, DigitReader, ink_masks, prepare_mask
 from scanner.marks import read_mark
 from scanner.readings import FieldReading, crop
 from scanner.signature import read_signature
@@ -52,14 +52,14 @@ def _cell_probabilities(
     out = np.zeros((len(fields), 4, CLASSES), dtype=np.float64)
     batch: list[np.ndarray] = []
     where: list[tuple[int, int]] = []
-    for f, field in enumerate(fields):
-        for c, rect in enumerate(field.cells):
-            cell = crop(canon, rect)
-            if ink_fraction(cell) < empty_ink:
-                out[f, c, EMPTY] = 1.0
-                continue
-            batch.append(prepare_cell(cell))
-            where.append((f, c))
+    places = [(f, c) for f, field in enumerate(fields) for c in range(len(field.cells))]
+    masks, shares = ink_masks([crop(canon, fields[f].cells[c]) for f, c in places])
+    for (f, c), mask, share in zip(places, masks, shares, strict=True):
+        if share < empty_ink:
+            out[f, c, EMPTY] = 1.0
+            continue
+        batch.append(prepare_mask(mask))
+        where.append((f, c))
     if batch:
         probabilities = reader.probabilities(np.stack(batch).astype(np.float32))
         for (f, c), row in zip(where, probabilities, strict=True):
