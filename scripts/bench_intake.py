@@ -1165,6 +1165,9 @@ def run_mixed(cache: Path, batch: MixedBatch, command: Command, code: str, code_
         child = subprocess.Popen(
             argv,
             env=_code_env(code_dir, home, stats),
+            # Not this checkout: `python -m` puts the working folder first on sys.path, ahead
+            # of PYTHONPATH, and the code to run is `code_dir`'s.
+            cwd=tmp,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -1418,6 +1421,7 @@ def _supports_jobs(code_dir: Path) -> bool:
     result = subprocess.run(
         [sys.executable, "-m", "attendance.cli", "intake", "run", "--help"],
         env={**os.environ, "PYTHONPATH": str(code_dir)},
+        cwd=tempfile.gettempdir(),
         capture_output=True,
         text=True,
         check=False,
