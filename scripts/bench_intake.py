@@ -1392,7 +1392,7 @@ def bench_mixed(args: argparse.Namespace, cache: Path, cores: int) -> int:
     batch = generate_mixed(cache)
     print(describe_mixed(cache, batch))
     jobs = [n for n in args.jobs if n > 1]
-    codes = [("after", REPO)]
+    codes = [("after", (args.after or REPO).absolute())]
     if args.before:
         codes.insert(0, ("before", args.before.absolute()))
     results: list[Timed] = []
@@ -1496,6 +1496,12 @@ def main() -> int:
         type=Path,
         metavar="DIR",
         help="(mixed) also run a checkout of earlier code, interleaved, for before/after",
+    )
+    parser.add_argument(
+        "--after",
+        type=Path,
+        metavar="DIR",
+        help="(mixed) the code to measure as 'after' (default: this checkout)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="(mixed) runs of each command")
     parser.add_argument(
