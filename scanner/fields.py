@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forms.layout import DateField, Layout, MarkField, SignatureField, TimeField
-from scanner.digits import CLASSES, EMPTY, DigitReader, ink_masks, prepare_mask
+from scanner.digits import CLASSES, EMPTY, DigitReader, ink_masks, prepare_masks
 from scanner.marks import read_mark
 from scanner.readings import FieldReading, crop
 from scanner.signature import read_signature
@@ -58,10 +58,10 @@ def _cell_probabilities(
         if share < empty_ink:
             out[f, c, EMPTY] = 1.0
             continue
-        batch.append(prepare_mask(mask))
+        batch.append(mask)
         where.append((f, c))
     if batch:
-        probabilities = reader.probabilities(np.stack(batch).astype(np.float32))
+        probabilities = reader.probabilities(prepare_masks(batch))
         for (f, c), row in zip(where, probabilities, strict=True):
             out[f, c] = row
     return out
