@@ -1399,13 +1399,14 @@ def bench_mixed(args: argparse.Namespace, cache: Path, cores: int) -> int:
     for repeat in range(args.repeat):
         for command in mixed_commands(args.workers, jobs):
             for code, code_dir in codes:
+                run = command
                 if "--jobs" in command.args and not _supports_jobs(code_dir):
                     if command.readers > 1:
                         continue
                     # Code from before --jobs: one job is all it does.
-                    command = Command(command.label, command.args[:-2], 1)
-                print(f"[{repeat + 1}/{args.repeat}] {command.label} ({code}) ...", flush=True)
-                results.append(run_mixed(cache, batch, command, code, code_dir))
+                    run = Command(command.label, command.args[:-2], 1)
+                print(f"[{repeat + 1}/{args.repeat}] {run.label} ({code}) ...", flush=True)
+                results.append(run_mixed(cache, batch, run, code, code_dir))
     naive_ms = None
     if args.naive_pages > 0:
         print("naive path ...", flush=True)
