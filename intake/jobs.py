@@ -88,7 +88,7 @@ def _start(setup: JobSetup, reading: Reading | None) -> None:
     multiprocessing.util.Finalize(None, _stats.write, exitpriority=10)
 
 
-def _read_one(stored: Path, sha: str, number: int) -> tuple[ReadPage | _PageFailed, Timings]:
+def _read_one(stored: Path, sha: str, number: int) -> ReadPage | _PageFailed:
     assert _setup is not None and _engine is not None and _stats is not None
     engine = _engine
     timings: Timings = {}
@@ -96,7 +96,7 @@ def _read_one(stored: Path, sha: str, number: int) -> tuple[ReadPage | _PageFail
     try:
         page = load_page(stored, number, dpi=_setup.dpi, timeout_s=_setup.timeout_s)
     except ScanError as exc:
-        return _PageFailed(exc.reason.value, exc.message), timings
+        return _PageFailed(exc.reason.value, exc.message)
     add_stage(timings, "load", started)
     read = read_page(
         page,
@@ -107,7 +107,7 @@ def _read_one(stored: Path, sha: str, number: int) -> tuple[ReadPage | _PageFail
         timings=timings,
     )
     _stats.add(sha, number, timings)
-    return read, timings
+    return read
 
 
 @dataclass
@@ -116,9 +116,8 @@ class _Pending:
     label: str
     sha: str | None = None
     stored: Path | None = None
-    pages: list[AsyncResult[tuple[ReadPage | _PageFailed, Timings]]] | None = None
+    pages: list[AsyncResult[ReadPage | _PageFailed]] | None = None  # [] when not to be read
     failure: ScanError | None = None  # the whole file failed its check
-    outcome: FileOutcome | None = None  # settled before reading (unreadable, already done)
 
 
 def run_intake_jobs(
@@ -150,7 +149,7 @@ def run_intake_jobs(
     try:
         for index, item in enumerate(pending):
             for ahead in pending[index : index + _AHEAD_FILES]:
-                if ahead.pages is None and ahead.outcome is None and ahead.failure is None:
+                if ahead.pages is None and ahead.failure is None:
                     _submit(engine, pool, ahead, setup)
             report.files.append(_finish(engine, item, setup, reading, actor, progress, stats))
     except BaseException:
@@ -196,6 +195,20 @@ def _finish(
     stats: ProcessStats,
 ) -> FileOutcome:
     """Wait for the file's pages, then record it exactly as one job would."""
+    if item.pages is None and item.failure is None:
+        # Never handed to the pool (missing, not a regular file, or it could not be stored
+        # then): this process takes it exactly as one job would, reading it itself if need be.
+        return process_file(
+            engine,
+            item.path,
+            label=item.label,
+            store_dir=setup.store_dir,
+            actor=actor,
+            dpi=setup.dpi,
+            reading=reading,
+            progress=progress,
+            stats=stats,
+        )
     futures = item.pages or []
     stored = None if item.sha is None or item.stored is None else (item.sha, item.stored)
     waited = (0.0, 0.0)
@@ -215,7 +228,7 @@ def _finish(
         read: list[ReadPage] = []
         failed: _PageFailed | None = None
         for future in futures:  # all of them, even after a failure: none left running
-            result, _ = future.get()
+            result = future.get()
             if isinstance(result, _PageFailed):
                 failed = failed or result
             else:
