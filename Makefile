@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test check setup setup-dev bench bench-reading bench-intake bench-ui
+.PHONY: demo test test-fast check setup setup-dev bench bench-reading bench-intake bench-ui bench-review
 
 setup:
 	scripts/setup.sh
@@ -18,6 +18,11 @@ check: setup-dev
 test: check
 	.venv/bin/pytest
 
+# The edit loop: no PostgreSQL, no browser, no crash loops or long end-to-end runs, nothing
+# that needs root. `make test` (CI) still runs everything.
+test-fast: check
+	.venv/bin/pytest -m "not slow and not postgres and not browser and not root"
+
 bench: setup-dev
 	.venv/bin/python scripts/bench_identify.py
 	.venv/bin/python scripts/bench_register.py
@@ -32,3 +37,7 @@ bench-intake: setup-dev
 
 bench-ui: setup-dev
 	.venv/bin/python scripts/bench_review_ui.py --items 60
+
+# Reviewer load on a generated month of 40 sheets, and a scripted reviewer in Chromium.
+bench-review: setup-dev
+	.venv/bin/python scripts/bench_review.py --sheets 40 --seed 1

@@ -16,13 +16,16 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+from attendance.errors import DomainError, ErrorKind
 from attendance.models import Event
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-class SchemaNotCurrent(RuntimeError):
+class SchemaNotCurrent(DomainError, RuntimeError):
     """The database is missing or at an older schema than this code needs."""
+
+    kind = ErrorKind.DATABASE
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

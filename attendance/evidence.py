@@ -6,23 +6,31 @@ box is visible too); verified digit cells become training data from the same pix
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from pathlib import Path
 
 import cv2
 import numpy as np
+from sqlmodel import Session
 
+from attendance.errors import DomainError, ErrorKind, ItemNotFound
+from attendance.flags import FLAG_CODES
+from attendance.models import FieldReading, ReviewItem, ScannedPage, Sheet, SheetFlag
 from attendance.months import parse_month
+from attendance.sheets import source_page
 from forms.canon import canon_slice
-from forms.layout import DateField, Layout, Rect, TimeField, build_layout
+from forms.layout import DateField, Layout, Rect, TimeField, build_layout, row_rect
 from forms.layout import Field as LayoutField
 
 # Points of page around a field's box shown with it.
 EVIDENCE_MARGIN_PT = 6.0
 
 
-class EvidenceMissing(LookupError):
+class EvidenceMissing(DomainError, LookupError):
     """The page has no stored canonical image (not registered, or the file was removed)."""
+
+    kind = ErrorKind.NOT_FOUND
 
 
 def layout_for(serial: str, month: str) -> Layout:
@@ -94,3 +102,36 @@ def field_crop_png(canon_path: str | None, serial: str, month: str, field_name: 
 def digit_cells(canon: np.ndarray, field: TimeField) -> list[np.ndarray]:
     """The four digit cells of a time field, as the model saw them (no margin)."""
     return [cut(canon, rect) for rect in field.cells]
+
+
+WEEKLY_CODES = frozenset({"weekly_hours_over", "weekly_hours_inconsistent"})
+
+
+def item_evidence_png(session: Session, item_id: int) -> bytes:
+    """The image a reviewer judges the item by: a field's crop, a flagged day's row, or the
+    whole page (unidentified or unregistered pages, and flags on the whole sheet)."""
+    item = session.get(ReviewItem, item_id)
+    if item is None:
+        raise ItemNotFound(f"no review item {item_id}")
+    page = session.get(ScannedPage, item.page_id) if item.page_id else None
+    sheet = session.get(Sheet, item.sheet_id) if item.sheet_id else None
+    if sheet is not None and page is None:
+        page = source_page(session, sheet)
+    if page is None:
+        raise EvidenceMissing(f"item {item_id} has no page image")
+    if item.reading_id is not None and sheet is not None:
+        reading = session.get(FieldReading, item.reading_id)
+        assert reading is not None
+        return field_crop_png(page.canon_path, sheet.serial, sheet.month, reading.field_name)
+    if item.flag_id is not None and sheet is not None and page.canon_path:
+        flag = session.get(SheetFlag, item.flag_id)
+        assert flag is not None
+        canon = load_canon(page.canon_path)
+        if flag.day and FLAG_CODES[flag.code].code not in WEEKLY_CODES:
+            row = row_rect(dt.date.fromisoformat(flag.day).day)
+            return png(cut(canon, row, margin_pt=EVIDENCE_MARGIN_PT))
+        return png(canon)
+    path = page.canon_path or page.image_path
+    if not path or not Path(path).is_file():
+        raise EvidenceMissing(f"item {item_id}: the page image is not stored")
+    return Path(path).read_bytes()

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from attendance import clock
@@ -15,6 +25,36 @@ def utcnow() -> dt.datetime:
     """Timezone-aware now in UTC (the database columns store and return UTC), by the
     program's clock (`attendance.clock`)."""
     return clock.now()
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A moment, stored in UTC and always read back timezone-aware in UTC.
+
+    SQLite keeps no time zone (it hands back naive datetimes), PostgreSQL does: with this
+    type the code sees the same aware UTC value from both, so no caller has to guess."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError(f"a stored moment must be a timezone-aware datetime, not {value!r}")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        moment: dt.datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
+
+
+def _moment(**options: Any) -> Any:
+    """A `UtcDateTime` column (`Field` options as usual: default_factory, index, ...)."""
+    return Field(sa_type=UtcDateTime, **options)
 
 
 class ProviderType(StrEnum):
@@ -75,8 +115,8 @@ class Provider(SQLModel, table=True):
     provider_id: str = Field(primary_key=True, max_length=64)
     name: str
     provider_type: str = Field(max_length=32)
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    updated_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: dt.datetime = _moment(default_factory=utcnow)
+    updated_at: dt.datetime = _moment(default_factory=utcnow)
 
 
 class Certificate(SQLModel, table=True):
@@ -97,8 +137,8 @@ class Certificate(SQLModel, table=True):
     schedule_type: str = Field(max_length=32)
     specialist_name: str
     specialist_phone: str
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    updated_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: dt.datetime = _moment(default_factory=utcnow)
+    updated_at: dt.datetime = _moment(default_factory=utcnow)
 
 
 class Sheet(SQLModel, table=True):
@@ -115,8 +155,8 @@ class Sheet(SQLModel, table=True):
     month: str = Field(index=True, max_length=7)  # YYYY-MM
     form_version: str = Field(max_length=32)
     status: str = Field(default=SheetStatus.ISSUED.value, index=True, max_length=16)
-    issued_at: dt.datetime = Field(default_factory=utcnow)
-    received_at: dt.datetime | None = None
+    issued_at: dt.datetime = _moment(default_factory=utcnow)
+    received_at: dt.datetime | None = _moment(default=None)
     source_file_sha256: str | None = Field(default=None, max_length=64)
     source_page: int | None = None
 
@@ -135,13 +175,23 @@ class ScannedFile(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=32)
     message: str | None = None
     stored_path: str | None = None
-    received_at: dt.datetime = Field(default_factory=utcnow)
-    processed_at: dt.datetime | None = None
+    received_at: dt.datetime = _moment(default_factory=utcnow)
+    processed_at: dt.datetime | None = _moment(default=None)
 
 
 class ScannedPage(SQLModel, table=True):
     __tablename__ = "scanned_pages"
-    __table_args__ = (UniqueConstraint("file_id", "page_number", name="uq_page_file_number"),)
+    __table_args__ = (
+        UniqueConstraint("file_id", "page_number", name="uq_page_file_number"),
+        # One record page per sheet, whatever the code does: a sheet is received once.
+        Index(
+            "uq_one_record_page_per_sheet",
+            "sheet_id",
+            unique=True,
+            sqlite_where=text("is_record"),
+            postgresql_where=text("is_record"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     file_id: int = Field(foreign_key="scanned_files.id", index=True)
@@ -153,7 +203,7 @@ class ScannedPage(SQLModel, table=True):
     barcode_method: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, max_length=64)
     image_path: str | None = None
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: dt.datetime = _moment(default_factory=utcnow)
     # Registration: RMS fit residual in points; a page that could not be registered well goes
     # to review as a whole page with `review_reason`, its fields unread.
     registration_residual_pt: float | None = None
@@ -162,6 +212,9 @@ class ScannedPage(SQLModel, table=True):
     # The page warped upright onto its layout (canonical, 200 dpi grey PNG): field crops for
     # reviewers and training data are cut from it. Named by content hash and page only.
     canon_path: str | None = None
+    # This page is its sheet's record (the scan that received it); a duplicate, or the record
+    # of a returned sheet that was sent back, is not.
+    is_record: bool = False
 
 
 class FieldReading(SQLModel, table=True):
@@ -182,7 +235,7 @@ class FieldReading(SQLModel, table=True):
     final_value: str | None = None
     reviewed: bool = False
     reviewed_by: str | None = Field(default=None, max_length=64)
-    reviewed_at: dt.datetime | None = None
+    reviewed_at: dt.datetime | None = _moment(default=None)
     version: int = 1
 
 
@@ -192,7 +245,7 @@ class Event(SQLModel, table=True):
     __tablename__ = "events"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    at: dt.datetime = _moment(default_factory=utcnow, index=True)
     actor: str = Field(max_length=64)
     entity: str = Field(max_length=32)
     entity_id: str = Field(index=True, max_length=64)
@@ -220,11 +273,11 @@ class IntakeFile(SQLModel, table=True):
     message: str | None = None
     file_id: int | None = Field(default=None, foreign_key="scanned_files.id", index=True)
     page_count: int | None = None
-    arrived_at: dt.datetime = Field(default_factory=utcnow)
-    finished_at: dt.datetime | None = None
+    arrived_at: dt.datetime = _moment(default_factory=utcnow)
+    finished_at: dt.datetime | None = _moment(default=None)
     # Where the file was moved once finished (archive | quarantine | duplicates), and when.
     placed_in: str | None = Field(default=None, max_length=16)
-    placed_at: dt.datetime | None = None
+    placed_at: dt.datetime | None = _moment(default=None)
 
 
 class PageJob(SQLModel, table=True):
@@ -243,11 +296,11 @@ class PageJob(SQLModel, table=True):
     state: str = Field(max_length=16)
     attempts: int = 0
     lease_owner: str | None = Field(default=None, max_length=64)
-    lease_expires_at: dt.datetime | None = None
+    lease_expires_at: dt.datetime | None = _moment(default=None)
     reason: str | None = Field(default=None, max_length=32)
     message: str | None = None
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    finished_at: dt.datetime | None = None
+    created_at: dt.datetime = _moment(default_factory=utcnow)
+    finished_at: dt.datetime | None = _moment(default=None)
 
 
 class FlagState(StrEnum):
@@ -259,7 +312,8 @@ class FlagState(StrEnum):
 class ItemKind(StrEnum):
     FIELD = "field"  # a field read with low confidence
     QA_SAMPLE = "qa_sample"  # an auto-accepted field drawn at random to measure the error
-    FLAG = "flag"  # a rule flag that needs a person
+    FLAG = "flag"  # (before findings) a rule flag on one day that needed a person
+    FINDING = "finding"  # a problem a person must decide: one flag code on a sheet, its days
     UNIDENTIFIED_PAGE = "unidentified_page"  # a page whose sheet is not known
     UNREGISTERED_PAGE = "unregistered_page"  # a sheet's page that could not be registered
 
@@ -277,7 +331,7 @@ class AgencySettings(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     config_json: str = Field(sa_column=Column(Text, nullable=False))
     version: int = 1
-    updated_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = _moment(default_factory=utcnow)
     updated_by: str = Field(max_length=64)
 
 
@@ -294,9 +348,9 @@ class SheetFlag(SQLModel, table=True):
     day: str = Field(default="", max_length=10)  # YYYY-MM-DD, or "" for the whole sheet
     message: str
     state: str = Field(default=FlagState.OPEN.value, max_length=16)
-    raised_at: dt.datetime = Field(default_factory=utcnow)
+    raised_at: dt.datetime = _moment(default_factory=utcnow)
     resolved_by: str | None = Field(default=None, max_length=64)
-    resolved_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = _moment(default=None)
     note: str | None = None
 
 
@@ -307,13 +361,15 @@ class ReviewItem(SQLModel, table=True):
     __table_args__ = (Index("ix_review_items_queue", "state", "deadline", "priority"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, max_length=64)  # field:ID | qa:ID | flag:ID | page:ID
+    # field:ID | qa:ID | page:ID | finding:SHEET:CODE (flag:ID before findings)
+    key: str = Field(unique=True, max_length=64)
     kind: str = Field(max_length=24)
     state: str = Field(default=ItemState.OPEN.value, max_length=8)
     sheet_id: int | None = Field(default=None, foreign_key="sheets.id", index=True)
     page_id: int | None = Field(default=None, foreign_key="scanned_pages.id", index=True)
     reading_id: int | None = Field(default=None, foreign_key="field_readings.id", index=True)
     flag_id: int | None = Field(default=None, foreign_key="sheet_flags.id", index=True)
+    finding_code: str | None = Field(default=None, max_length=32)  # a finding's flag code
     # Queue order: the sheet's payment deadline, then the lowest confidence first (flags and
     # pages have priority 0, before any field).
     deadline: dt.date
@@ -321,11 +377,11 @@ class ReviewItem(SQLModel, table=True):
     field_kind: str | None = Field(default=None, max_length=16)
     machine_value: str | None = Field(default=None, max_length=32)  # grouped verification
     claimed_by: str | None = Field(default=None, max_length=64)
-    claim_expires_at: dt.datetime | None = None
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    claim_expires_at: dt.datetime | None = _moment(default=None)
+    created_at: dt.datetime = _moment(default_factory=utcnow)
     resolution: str | None = Field(default=None, max_length=16)
     resolved_by: str | None = Field(default=None, max_length=64)
-    resolved_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = _moment(default=None)
     # For a QA sample: did the reviewer find the machine's value wrong?
     machine_was_wrong: bool | None = None
 
@@ -343,7 +399,7 @@ class TrainingCrop(SQLModel, table=True):
     model_version: str | None = Field(default=None, max_length=32)
     png: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     verified_by: str = Field(max_length=64)
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: dt.datetime = _moment(default_factory=utcnow)
 
 
 class Role(StrEnum):
@@ -369,8 +425,8 @@ class User(SQLModel, table=True):
     )
     display_name: str = Field(default="", max_length=128)
     active: bool = True
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    updated_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: dt.datetime = _moment(default_factory=utcnow)
+    updated_at: dt.datetime = _moment(default_factory=utcnow)
 
 
 class WebSession(SQLModel, table=True):
@@ -381,5 +437,5 @@ class WebSession(SQLModel, table=True):
     token_sha256: str = Field(primary_key=True, max_length=64)
     user_id: int = Field(foreign_key="users.id", index=True)
     csrf_token: str = Field(max_length=64)
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    last_seen_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: dt.datetime = _moment(default_factory=utcnow)
+    last_seen_at: dt.datetime = _moment(default_factory=utcnow)

@@ -1,4 +1,6 @@
-"""Calendar months as ``YYYY-MM``."""
+"""Calendar months: ``YYYY-MM`` keys, their days, and their names in each language we write.
+
+Dates are written from these tables, never from the machine's locale."""
 
 from __future__ import annotations
 
@@ -6,10 +8,12 @@ import calendar
 import datetime as dt
 import re
 
+from attendance.errors import DomainError
+
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
-class InvalidMonth(ValueError):
+class InvalidMonth(DomainError, ValueError):
     """Text that is not a YYYY-MM month."""
 
 
@@ -34,3 +38,24 @@ def month_days(first: dt.date) -> list[dt.date]:
 
 def month_last_day(first: dt.date) -> dt.date:
     return month_days(first)[-1]
+
+
+LANGUAGES = ("en", "es")
+
+MONTH_NAMES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ),
+    "es": (
+        "enero", "febrero", "marzo", "abril", "mayo", "junio",
+        "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
+    ),
+}  # fmt: skip
+
+
+def month_name(day: dt.date, lang: str) -> str:
+    """The name of `day`'s month in `lang` (``November`` / ``noviembre``)."""
+    if lang not in MONTH_NAMES:
+        raise ValueError(f"language {lang!r} is not supported (use one of {', '.join(LANGUAGES)})")
+    return MONTH_NAMES[lang][day.month - 1]

@@ -35,22 +35,11 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from attendance.months import LANGUAGES, month_name
+from attendance.safetext import shown
 from forms.serial import SERIAL_LENGTH, format_serial
 
-LANGUAGES = ("en", "es")
-PAST_DUE_DAYS = 30  # the programs' default (AgencyConfig.past_due_days); printed on the notice
 OTHER = "other"
-
-MONTHS = {
-    "en": (
-        "January", "February", "March", "April", "May", "June",
-        "July", "August", "September", "October", "November", "December",
-    ),
-    "es": (
-        "enero", "febrero", "marzo", "abril", "mayo", "junio",
-        "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
-    ),
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -78,6 +67,7 @@ class ReturnedNotice:
     returned_on: dt.date
     problems: tuple[Problem, ...]
     note: str | None = None  # the reviewer's reason in their own words
+    past_due_days: int = 30  # the agency's `past_due_days`: printed in the deadline sentences
 
 
 # --- dates -------------------------------------------------------------------------------
@@ -90,8 +80,7 @@ def _check_lang(lang: str) -> None:
 
 def day_text(date: dt.date, lang: str) -> str:
     """``December 3`` / ``3 de diciembre``."""
-    _check_lang(lang)
-    name = MONTHS[lang][date.month - 1]
+    name = month_name(date, lang)
     return f"{name} {date.day}" if lang == "en" else f"{date.day} de {name}"
 
 
@@ -106,8 +95,7 @@ def long_date_text(date: dt.date, lang: str) -> str:
 
 def month_text(month: dt.date, lang: str) -> str:
     """``November 2026`` / ``noviembre de 2026``."""
-    _check_lang(lang)
-    name = MONTHS[lang][month.month - 1]
+    name = month_name(month, lang)
     return f"{name} {month.year}" if lang == "en" else f"{name} de {month.year}"
 
 
@@ -249,6 +237,15 @@ SENTENCES: dict[str, _Sentence] = {
         "En una semana, las horas de cuidado son muy diferentes del horario autorizado del "
         "niño. " + _CHECK_ES,
     ),
+    "hours_inconsistent": _Sentence(
+        SHEET,
+        "",
+        "This month's hours of care are very different from the child's approved schedule. "
+        "Your case specialist may call the parent about it. " + _CHECK_EN,
+        "",
+        "Las horas de cuidado de este mes son muy diferentes del horario autorizado del niño. "
+        "Su especialista de casos puede llamar al padre o la madre. " + _CHECK_ES,
+    ),
     "absence_limit_exceeded": _Sentence(
         DAY,
         "On {when}, the absence goes over the number of absence days allowed this fiscal year "
@@ -303,10 +300,10 @@ SENTENCES: dict[str, _Sentence] = {
     "past_due": _Sentence(
         SHEET,
         "",
-        f"We received this sheet more than {PAST_DUE_DAYS} days after the end of the month, "
+        "We received this sheet more than {days} days after the end of the month, "
         "so it may not be paid. Call your case specialist to ask if it can still be paid.",
         "",
-        f"Recibimos esta hoja más de {PAST_DUE_DAYS} días después del fin del mes, así que es "
+        "Recibimos esta hoja más de {days} días después del fin del mes, así que es "
         "posible que no se pague. Llame a su especialista de casos para saber si todavía se "
         "puede pagar.",
     ),
@@ -353,7 +350,7 @@ SENTENCES: dict[str, _Sentence] = {
 _DETAIL_LABEL = {"en": "Note", "es": "Nota"}
 
 
-def problem_text(problem: Problem, lang: str) -> str:
+def problem_text(problem: Problem, lang: str, *, past_due_days: int = 30) -> str:
     """One plain-language sentence in 'en' or 'es': what is missing or wrong and what to do.
 
     Names the day ('December 3' / '3 de diciembre') or, for weekly codes, the week ('the week of
@@ -374,7 +371,7 @@ def problem_text(problem: Problem, lang: str) -> str:
         template = sentence.en_when if lang == "en" else sentence.es_when
         text = template.format(when=_when(problem.date, lang, sentence.kind == WEEK))
     else:
-        text = sentence.en if lang == "en" else sentence.es
+        text = (sentence.en if lang == "en" else sentence.es).format(days=past_due_days)
     if detail:
         text = f"{text} {_DETAIL_LABEL[lang]}: {detail}"
     return text
@@ -434,7 +431,7 @@ WORDS = {
         mail="Mail it to the address below, or drop it off at our office:",
         send_no_address="Send it the way you send your monthly sheets, or drop it off at our "
         "office.",
-        deadline=f"Sheets we receive more than {PAST_DUE_DAYS} days after the end of the month "
+        deadline="Sheets we receive more than {days} days after the end of the month "
         "may not be paid.",
         questions_title="Questions?",
         call="Call your case specialist, {name}, at <b>{phone}</b>.",
@@ -466,7 +463,7 @@ WORDS = {
         send="Envíenos la hoja lo antes posible.",
         mail="Envíela por correo a esta dirección o entréguela en nuestra oficina:",
         send_no_address="Envíela como envía sus hojas cada mes, o entréguela en nuestra oficina.",
-        deadline=f"Es posible que no se paguen las hojas que recibamos más de {PAST_DUE_DAYS} "
+        deadline="Es posible que no se paguen las hojas que recibamos más de {days} "
         "días después del fin del mes.",
         questions_title="¿Preguntas?",
         call="Llame a su especialista de casos, {name}, al <b>{phone}</b>.",
@@ -559,8 +556,8 @@ def display_serial(serial: str) -> str:
 
 
 def _x(text: str) -> str:
-    """Escape text for a Paragraph; keep line breaks."""
-    return "<br/>".join(escape(line.strip()) for line in text.strip().splitlines())
+    """Escape text for a Paragraph; keep line breaks; format characters replaced (names)."""
+    return "<br/>".join(escape(shown(line.strip())) for line in text.strip().splitlines())
 
 
 def _info_table(notice: ReturnedNotice, lang: str, width: float) -> Table:
@@ -625,7 +622,13 @@ def _page_story(notice: ReturnedNotice, lang: str, width: float) -> list[Any]:
         Paragraph(words.because, s["heading"]),
     ]
     for number, problem in enumerate(notice.problems, start=1):
-        story.append(Paragraph(_x(problem_text(problem, lang)), s["item"], bulletText=f"{number}."))
+        story.append(
+            Paragraph(
+                _x(problem_text(problem, lang, past_due_days=notice.past_due_days)),
+                s["item"],
+                bulletText=f"{number}.",
+            )
+        )
     if notice.note and notice.note.strip():
         story.append(Paragraph(words.note, s["note_label"]))
         story.append(Paragraph(_x(notice.note), s["note"]))
@@ -648,7 +651,7 @@ def _page_story(notice: ReturnedNotice, lang: str, width: float) -> list[Any]:
     else:
         steps.append(Paragraph(f"{words.send} {words.send_no_address}", s["item"], bulletText="4."))
     story += steps
-    story.append(Paragraph(words.deadline, s["deadline"]))
+    story.append(Paragraph(words.deadline.format(days=notice.past_due_days), s["deadline"]))
 
     name = _x(notice.specialist_name)
     phone = _x(notice.specialist_phone)

@@ -1,4 +1,5 @@
-"""Issuing sheets: one per certificate active in a month, each with its own serial."""
+"""Sheets: issuing one per certificate active in a month (each with its own serial), finding
+them, and the scanned page that is a sheet's record."""
 
 from __future__ import annotations
 
@@ -10,16 +11,28 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from attendance.db import record_event
-from attendance.models import Certificate, Provider, Sheet, SheetStatus
+from attendance.errors import DomainError, ErrorKind
+from attendance.models import (
+    Certificate,
+    FieldReading,
+    Provider,
+    ScannedFile,
+    ScannedPage,
+    Sheet,
+    SheetStatus,
+)
 from attendance.months import month_key, month_last_day
+from attendance.safetext import shown
 from attendance.schedule import Schedule
 from forms.layout import FORM_VERSION
 from forms.render import SheetPrint
 from forms.serial import InvalidSerial, new_serial, normalize_serial
 
 
-class SheetNotFound(LookupError):
+class SheetNotFound(DomainError, LookupError):
     """No sheet matches (a well-formed serial that was never issued, or none for a month)."""
+
+    kind = ErrorKind.NOT_FOUND
 
 
 @dataclass(frozen=True)
@@ -120,19 +133,20 @@ def sheet_print(
     assert provider is not None  # foreign key
     schedule = Schedule.from_json(certificate.schedule_json)
     year, month = (int(part) for part in sheet.month.split("-"))
+    # Names as printed: format characters (U+202E and the like) replaced (safetext.shown).
     return SheetPrint(
         serial=sheet.serial,
         month=dt.date(year, month, 1),
-        agency_name=agency_name,
-        child_name=f"{certificate.child_first_name} {certificate.child_last_name}",
+        agency_name=shown(agency_name),
+        child_name=shown(f"{certificate.child_first_name} {certificate.child_last_name}"),
         certificate_id=certificate.certificate_id,
         provider_id=provider.provider_id,
-        provider_name=provider.name,
-        parent_name=certificate.parent_name,
+        provider_name=shown(provider.name),
+        parent_name=shown(certificate.parent_name),
         schedule_text=certificate.schedule_text,
         weekly_hours=certificate.weekly_hours,
         schedule_type=certificate.schedule_type,
-        specialist_name=certificate.specialist_name,
+        specialist_name=shown(certificate.specialist_name),
         specialist_phone=certificate.specialist_phone,
         period_start=certificate.start_date,
         period_end=certificate.end_date,
@@ -150,3 +164,24 @@ __all__ = [
     "list_sheets",
     "sheet_print",
 ]
+
+
+def source_page(session: Session, sheet: Sheet) -> ScannedPage | None:
+    """The page that is the sheet's record (its first original scan, or the reviewer's pick)."""
+    if sheet.source_file_sha256 is None or sheet.source_page is None:
+        return None
+    return session.exec(
+        select(ScannedPage)
+        .join(ScannedFile, col(ScannedPage.file_id) == col(ScannedFile.id))
+        .where(
+            ScannedFile.sha256 == sheet.source_file_sha256,
+            ScannedPage.page_number == sheet.source_page,
+        )
+    ).first()
+
+
+def page_readings(session: Session, page_id: int) -> dict[str, FieldReading]:
+    return {
+        r.field_name: r
+        for r in session.exec(select(FieldReading).where(FieldReading.page_id == page_id)).all()
+    }

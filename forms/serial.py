@@ -10,6 +10,7 @@ when normalising we map the look-alikes back (O -> 0, I/L -> 1) and drop spaces 
 from __future__ import annotations
 
 import secrets
+from typing import Literal
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RANDOM_LENGTH = 10
@@ -17,9 +18,16 @@ SERIAL_LENGTH = RANDOM_LENGTH + 1
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1", "-": None, " ": None})
 
+SerialProblem = Literal["bad_length", "bad_chars", "bad_check"]
+
 
 class InvalidSerial(ValueError):
-    """A string that is not a well-formed serial (wrong length, symbol or check character)."""
+    """A string that is not a well-formed serial; `reason` says which way, as a code:
+    `bad_length`, `bad_chars` (a symbol the alphabet has not) or `bad_check` (mistyped)."""
+
+    def __init__(self, reason: SerialProblem, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def check_symbol(body: str) -> str:
@@ -44,12 +52,14 @@ def normalize_serial(text: str) -> str:
     """Return `text` as a canonical serial, or raise InvalidSerial saying what is wrong."""
     candidate = text.strip().upper().translate(_LOOKALIKES)
     if len(candidate) != SERIAL_LENGTH:
-        raise InvalidSerial(f"a serial has {SERIAL_LENGTH} characters, got {len(candidate)}")
+        raise InvalidSerial(
+            "bad_length", f"a serial has {SERIAL_LENGTH} characters, got {len(candidate)}"
+        )
     bad = sorted({c for c in candidate if c not in _INDEX})
     if bad:
-        raise InvalidSerial(f"a serial cannot contain {''.join(bad)!r}")
+        raise InvalidSerial("bad_chars", f"a serial cannot contain {''.join(bad)!r}")
     if check_symbol(candidate[:-1]) != candidate[-1]:
-        raise InvalidSerial("check character does not match: the serial is mistyped")
+        raise InvalidSerial("bad_check", "check character does not match: the serial is mistyped")
     return candidate
 
 

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from attendance.errors import DomainError, ErrorKind
+
 NETWORK_FILESYSTEMS = frozenset(
     {
         "nfs",
@@ -43,8 +45,10 @@ NETWORK_FILESYSTEMS = frozenset(
 """Filesystem types on which SQLite's locking cannot be trusted (see sqlite.org/faq #5)."""
 
 
-class UnsafeConfiguration(ValueError):
+class UnsafeConfiguration(DomainError, ValueError):
     """A folder or database setting that could lose or corrupt files; refused at start."""
+
+    kind = ErrorKind.UNSAFE_CONFIGURATION
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ recorded it had the barcode been read.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 
@@ -16,20 +15,21 @@ import cv2
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from attendance import review
+from attendance import decisions, errors, review_queue
 from attendance.db import record_event, session_scope
 from attendance.models import ItemKind, PageStatus, ScannedFile, ScannedPage, utcnow
+from attendance.receipt import record_pages
 from attendance.sheets import find_sheet
 from forms.layout import FORM_VERSION
 from forms.payload import BarcodePayload
-from intake.oneshot import PREVIEW_DPI, Reading, ReadPage, record_pages, save_canon, sheet_context
+from intake.oneshot import PREVIEW_DPI, Reading, ReadPage, page_record, save_canon, sheet_context
 from scanner.load import PageImage
 from scanner.pipeline import METHOD_REVIEWER, NOT_REGISTERED, PageIdentity, read_page_as
 
 log = logging.getLogger(__name__)
 
 
-class PageNotRegistered(review.NotAllowed):
+class PageNotRegistered(errors.NotAllowed):
     """The page does not fit the named sheet's layout (a blank page, another form)."""
 
 
@@ -74,7 +74,7 @@ def identify_item(
     reading: Reading,
     model_version: str | None,
     require_registration: bool = False,
-) -> review.Decision:
+) -> decisions.Decision:
     """Record the unidentified page of item `item_id` as the sheet `serial_text` (its check
     character is validated: InvalidSerial, SheetNotFound), read its fields, apply the rules.
 
@@ -83,9 +83,9 @@ def identify_item(
     (PageNotRegistered) and nothing is written.
     """
     with Session(engine) as session:
-        view = review.describe_item(session, item_id)
+        view = review_queue.describe_item(session, item_id)
         if view.kind != ItemKind.UNIDENTIFIED_PAGE.value or view.page_id is None:
-            raise review.NotAllowed(f"item {item_id} is not an unidentified page")
+            raise errors.NotAllowed(f"item {item_id} is not an unidentified page")
         page = session.get(ScannedPage, view.page_id)
         assert page is not None
         file_row = session.get(ScannedFile, page.file_id)
@@ -101,19 +101,17 @@ def identify_item(
             f"the page does not match the layout of sheet {serial} ({read.review_reason})"
         )
     with session_scope(engine) as session:
-        item = review.take_item(session, item_id, reviewer=reviewer, now=utcnow())
+        item = review_queue.take_item(session, item_id, reviewer=reviewer, now=utcnow())
         page_row = session.get(ScannedPage, page.id)
         file_row = session.get(ScannedFile, page.file_id)
         assert page_row is not None and file_row is not None
         if page_row.status != PageStatus.UNIDENTIFIED.value:
-            raise review.NotAllowed(f"item {item_id}: the page was identified meanwhile")
+            raise errors.NotAllowed(f"item {item_id}: the page was identified meanwhile")
         received_at = file_row.received_at
-        if received_at.tzinfo is None:
-            received_at = received_at.replace(tzinfo=dt.UTC)
         record_pages(
             session,
             file_row,
-            [read],
+            [page_record(read)],
             actor=reviewer,
             received_at=received_at,
             model_version=model_version,
@@ -128,6 +126,6 @@ def identify_item(
             before={"status": PageStatus.UNIDENTIFIED.value, "reason": page.reason},
             after={"serial": serial, "status": page_row.status, "item": item_id},
         )
-        review.finish_item(session, item, resolution="identified", actor=reviewer)
+        review_queue.finish_item(session, item, resolution="identified", actor=reviewer)
         sheet = find_sheet(session, serial)
-        return review.Decision(item_id, "identified", sheet.status, serial)
+        return decisions.Decision(item_id, "identified", sheet.status, serial)

@@ -8,7 +8,6 @@ failure anywhere in a file leaves no partial record; other files go on.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import os
@@ -17,31 +16,24 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
-from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from attendance import review
 from attendance.db import record_event, session_scope
 from attendance.models import (
     Certificate,
-    FieldReading,
     FileStatus,
-    PageStatus,
     ScannedFile,
-    ScannedPage,
     Sheet,
-    SheetStatus,
     utcnow,
 )
 from attendance.months import month_days, parse_month
+from attendance.receipt import PageOutcome, PageRecord, record_pages
 from attendance.schedule import Schedule
-from forms.layout import FORM_VERSION
 from intake.png import encode_grey_png
 from intake.stats import ProcessStats
 from scanner.errors import Reason, ScanError
@@ -60,21 +52,8 @@ from scanner.readings import FieldReading as MachineReading
 
 log = logging.getLogger(__name__)
 
-KNOWN_FORMS = frozenset({FORM_VERSION})
 PREVIEW_DPI = 150  # unidentified pages are kept at this resolution for the reviewer
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class PageOutcome:
-    """What became of one page."""
-
-    number: int
-    status: str  # identified | unidentified | duplicate
-    serial: str | None
-    rotation: int | None
-    method: str | None
-    reason: str | None
 
 
 @dataclass
@@ -318,152 +297,22 @@ def _read_pages(
     return read
 
 
-def record_pages(
-    session: Session,
-    file_row: ScannedFile,
-    pages: list[ReadPage],
-    *,
-    actor: str,
-    received_at: dt.datetime,
-    model_version: str | None,
-    existing: dict[int, ScannedPage] | None = None,
-) -> list[PageOutcome]:
-    """Store what was read on each page, mark sheets received, open review items and apply
-    the rules, in the caller's transaction. `existing` (by page number) are page rows stored
-    before, updated in place: an unidentified page a reviewer has identified."""
-    assert file_row.id is not None
-    outcomes: list[PageOutcome] = []
-    config = review.load_config(session)
-    for read in pages:
-        identity = read.identity
-        payload = identity.payload
-        status, reason, sheet = PageStatus.UNIDENTIFIED, identity.reason, None
-        resubmitted = False
-        if payload is not None:
-            sheet = session.exec(select(Sheet).where(Sheet.serial == payload.serial)).first()
-            if payload.form not in KNOWN_FORMS:
-                reason, sheet = "unknown_form", None
-            elif sheet is None:
-                reason = "unknown_serial"
-            elif sheet.received_at is None and sheet.status == SheetStatus.ISSUED:
-                status, reason = PageStatus.IDENTIFIED, None
-            elif sheet.status == SheetStatus.RETURNED:
-                # The provider sent the returned sheet back: this scan becomes the record.
-                status, reason, resubmitted = PageStatus.IDENTIFIED, None, True
-            elif sheet.received_at is not None:
-                status, reason = PageStatus.DUPLICATE, "already_received"
-            else:
-                status, reason = PageStatus.IDENTIFIED, f"sheet_{sheet.status}"
-        values: dict[str, Any] = dict(
-            file_id=file_row.id,
-            page_number=read.number,
-            status=status.value,
-            serial=payload.serial if payload else None,
-            sheet_id=sheet.id if sheet else None,
-            rotation=identity.rotation,
-            barcode_method=identity.barcode.method if identity.barcode else None,
-            reason=reason,
-            image_path=str(read.preview) if read.preview else None,
-            registration_residual_pt=read.residual_pt,
-            needs_review=read.review_reason is not None,
-            review_reason=read.review_reason,
-            canon_path=str(read.canon) if read.canon else None,
-        )
-        page_row = (existing or {}).get(read.number) or ScannedPage(**values)
-        for name, value in values.items():
-            setattr(page_row, name, value)
-        session.add(page_row)
-        if sheet is not None and read.readings:
-            # Kept for duplicates too: a second scan's content is evidence a reviewer compares.
-            session.flush()  # the page's id, for its readings
-            assert sheet.id is not None and page_row.id is not None
-            # One multi-row INSERT: ~270 readings a page one by one through the ORM cost
-            # 27 ms of a worker's page time (and of the SQLite write lock), in bulk about 5.
-            session.execute(
-                insert(FieldReading),
-                [
-                    {
-                        "sheet_id": sheet.id,
-                        "page_id": page_row.id,
-                        "field_name": machine.name,
-                        "kind": machine.kind,
-                        "machine_value": machine.value,
-                        "confidence": machine.confidence,
-                        "needs_review": machine.needs_review,
-                        "reason": machine.reason,
-                        "model_version": model_version,
-                        "final_value": None,
-                        "reviewed": False,
-                        "reviewed_by": None,
-                        "reviewed_at": None,
-                        "version": 1,
-                    }
-                    for machine in read.readings
-                ],
-            )
-        if sheet is not None and status is PageStatus.IDENTIFIED and reason is None:
-            before = {"status": sheet.status, "received_at": sheet.received_at}
-            if resubmitted:
-                review.close_sheet_items(session, sheet, resolution="superseded", actor=actor)
-            sheet.status = SheetStatus.RECEIVED.value
-            sheet.received_at = received_at
-            sheet.source_file_sha256 = file_row.sha256
-            sheet.source_page = read.number
-            session.add(sheet)
-            record_event(
-                session,
-                actor=actor,
-                entity="sheet",
-                entity_id=sheet.serial,
-                action="received",
-                before=before,
-                after={
-                    "status": sheet.status,
-                    "received_at": received_at,
-                    "file_sha256": file_row.sha256,
-                    "page": read.number,
-                },
-            )
-            session.flush()
-            review.open_page_items(
-                session, sheet=sheet, page=page_row, file_sha256=file_row.sha256, config=config
-            )
-            review.evaluate(session, sheet, actor=actor, config=config)
-        elif sheet is not None and status is PageStatus.DUPLICATE:
-            record_event(
-                session,
-                actor=actor,
-                entity="sheet",
-                entity_id=sheet.serial,
-                action="duplicate_scan",
-                after={"file_sha256": file_row.sha256, "page": read.number},
-            )
-            session.flush()
-            review.evaluate(session, sheet, actor=actor, config=config)
-        elif status is PageStatus.UNIDENTIFIED:
-            session.flush()
-            review.open_unidentified_item(
-                session, page=page_row, received_at=received_at, config=config
-            )
-        # The serial is logged, never names: the log may be read by anyone with the server.
-        log.info(
-            "file %s page %d: %s%s",
-            file_row.sha256[:12],
-            read.number,
-            status.value,
-            f" serial {payload.serial}" if payload else f" ({reason})",
-        )
-        outcomes.append(
-            PageOutcome(
-                number=read.number,
-                status=status.value,
-                serial=payload.serial if payload else None,
-                rotation=identity.rotation,
-                method=page_row.barcode_method,
-                reason=reason,
-            )
-        )
-    return outcomes
+def page_record(read: ReadPage) -> PageRecord:
+    """What the domain's receipt needs of a read page (`attendance.receipt`)."""
+    identity = read.identity
+    return PageRecord(
+        number=read.number,
+        serial=identity.payload.serial if identity.payload else None,
+        form=identity.payload.form if identity.payload else None,
+        rotation=identity.rotation,
+        barcode_method=identity.barcode.method if identity.barcode else None,
+        reason=identity.reason,
+        preview=read.preview,
+        readings=read.readings,
+        residual_pt=read.residual_pt,
+        review_reason=read.review_reason,
+        canon=read.canon,
+    )
 
 
 def process_file(
@@ -561,7 +410,7 @@ def process_file(
             outcomes = record_pages(
                 session,
                 row,
-                pages,
+                [page_record(page) for page in pages],
                 actor=actor,
                 received_at=row.received_at,
                 model_version=reading.reader.version if reading else None,
@@ -676,9 +525,9 @@ __all__ = [
     "collect_files",
     "default_jobs",
     "missing_paths",
+    "page_record",
     "process_file",
     "read_page",
-    "record_pages",
     "run_intake",
     "sheet_context",
     "stored_page",

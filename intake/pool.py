@@ -35,7 +35,7 @@ class WorkerPool:
         command = [
             sys.executable,
             "-m",
-            "attendance.cli",
+            "cli",
             "intake",
             "worker",
             "--id",

@@ -57,8 +57,9 @@ from attendance.models import (
     ScannedPage,
     utcnow,
 )
+from attendance.receipt import record_pages
 from intake.folders import IntakeDirs
-from intake.oneshot import ReadPage, record_pages, write_atomically
+from intake.oneshot import ReadPage, page_record, write_atomically
 from scanner.errors import Reason, ScanError
 from scanner.load import check_file, open_regular
 
@@ -738,7 +739,7 @@ def complete_job(
             record_pages(
                 session,
                 file_row,
-                [page],
+                [page_record(page)],
                 actor=actor,
                 received_at=file_row.received_at,
                 model_version=model_version,

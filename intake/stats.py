@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The setting `intake_stats` (attendance.settings), read here from the environment so that every
+# process the benchmark starts (the watcher's workers too) sees it without being passed it.
 STATS_ENV = "ATTEND_INTAKE_STATS"
 
 

@@ -1160,7 +1160,7 @@ def run_mixed(cache: Path, batch: MixedBatch, command: Command, code: str, code_
         shutil.copytree(cache / "inbox", inbox)
         stats.mkdir()
         args = [str(inbox) if a == "INBOX" else a for a in command.args]
-        argv = [sys.executable, "-m", "attendance.cli", *args]
+        argv = [sys.executable, "-m", _cli_module(code_dir), *args]
         started = time.perf_counter()
         child = subprocess.Popen(
             argv,
@@ -1418,9 +1418,14 @@ def bench_mixed(args: argparse.Namespace, cache: Path, cores: int) -> int:
     return 0 if all(not t.problems for t in results) else 1
 
 
+def _cli_module(code_dir: Path) -> str:
+    """The command line's module in that checkout (`cli` now, `attendance.cli` before)."""
+    return "cli" if (code_dir / "cli" / "__main__.py").exists() else "attendance.cli"
+
+
 def _supports_jobs(code_dir: Path) -> bool:
     result = subprocess.run(
-        [sys.executable, "-m", "attendance.cli", "intake", "run", "--help"],
+        [sys.executable, "-m", _cli_module(code_dir), "intake", "run", "--help"],
         env={**os.environ, "PYTHONPATH": str(code_dir)},
         cwd=tempfile.gettempdir(),
         capture_output=True,

@@ -29,10 +29,10 @@ if str(ROOT) not in sys.path:
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlmodel import Session, col, select  # noqa: E402
 
+from attendance import decisions, errors, review_queue  # noqa: E402
 from attendance import evidence as evidence_module  # noqa: E402
-from attendance import review  # noqa: E402
 from attendance.models import ItemKind, ItemState, ReviewItem  # noqa: E402
-from tests.website import Site, build_site, copy_site, login  # noqa: E402
+from fixtures.website import Site, build_site, copy_site, login  # noqa: E402
 
 REVIEWER = "reviewer"
 
@@ -72,9 +72,9 @@ def clear_flags(site: Site) -> int:
     for item_id in ids:
         assert item_id is not None
         try:
-            review.accept_item(engine, item_id, reviewer="bench-setup", reason="bench setup")
+            decisions.accept_item(engine, item_id, reviewer="bench-setup", reason="bench setup")
             cleared += 1
-        except review.ReviewError:
+        except errors.ReviewError:
             pass
     engine.dispose()
     return cleared
@@ -139,25 +139,25 @@ def bench_domain(site: Site, items: int) -> dict[str, Any]:
     skip: list[int] = []
     while done < items:
         t0 = time.perf_counter()
-        ids = review.claim_items(engine, reviewer=REVIEWER, limit=5, exclude=skip)
+        ids = review_queue.claim_items(engine, reviewer=REVIEWER, limit=5, exclude=skip)
         if not ids:
             break
         with Session(engine) as session:
-            view = review.describe_item(session, ids[0])
+            view = review_queue.describe_item(session, ids[0])
         t1 = time.perf_counter()
         with Session(engine) as session:
-            review.item_evidence_png(session, view.id)
+            evidence_module.item_evidence_png(session, view.id)
         t2 = time.perf_counter()
         if view.kind in FIELDS and done % 5 == 4:
             value = _other_value(view.to_json())
-            review.correct_item(engine, view.id, value, reviewer=REVIEWER, version=view.version)
+            decisions.correct_item(engine, view.id, value, reviewer=REVIEWER, version=view.version)
             corrected += 1
         elif view.kind in (*FIELDS, "flag"):
-            review.accept_item(
+            decisions.accept_item(
                 engine, view.id, reviewer=REVIEWER, version=view.version, reason="bench"
             )
         else:
-            review.release_item(engine, view.id, reviewer=REVIEWER)
+            review_queue.release_item(engine, view.id, reviewer=REVIEWER)
             skip.append(view.id)
             continue
         t3 = time.perf_counter()

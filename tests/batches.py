@@ -85,7 +85,7 @@ def attend_process(
     out = log.open("ab") if log else subprocess.DEVNULL
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "attendance.cli", "-v", *args],
+            [sys.executable, "-m", "cli", "-v", *args],
             env=env or attend_env(cli),
             cwd=REPO,
             stdout=out,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import os
 import shutil
 import socket
@@ -12,7 +10,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
 from typing import Any
@@ -21,13 +18,12 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from attendance import clock
-from attendance.cli import main
 from attendance.db import make_engine, upgrade_database
+from fixtures.attend import CERTIFICATES_CSV, MONTH, Cli, CliResult
 from forms.layout import Layout
 
 REPO = Path(__file__).resolve().parent.parent
-CERTIFICATES_CSV = REPO / "fixtures" / "certificates.csv"
-MONTH = "2026-11"
+__all__ = ["CERTIFICATES_CSV", "MONTH", "Cli", "CliResult"]
 
 # The tests' "now": a day in time for MONTH's sheets (due 2026-12-07), so no test depends on
 # the date it runs on. Every process the tests start gets the same clock through the
@@ -49,6 +45,12 @@ def pytest_configure(config: pytest.Config) -> None:
     clock.set_shift(clock.shift_for(suite_now()))
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that mounts a filesystem says so, rather than failing on a permission error."""
+    if item.get_closest_marker("root") and os.geteuid() != 0:
+        pytest.fail("this test mounts a filesystem: run it as root (CI does)", pytrace=False)
+
+
 @pytest.fixture
 def clock_at() -> Iterator[Any]:
     """`clock_at(moment)` moves this process's clock (and its children's) to `moment` for
@@ -60,48 +62,6 @@ def clock_at() -> Iterator[Any]:
 
     yield move
     clock.set_shift(saved)
-
-
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-class Cli:
-    """Runs `attend` in-process against one data folder (and optionally a database URL)."""
-
-    def __init__(self, home: Path, database_url: str | None = None) -> None:
-        self.home = home
-        self.database_url = database_url
-
-    def __call__(self, *args: str) -> CliResult:
-        out, err = io.StringIO(), io.StringIO()
-        saved = {k: os.environ.get(k) for k in ("ATTEND_HOME", "ATTEND_DATABASE_URL")}
-        os.environ["ATTEND_HOME"] = str(self.home)
-        if self.database_url:
-            os.environ["ATTEND_DATABASE_URL"] = self.database_url
-        else:
-            os.environ.pop("ATTEND_DATABASE_URL", None)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                try:
-                    code = main(list(args))
-                except SystemExit as exc:  # argparse usage errors
-                    code = int(exc.code or 0)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-        return CliResult(code, out.getvalue(), err.getvalue())
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.code == 0, f"attend {' '.join(args)} -> {result.code}: {result.err}"
-        return result.out
 
 
 @pytest.fixture
@@ -257,8 +217,8 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The web app's site, built once per test session (see tests/website.py)."""
-    from tests.website import build_site
+    """The web app's site, built once per test session (see fixtures/website.py)."""
+    from fixtures.website import build_site
 
     root = tmp_path_factory.mktemp("site")
     return build_site(root / "attend-data", root / "work")
@@ -267,7 +227,7 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture
 def site(built_site: Any, tmp_path: Path) -> Any:
     """A fresh copy of the built site for one test to change as it likes."""
-    from tests.website import copy_site
+    from fixtures.website import copy_site
 
     return copy_site(built_site, tmp_path / "site")
 
@@ -279,7 +239,7 @@ def app(site: Any) -> Any:
 
 @pytest.fixture
 def client(app: Any) -> Iterator[Any]:
-    """A test client (not logged in) over `app`: `tests.website.login(client, name)`."""
+    """A test client (not logged in) over `app`: `fixtures.website.login(client, name)`."""
     from fastapi.testclient import TestClient
 
     with TestClient(app, base_url="http://127.0.0.1") as test_client:

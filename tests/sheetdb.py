@@ -1,4 +1,4 @@
-"""Sheets put in the database by the real intake path (`intake.oneshot.record_pages`), with
+"""Sheets put in the database by the real intake path (`attendance.receipt.record_pages`), with
 field readings written by hand instead of read from a scan: the review tests' raw material."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from attendance import review
+from attendance import findings, sheets
 from attendance.agency import AgencyConfig
 from attendance.db import make_engine, session_scope
 from attendance.models import (
@@ -30,13 +30,10 @@ from attendance.models import (
     SheetFlag,
 )
 from attendance.months import parse_month
+from attendance.receipt import PageRecord, record_pages
 from attendance.schedule import Schedule
 from forms.canon import canon_shape, canon_slice
 from forms.layout import FORM_VERSION, MarkField, SignatureField, TimeField, build_layout
-from forms.payload import BarcodePayload, encode_payload
-from intake.oneshot import ReadPage, record_pages
-from scanner.barcode import Barcode
-from scanner.pipeline import PageIdentity
 from scanner.readings import FieldReading as MachineReading
 from tests.conftest import Cli
 
@@ -59,10 +56,10 @@ def serial_of(engine: Engine, certificate_id: str, month: str) -> str:
 
 
 def set_config(engine: Engine, **settings: Any) -> AgencyConfig:
-    """Store agency settings (QA sampling off unless given) through `review.save_config`."""
+    """Store agency settings (QA sampling off unless given) through `findings.change_settings`."""
     config = AgencyConfig(**{"qa_sample_rate": 0.0, **settings})
     with session_scope(engine) as session:
-        review.save_config(session, config, actor="t")
+        findings.change_settings(session, config, actor="t")
     return config
 
 
@@ -155,31 +152,29 @@ def receive(
     `read=False` records a page that could not be registered (no readings, `review_reason`).
     """
     sha = sha or hashlib.sha256(f"test-file-{next(_files)}-{serial}".encode()).hexdigest()
-    payload = BarcodePayload(serial=serial, form=FORM_VERSION, page=1)
-    identity = PageIdentity(
-        payload=payload,
-        barcode=Barcode(text=encode_payload(payload), polygon=(), rotation=0, method="test"),
-        rotation=0,
-        reason=None,
-        method="qr",
-    )
     with session_scope(engine) as session:
         sheet = session.exec(select(Sheet).where(Sheet.serial == serial)).one()
         readings = tuple(clean_readings(session, serial, overrides)) if read else ()
-        page = ReadPage(
+        page = PageRecord(
             number=1,
-            identity=identity,
+            serial=serial,
+            form=FORM_VERSION,
+            rotation=0,
+            barcode_method="test",
+            reason=None,
             preview=None,
             readings=readings,
             residual_pt=0.5 if read else None,
             review_reason=None if read else (review_reason or "too_few_fiducials"),
             canon=canon,
         )
+        when = received_at or default_received(sheet.month)
         file_row = ScannedFile(
             sha256=sha,
             original_name=f"{sha[:8]}.pdf",
             size_bytes=1000,
             status=FileStatus.PROCESSED.value,
+            received_at=when,
         )
         session.add(file_row)
         session.flush()
@@ -188,7 +183,7 @@ def receive(
             file_row,
             [page],
             actor=actor,
-            received_at=received_at or default_received(sheet.month),
+            received_at=when,
             model_version="test",
         )
     return sha
@@ -245,14 +240,24 @@ def flags(engine: Engine, serial: str, **where: Any) -> list[SheetFlag]:
 
 
 def flag_item(engine: Engine, serial: str, code: str, day: str = "") -> ReviewItem:
+    """The review item of the sheet's finding `code` (one per code on a sheet, its days
+    inside); with `day`, that day must be one of its flags."""
     with Session(engine) as session:
         item = session.exec(
             select(ReviewItem)
-            .join(SheetFlag, col(ReviewItem.flag_id) == col(SheetFlag.id))
-            .join(Sheet, col(SheetFlag.sheet_id) == col(Sheet.id))
-            .where(Sheet.serial == serial, SheetFlag.code == code, SheetFlag.day == day)
+            .join(Sheet, col(ReviewItem.sheet_id) == col(Sheet.id))
+            .where(Sheet.serial == serial, ReviewItem.finding_code == code)
         ).first()
-    assert item is not None, f"no item for flag {code}@{day} on {serial}"
+        days = {
+            f.day
+            for f in session.exec(
+                select(SheetFlag)
+                .join(Sheet, col(SheetFlag.sheet_id) == col(Sheet.id))
+                .where(Sheet.serial == serial, SheetFlag.code == code)
+            ).all()
+        }
+    assert item is not None, f"no item for finding {code} on {serial}"
+    assert day in days, f"finding {code} on {serial} has no flag on {day!r}"
     return item
 
 
@@ -260,7 +265,7 @@ def readings(engine: Engine, serial: str, *, source_only: bool = True) -> dict[s
     """The sheet's readings by field name (of its record page unless `source_only` is off)."""
     with Session(engine) as session:
         row = session.exec(select(Sheet).where(Sheet.serial == serial)).one()
-        page = review.source_page(session, row) if source_only else None
+        page = sheets.source_page(session, row) if source_only else None
         query = select(FieldReading).where(FieldReading.sheet_id == row.id)
         if page is not None:
             query = query.where(FieldReading.page_id == page.id)

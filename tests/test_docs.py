@@ -6,7 +6,9 @@ import argparse
 import re
 from pathlib import Path
 
-from attendance.cli import ExitCode, build_parser
+from attendance.errors import ExitCode
+from attendance.settings import Settings, variable
+from cli.main import build_parser
 from scanner.errors import Reason
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -36,27 +38,32 @@ def test_every_exit_code_and_reason_is_documented() -> None:
         assert f"`{reason.value}`" in README, reason
 
 
-def test_every_environment_variable_is_documented() -> None:
-    package = Path(__file__).resolve().parent.parent / "attendance"
-    source = "".join((package / name).read_text() for name in ("settings.py", "clock.py"))
-    variables = set(re.findall(r'"(ATTEND_[A-Z_]+)"', source))
-    assert variables == {
-        "ATTEND_HOME",
-        "ATTEND_DATABASE_URL",
-        "ATTEND_AGENCY_NAME",
-        "ATTEND_REVIEW_THRESHOLD",
-        "ATTEND_WORK_DIR",
-        "ATTEND_CLOCK_SHIFT_S",
-    }
-    for variable in variables:
-        assert f"| `{variable}` |" in README, variable
+def test_every_environment_variable_is_a_setting_and_documented() -> None:
+    """Every ATTEND_ variable the program reads is a field of the one Settings object, and
+    every field has its row in the README's environment table."""
+    repo = Path(__file__).resolve().parent.parent
+    fields = {variable(name) for name in Settings.model_fields}
+    assert {"ATTEND_HOME", "ATTEND_DATABASE_URL", "ATTEND_CLOCK_SHIFT_S"} <= fields
+    for name in fields:
+        assert f"| `{name}` |" in README, name
+    mentioned = set()
+    for package in ("attendance", "forms", "scanner", "intake", "review_ui", "cli"):
+        for path in (repo / package).rglob("*.py"):
+            mentioned |= set(re.findall(r"\b(ATTEND_[A-Z_]+[A-Z])\b", path.read_text()))
+    mentioned.discard("ATTEND_")
+    assert mentioned <= fields, mentioned - fields
+    documented = set(re.findall(r"^\| `(ATTEND_[A-Z_]+)` \|", README, re.MULTILINE))
+    assert documented == fields
 
 
 def test_every_flag_code_and_agency_setting_is_documented() -> None:
     from attendance.agency import settable_keys
     from attendance.flags import FLAG_CODES
 
-    for code in FLAG_CODES:
-        assert f"| `{code}` |" in README, code
+    for code, flag in FLAG_CODES.items():
+        row = f"| `{code}` | {flag.severity.value} | {flag.disposition.value} | {flag.meaning} |"
+        assert row in README, code
+    assert "| `disposition.CODE` |" in README
     for key in settable_keys():
-        assert f"| `{key}` |" in README, key
+        if not key.startswith("disposition."):
+            assert f"| `{key}` |" in README, key

@@ -24,7 +24,7 @@ def _run(cli: Cli, inbox: Path, *extra: str, log: Path | None = None) -> subproc
     out = log.open("ab") if log else subprocess.PIPE
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "attendance.cli", "intake", "run", str(inbox), "--json", *extra],
+            [sys.executable, "-m", "cli", "intake", "run", str(inbox), "--json", *extra],
             env=attend_env(cli),
             cwd=REPO,
             stdout=out,

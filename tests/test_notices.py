@@ -225,3 +225,15 @@ def test_no_return_address_leaves_the_mail_sentence_out(tmp_path: Path) -> None:
     text = flat(pdftotext(path))
     assert "Mail it" not in text and "por correo" not in text
     assert "drop it off" in text and "entréguela" in text
+
+
+def test_the_agency_past_due_days_are_printed(tmp_path: Path) -> None:
+    """GIVEN an agency that pays sheets up to 45 days after the month (past_due_days 45)
+    WHEN a past-due sheet's notice is printed
+    THEN both languages say 45 days, in the problem and in the deadline sentence."""
+    notice = make_notice(problems=(Problem("past_due", None),), past_due_days=45)
+    english = flat(pdftotext(write_pdf(tmp_path, [notice]), 1))
+    spanish = flat(pdftotext(write_pdf(tmp_path, [notice]), 2))
+    assert english.count("more than 45 days after the end of the month") == 2
+    assert spanish.count("más de 45 días después del fin del mes") == 2
+    assert "30 days" not in english and "30 días" not in spanish

@@ -1,5 +1,5 @@
 """The admin pages: users, certificates and issuing, agency settings. Against the real app
-over a real SQLite site (tests/website.py)."""
+over a real SQLite site (fixtures/website.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from attendance.models import Certificate, Event, Sheet, User
+from fixtures.website import LOGIN_CSRF, PASSWORD, login
 from tests.conftest import CERTIFICATES_CSV
-from tests.website import LOGIN_CSRF, PASSWORD, login
 
 NEW_PASSWORD = "a brand new password 42"
 

@@ -23,11 +23,11 @@ from sqlmodel import Session, col, select
 
 from attendance.models import Event, FieldReading, ReviewItem, ScannedFile, ScannedPage
 from fixtures.scanbatch import write_image
+from fixtures.website import PASSWORD, PROVIDER_A, PROVIDER_B
 from forms.layout import barcode_rect, serial_text_rect
 from scanner.load import load_pages
 from scanner.simulate import simulate_scan
 from tests.conftest import REPO
-from tests.website import PASSWORD, PROVIDER_A, PROVIDER_B
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

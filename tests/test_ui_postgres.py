@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from attendance.models import FieldReading, ReviewItem
-from tests.website import PROVIDER_A, PROVIDER_B, Site, build_site, login
+from fixtures.website import PROVIDER_A, PROVIDER_B, Site, build_site, login
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 JSON = {"Accept": "application/json"}

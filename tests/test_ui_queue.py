@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
-from attendance import review
+from attendance import review_queue
 from attendance.models import Event, FieldReading, ReviewItem, SheetFlag
-from tests.website import login
+from fixtures.website import login
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -43,7 +43,9 @@ def group(site: Any) -> Group:
     """The largest group of open time fields the machine read as the same time (the scans of
     the built site vary a little from build to build, so it is looked up)."""
     with Session(site.engine()) as session:
-        found = [g for g in review.groups(session) if g.field_kind == "time" and g.machine_value]
+        found = [
+            g for g in review_queue.groups(session) if g.field_kind == "time" and g.machine_value
+        ]
     assert found and found[0].count >= 3, found
     assert found[0].machine_value is not None
     return Group(found[0].machine_value, found[0].count)
@@ -96,10 +98,15 @@ def events_for_item(site: Any, item_id: int) -> list[Event]:
 
 
 def red_flag_item(site: Any) -> int:
+    """An open finding with a red flag in it (a missing signature on the demo's sheets)."""
     with Session(site.engine()) as session:
         item_id = session.exec(
             select(ReviewItem.id)
-            .join(SheetFlag, col(SheetFlag.id) == col(ReviewItem.flag_id))
+            .join(
+                SheetFlag,
+                (col(SheetFlag.sheet_id) == col(ReviewItem.sheet_id))
+                & (col(SheetFlag.code) == col(ReviewItem.finding_code)),
+            )
             .where(ReviewItem.state == "open", SheetFlag.severity == "red")
         ).first()
         assert item_id is not None
@@ -141,7 +148,7 @@ def test_next_claims_an_item_with_its_evidence(site: Any, reviewer: tuple[TestCl
     client, token = reviewer
     data = next_item(client, token)
     item = data["item"]
-    assert data["remaining"] > 100
+    assert data["remaining"] > 10
     assert item["evidence_url"] == f"/review/items/{item['id']}/evidence.png"
     assert item["page_url"] == f"/review/items/{item['id']}/page.png"
     assert item_row(site, item["id"]).claimed_by == "reviewer"
@@ -149,7 +156,7 @@ def test_next_claims_an_item_with_its_evidence(site: Any, reviewer: tuple[TestCl
     assert evidence.status_code == 200
     assert evidence.headers["content-type"] == "image/png"
     assert evidence.content.startswith(PNG)
-    assert "private" in evidence.headers["cache-control"]
+    assert evidence.headers["cache-control"] == "no-store"  # a crop may show a name
     page = client.get(item["page_url"])
     assert page.status_code == 200 and page.content.startswith(PNG)
     image = cv2.imdecode(np.frombuffer(page.content, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -275,7 +282,7 @@ def test_typing_the_same_value_confirms(
     assert item_row(site, item["id"]).resolution == "accepted"
 
 
-def test_invalid_value_is_400_and_nothing_changes(
+def test_invalid_value_is_422_and_nothing_changes(
     group: Group, site: Any, reviewer: tuple[TestClient, str]
 ) -> None:
     client, token = reviewer
@@ -287,7 +294,7 @@ def test_invalid_value_is_400_and_nothing_changes(
         f"/review/items/{item['id']}/correct",
         {"value": "25:99", "version": item["version"]},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "not a time" in response.json()["detail"]
     assert item_row(site, item["id"]).state == "open"
     assert not reading_of(site, item["id"]).reviewed
@@ -361,7 +368,7 @@ def test_red_flag_needs_a_reason(site: Any, reviewer: tuple[TestClient, str]) ->
     before = event_count(site)
     for body in ({"version": None}, {"version": None, "reason": "   "}, None):
         response = post(client, token, f"/review/items/{item_id}/accept", body)
-        assert response.status_code == 400, response.text
+        assert response.status_code == 422, response.text
         assert "needs a reason" in response.json()["detail"]
     assert item_row(site, item_id).state == "open"
     assert event_count(site) == before
@@ -371,23 +378,30 @@ def test_red_flag_needs_a_reason(site: Any, reviewer: tuple[TestClient, str]) ->
     assert response.status_code == 200, response.text
     with Session(site.engine()) as session:
         item = session.get(ReviewItem, item_id)
-        assert item is not None and item.flag_id is not None
-        flag = session.get(SheetFlag, item.flag_id)
-        assert flag is not None
-        assert (flag.state, flag.note, flag.resolved_by) == (
-            "accepted",
-            "parent called, confirmed",
-            "reviewer",
-        )
+        assert item is not None and item.finding_code is not None
+        flags = session.exec(
+            select(SheetFlag).where(
+                SheetFlag.sheet_id == item.sheet_id, SheetFlag.code == item.finding_code
+            )
+        ).all()
+        assert flags
+        for flag in flags:
+            assert (flag.state, flag.note, flag.resolved_by) == (
+                "accepted",
+                "parent called, confirmed",
+                "reviewer",
+            )
     events = events_for_item(site, item_id)
-    assert [(e.actor, e.entity, e.action) for e in events] == [("reviewer", "flag", "accepted")]
+    assert [(e.actor, e.entity, e.action) for e in events] == [
+        ("reviewer", "flag", "accepted")
+    ] * len(flags)
 
 
 def test_flag_cannot_be_corrected(site: Any, reviewer: tuple[TestClient, str]) -> None:
     client, token = reviewer
     item_id = red_flag_item(site)
     response = post(client, token, f"/review/items/{item_id}/correct", {"value": "7:30"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "not a field" in response.json()["detail"]
 
 
@@ -399,7 +413,7 @@ def test_unidentified_page_is_accepted_only_as_not_a_sheet(
     page = client.get(f"/review/items/{item_id}/page.png")
     assert page.status_code == 200 and page.content.startswith(PNG)
     refused = post(client, token, f"/review/items/{item_id}/accept", {"version": None})
-    assert refused.status_code == 400
+    assert refused.status_code == 422
     response = post(client, token, f"/review/items/{item_id}/accept", {"reason": "not a sheet"})
     assert response.status_code == 200, response.text
     assert response.json()["resolution"] == "not_a_sheet"
@@ -500,7 +514,6 @@ def test_groups_page_lists_groups(group: Group, reviewer: tuple[TestClient, str]
     assert page.status_code == 200
     link = f'<a class="group" data-group="{group.key}" href="{group.url}">'
     assert link in page.text
-    assert 'data-group="mark:blank" href="/review/groups/mark/blank"' in page.text
     shown = re.search(
         re.escape(link) + r'[^<]*<strong>([^<]+)</strong><span class="count">(\d+)<', page.text
     )

@@ -1,4 +1,5 @@
-"""The sheet view and the unidentified pages in the web app, on the real site (tests/website.py)."""
+"""The sheet view and the unidentified pages in the web app, on the real site
+(fixtures/website.py)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ from attendance.models import (
     SheetStatus,
 )
 from fixtures.scanbatch import write_image
+from fixtures.website import PROVIDER_A, login
 from forms.layout import barcode_rect, serial_text_rect
 from forms.serial import format_serial
 from scanner.load import load_pages
 from scanner.simulate import simulate_scan
-from tests.website import PROVIDER_A, login
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -150,7 +151,7 @@ def test_page_image_has_field_boxes_coloured_by_state(site: Any, client: TestCli
     response = client.get(f"/sheets/{serial}/page.png")
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
-    assert "private" in response.headers["cache-control"]
+    assert response.headers["cache-control"] == "no-store"  # the page shows names
     image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")).astype(int)
     height, width, _ = image.shape
     assert width == 1100 and 1350 < height < 1500  # a letter page, 11 x 8.5
@@ -343,11 +344,11 @@ def test_another_reviewers_claim_is_respected(site: Any, client: TestClient) -> 
     """GIVEN reviewer2 holds the unidentified page's item (claimed in the queue)
     WHEN reviewer says it is not a sheet
     THEN it is refused with a conflict and the item stays open."""
-    from attendance import review
+    from attendance import review_queue
 
     [item] = _unidentified_items(site)
     assert item.id is not None
-    got = review.claim_items(site.engine(), reviewer="reviewer2", limit=500)
+    got = review_queue.claim_items(site.engine(), reviewer="reviewer2", limit=500)
     assert item.id in got
     token = login(client, "reviewer")
     held = client.post(

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from attendance.agency import AgencyConfig
+from fixtures.website import login
 from forms.serial import ALPHABET, format_serial, new_serial
 from tests.conftest import CERTIFICATES_CSV, MONTH, suite_now
-from tests.website import login
 
 RESULT = re.compile(r'<p id="result"[^>]*>([^<]*)</p>')
 
@@ -239,13 +239,13 @@ def received_day(site: Any, serial: str) -> dt.date:
     """The agency's local day the sheet was received (from the database)."""
     from sqlmodel import Session, select
 
-    from attendance import review
+    from attendance import agency_settings
     from attendance.models import Sheet
 
     with Session(site.engine()) as session:
         sheet = session.exec(select(Sheet).where(Sheet.serial == serial)).one()
         assert sheet.received_at is not None
-        return review.load_config(session).local_date(sheet.received_at)
+        return agency_settings.load_config(session).local_date(sheet.received_at)
 
 
 def _all_serials(site: Any) -> list[str]:

@@ -24,12 +24,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, or_, select
 
-from attendance import review
+from attendance import decisions, errors, review_queue, sheets, values
 from attendance.db import session_scope
-from attendance.evidence import EvidenceMissing
+from attendance.evidence import EvidenceMissing, item_evidence_png
 from attendance.models import ItemKind, ItemState, ReviewItem, ScannedPage, Sheet, utcnow
 from review_ui import drawing
-from review_ui.web import CSRF, ReviewerViewer, engine_of, render
+from review_ui.web import CSRF, ReviewerViewer, engine_of, render, settings_of, stored_page_image
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,7 +38,8 @@ GROUP_LIMIT = 48  # crops shown on one group page
 MAX_IDS = 500  # ids a client may send in one request (skipped items, ticked tiles)
 GROUP_KINDS = ("time", "mark", "signature")
 FIELD_KINDS = (ItemKind.FIELD.value, ItemKind.QA_SAMPLE.value)
-IMAGE_CACHE = "private, max-age=600"
+# Page images and crops show children's names and handwriting: never kept by a browser or proxy.
+IMAGE_CACHE = "no-store"
 
 
 # --- request bodies ---------------------------------------------------------------------------
@@ -81,20 +82,18 @@ def group_url(kind: str, value: str | None) -> str:
     return f"/review/groups/{quote(kind, safe='')}/{quote(value or 'blank', safe=':')}"
 
 
-def _error(exc: review.ReviewError) -> JSONResponse:
-    """A review error as JSON: the status says what kind, the message says why."""
-    if isinstance(exc, review.ItemNotFound):
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-    if isinstance(exc, review.ItemHeld):
-        return JSONResponse({"detail": f"held by another reviewer: {exc}"}, status_code=409)
-    if isinstance(exc, review.VersionConflict):
-        return JSONResponse({"detail": f"changed since you loaded it: {exc}"}, status_code=409)
-    if isinstance(exc, review.AlreadyDone):
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-    return JSONResponse({"detail": str(exc)}, status_code=400)
+def _error(exc: errors.ReviewError) -> JSONResponse:
+    """A review error as JSON: the status is its kind's (the same kind gives the command
+    line's exit code), the message says why."""
+    detail = str(exc)
+    if isinstance(exc, errors.ItemHeld):
+        detail = f"held by another reviewer: {exc}"
+    elif isinstance(exc, errors.VersionConflict):
+        detail = f"changed since you loaded it: {exc}"
+    return JSONResponse({"detail": detail}, status_code=exc.kind.http_status)
 
 
-def _decision(decision: review.Decision) -> dict[str, Any]:
+def _decision(decision: decisions.Decision) -> dict[str, Any]:
     return {
         "item_id": decision.item_id,
         "resolution": decision.resolution,
@@ -122,7 +121,7 @@ def _remaining(session: Session, reviewer: str) -> int:
     return int(count)
 
 
-def _item_json(view: review.ItemView) -> dict[str, Any]:
+def _item_json(view: review_queue.ItemView) -> dict[str, Any]:
     data = view.to_json()
     data["weekday"] = f"{view.date:%A}" if view.date else None
     data["evidence_url"] = f"/review/items/{view.id}/evidence.png"
@@ -134,18 +133,13 @@ def _item_json(view: review.ItemView) -> dict[str, Any]:
     return data
 
 
-def _page_image_path(session: Session, item: ReviewItem) -> str | None:
+def _page_image_path(request: Request, session: Session, item: ReviewItem) -> Path | None:
     """The registered (canonical) image of the item's page, else its preview image."""
     page = session.get(ScannedPage, item.page_id) if item.page_id else None
     if page is None and item.sheet_id is not None:
         sheet = session.get(Sheet, item.sheet_id)
-        page = review.source_page(session, sheet) if sheet else None
-    if page is None:
-        return None
-    for path in (page.canon_path, page.image_path):
-        if path and Path(path).is_file():
-            return path
-    return None
+        page = sheets.source_page(session, sheet) if sheet else None
+    return stored_page_image(settings_of(request), page) if page else None
 
 
 def _png(content: bytes) -> Response:
@@ -172,14 +166,14 @@ def next_item(
     except HTTPException as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     engine = engine_of(request)
-    ids = review.claim_items(
+    ids = review_queue.claim_items(
         engine, reviewer=viewer.username, limit=CLAIM_BATCH, group=group, exclude=body.skip
     )
     with session_scope(engine) as session:
         remaining = _remaining(session, viewer.username)
         if not ids:
             return JSONResponse({"item": None, "remaining": remaining})
-        view = review.describe_item(session, ids[0])
+        view = review_queue.describe_item(session, ids[0])
     return JSONResponse({"item": _item_json(view), "remaining": remaining})
 
 
@@ -187,8 +181,8 @@ def next_item(
 def evidence(request: Request, viewer: ReviewerViewer, item_id: int) -> Response:
     with session_scope(engine_of(request)) as session:
         try:
-            content = review.item_evidence_png(session, item_id)
-        except review.ItemNotFound:
+            content = item_evidence_png(session, item_id)
+        except errors.ItemNotFound:
             raise HTTPException(404, detail=f"no review item {item_id}") from None
         except EvidenceMissing:
             raise HTTPException(404, detail=f"item {item_id} has no stored image") from None
@@ -201,10 +195,10 @@ def page_image(request: Request, viewer: ReviewerViewer, item_id: int) -> Respon
         item = session.get(ReviewItem, item_id)
         if item is None:
             raise HTTPException(404, detail=f"no review item {item_id}")
-        path = _page_image_path(session, item)
+        path = _page_image_path(request, session, item)
     if path is None:
         raise HTTPException(404, detail=f"item {item_id}: the page image is not stored")
-    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise HTTPException(404, detail=f"item {item_id}: the page image cannot be read")
     return _png(drawing.png_bytes(drawing.scale_to_width(image, drawing.PAGE_IMAGE_WIDTH)))
@@ -217,14 +211,14 @@ def accept(
     body = body or AcceptRequest()
     reason = body.reason.strip() if body.reason and body.reason.strip() else None
     try:
-        decision = review.accept_item(
+        decision = decisions.accept_item(
             engine_of(request),
             item_id,
             reviewer=viewer.username,
             version=body.version,
             reason=reason,
         )
-    except review.ReviewError as exc:
+    except errors.ReviewError as exc:
         return _error(exc)
     return JSONResponse(_decision(decision))
 
@@ -238,17 +232,17 @@ def correct(
     reason = body.reason.strip() if body.reason and body.reason.strip() else None
     try:
         with session_scope(engine) as session:
-            view = review.describe_item(session, item_id)
+            view = review_queue.describe_item(session, item_id)
         if view.field_kind is not None and view.kind in FIELD_KINDS:
-            same = review.normalize_value(view.field_kind, body.value) == view.value
+            same = values.normalize_value(view.field_kind, body.value) == view.value
         else:
             same = False
         if same:
-            decision = review.accept_item(
+            decision = decisions.accept_item(
                 engine, item_id, reviewer=viewer.username, version=body.version, reason=reason
             )
         else:
-            decision = review.correct_item(
+            decision = decisions.correct_item(
                 engine,
                 item_id,
                 body.value,
@@ -256,7 +250,7 @@ def correct(
                 version=body.version,
                 reason=reason,
             )
-    except review.ReviewError as exc:
+    except errors.ReviewError as exc:
         return _error(exc)
     return JSONResponse(_decision(decision))
 
@@ -264,8 +258,8 @@ def correct(
 @router.post("/review/items/{item_id}/skip", dependencies=[CSRF])
 def skip(request: Request, viewer: ReviewerViewer, item_id: int) -> Response:
     try:
-        review.release_item(engine_of(request), item_id, reviewer=viewer.username)
-    except review.ReviewError as exc:
+        review_queue.release_item(engine_of(request), item_id, reviewer=viewer.username)
+    except errors.ReviewError as exc:
         return _error(exc)
     return JSONResponse({"item_id": item_id, "resolution": "skipped"})
 
@@ -276,7 +270,7 @@ def skip(request: Request, viewer: ReviewerViewer, item_id: int) -> Response:
 @router.get("/review/groups")
 def groups_page(request: Request, viewer: ReviewerViewer, confirmed: int | None = None) -> Response:
     with session_scope(engine_of(request)) as session:
-        found = review.groups(session)
+        found = review_queue.groups(session)
     rows = [
         {
             "key": group_key(g.field_kind, g.machine_value),
@@ -381,10 +375,10 @@ def group_accept(
                 status_code=400,
             )
     try:
-        decisions = review.accept_items(engine, ticked, reviewer=viewer.username)
-    except review.ReviewError as exc:
-        status = 404 if isinstance(exc, review.ItemNotFound) else 409
-        if isinstance(exc, review.ItemHeld):
+        made = decisions.accept_items(engine, ticked, reviewer=viewer.username)
+    except errors.ReviewError as exc:
+        status = 404 if isinstance(exc, errors.ItemNotFound) else 409
+        if isinstance(exc, errors.ItemHeld):
             message = f"held by another reviewer: {exc}"
         else:
             message = str(exc)
@@ -398,6 +392,6 @@ def group_accept(
         )
     for item_id in sorted(mine):
         # Taken or finished meanwhile: nothing to give back.
-        with contextlib.suppress(review.ReviewError):
-            review.release_item(engine, item_id, reviewer=viewer.username)
-    return RedirectResponse(f"/review/groups?confirmed={len(decisions)}", status_code=303)
+        with contextlib.suppress(errors.ReviewError):
+            review_queue.release_item(engine, item_id, reviewer=viewer.username)
+    return RedirectResponse(f"/review/groups?confirmed={len(made)}", status_code=303)

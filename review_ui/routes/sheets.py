@@ -24,10 +24,19 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from attendance import review
+from attendance import (
+    agency_settings,
+    decisions,
+    errors,
+    review_queue,
+    sheet_actions,
+    sheets,
+    values,
+)
 from attendance.db import session_scope
 from attendance.evidence import EvidenceMissing, field_box, layout_for, load_canon
 from attendance.flags import Severity
+from attendance.ids import content_disposition
 from attendance.models import (
     Certificate,
     Event,
@@ -71,11 +80,12 @@ router = APIRouter(include_in_schema=False)
 
 SHEET_ROWS = 200
 EVENT_ROWS = 500
-# A sheet can be sent back to its provider from these statuses (review.TRANSITIONS).
+# A sheet can be sent back to its provider from these statuses (lifecycle.TRANSITIONS).
 RETURNABLE = frozenset(
     {SheetStatus.RECEIVED.value, SheetStatus.IN_REVIEW.value, SheetStatus.VERIFIED.value}
 )
-IMAGE_CACHE = "private, no-cache"
+# Page images and crops show children's names and handwriting: never kept by a browser or proxy.
+IMAGE_CACHE = "no-store"
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -83,14 +93,12 @@ _PROVIDER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _zone(session: Session) -> zoneinfo.ZoneInfo:
-    return review.load_config(session).zone
+    return agency_settings.load_config(session).zone
 
 
 def _local(moment: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
     if moment is None:
         return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
@@ -248,13 +256,13 @@ def _open_readings(session: Session, sheet_id: int) -> set[int]:
 def field_states(session: Session, sheet: Sheet, page: ScannedPage) -> list[tuple[Any, BoxState]]:
     """Every field box of the sheet's layout (points) with the state it is drawn in."""
     assert sheet.id is not None and page.id is not None
-    readings = review.page_readings(session, page.id)
+    readings = sheets.page_readings(session, page.id)
     open_ids = _open_readings(session, sheet.id)
     flag_days = _flag_days(session, sheet.id)
     boxes: list[tuple[Any, BoxState]] = []
     for field in layout_for(sheet.serial, sheet.month).fields:
         reading = readings.get(field.name)
-        blank = reading is None or review.current_value(reading) is None
+        blank = reading is None or values.current_value(reading) is None
         day = (
             field.date.isoformat()
             if isinstance(field, (TimeField, MarkField)) and field.date
@@ -360,7 +368,7 @@ def _sheet_page(
         assert sheet.id is not None
         zone = _zone(session)
         provider = session.get(Provider, certificate.provider_id)
-        page = review.source_page(session, sheet)
+        page = sheets.source_page(session, sheet)
         flags = session.exec(
             select(SheetFlag)
             .where(SheetFlag.sheet_id == sheet.id)
@@ -377,7 +385,7 @@ def _sheet_page(
         ).all()
         open_items = {kind: count for kind, count in items}
         history = _history(session, sheet, page, zone)
-        readings = review.page_readings(session, page.id) if page and page.id else {}
+        readings = sheets.page_readings(session, page.id) if page and page.id else {}
         context = {
             "sheet": sheet,
             "serial_display": format_serial(sheet.serial),
@@ -421,7 +429,7 @@ def sheet_view(
 def sheet_image(request: Request, viewer: ReviewerViewer, serial: str) -> Response:
     with session_scope(engine_of(request)) as session:
         sheet, _ = visible_sheet(session, viewer, serial)
-        page = review.source_page(session, sheet)
+        page = sheets.source_page(session, sheet)
         if page is None or not page.canon_path:
             raise HTTPException(404, detail="this sheet has no registered page image")
         try:
@@ -445,10 +453,10 @@ def sheet_return(
         with session_scope(engine_of(request)) as session:
             sheet, _ = visible_sheet(session, viewer, serial)
             if sheet.status == SheetStatus.RETURNED.value:
-                raise review.NotAllowed(f"sheet {sheet.serial} was already returned")
-            review.return_sheet(session, sheet, actor=viewer.actor, reason=reason or None)
+                raise errors.NotAllowed(f"sheet {sheet.serial} was already returned")
+            sheet_actions.return_sheet(session, sheet, actor=viewer.actor, reason=reason or None)
             target = sheet.serial
-    except review.NotAllowed as exc:
+    except errors.NotAllowed as exc:
         return _sheet_page(request, viewer, serial, error=str(exc), reason=reason, status_code=409)
     return RedirectResponse(f"/sheets/{target}?done=returned", status_code=303)
 
@@ -459,17 +467,17 @@ def sheet_notice(request: Request, viewer: ReviewerViewer, serial: str) -> Respo
         sheet, _ = visible_sheet(session, viewer, serial)
         if sheet.status != SheetStatus.RETURNED.value:
             raise HTTPException(409, detail="only a returned sheet has a returned-sheet notice")
-        notice = review.returned_notice(
+        notice = sheet_actions.returned_notice(
             session,
             sheet,
-            agency_name=review.agency_name(session, settings_of(request).agency_name),
+            agency_name=agency_settings.agency_name(session, settings_of(request).agency_name),
         )
         target = sheet.serial
     return Response(
         render_notices([notice]),
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="notice-{target}.pdf"',
+            "Content-Disposition": content_disposition(f"notice-{target}.pdf"),
             "Cache-Control": "private, no-store",
         },
     )
@@ -577,7 +585,7 @@ class Suggestion:
 
 def _suggestions(session: Session, page_id: int) -> list[Suggestion]:
     found = []
-    for serial in review.unidentified_suggestions(session, page_id):
+    for serial in review_queue.unidentified_suggestions(session, page_id):
         sheet = session.exec(select(Sheet).where(Sheet.serial == serial)).first()
         if sheet is None:
             continue
@@ -692,7 +700,7 @@ def page_identify(
                 sheet = find_sheet(session, typed)
             except InvalidSerial as exc:
                 message = str(exc)
-                if "check character" in message:
+                if exc.reason == "bad_check":
                     message = (
                         "The serial's check character is wrong: the serial is mistyped. "
                         "Check it against the page and type it again."
@@ -723,7 +731,7 @@ def page_identify(
             model_version=reading.reader.version,
             require_registration=True,
         )
-    except review.ItemNotFound:
+    except errors.ItemNotFound:
         raise not_found() from None
     except PageNotRegistered:
         return _page_view(
@@ -737,7 +745,7 @@ def page_identify(
             typed=typed,
             status_code=409,
         )
-    except (review.ItemHeld, review.NotAllowed, EvidenceMissing) as exc:
+    except (errors.ItemHeld, errors.NotAllowed, EvidenceMissing) as exc:
         return _page_view(request, item_id, error=str(exc), typed=typed, status_code=409)
     log.info("item %s identified as a sheet by %s", item_id, viewer.actor)
     return RedirectResponse(f"/sheets/{target}?done=identified", status_code=303)
@@ -761,9 +769,9 @@ def page_not_a_sheet(
             status_code=400,
         )
     try:
-        review.accept_item(engine_of(request), item_id, reviewer=viewer.actor, reason=reason)
-    except review.ItemNotFound:
+        decisions.accept_item(engine_of(request), item_id, reviewer=viewer.actor, reason=reason)
+    except errors.ItemNotFound:
         raise not_found() from None
-    except (review.ItemHeld, review.NotAllowed) as exc:
+    except (errors.ItemHeld, errors.NotAllowed) as exc:
         return _page_view(request, item_id, error=str(exc), reason=reason, status_code=409)
     return RedirectResponse("/review/pages", status_code=303)

@@ -11,53 +11,23 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
-from attendance import review
+from attendance import agency_settings
 from attendance.db import session_scope
 from attendance.models import Certificate, Role, Sheet, SheetStatus
-from attendance.months import InvalidMonth, month_key, parse_month
+from attendance.months import month_name, parse_month
 from attendance.sheets import list_sheets
-from forms.serial import SERIAL_LENGTH, InvalidSerial, format_serial, normalize_serial
-from review_ui.web import Viewer, engine_of, render, require
+from forms.serial import InvalidSerial, format_serial, normalize_serial
+from review_ui.web import Viewer, engine_of, month_param, render, require
 
 router = APIRouter(include_in_schema=False)
 
 ProviderViewer = Annotated[Viewer, require(Role.PROVIDER)]
 Lang = Literal["en", "es"]
 
-MONTHS = {
-    "en": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-    "es": [
-        "enero",
-        "febrero",
-        "marzo",
-        "abril",
-        "mayo",
-        "junio",
-        "julio",
-        "agosto",
-        "septiembre",
-        "octubre",
-        "noviembre",
-        "diciembre",
-    ],
-}
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -99,7 +69,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 def long_date(day: dt.date, lang: str = "en") -> str:
     """`2 December 2026` / `2 de diciembre de 2026`."""
-    name = MONTHS[lang][day.month - 1]
+    name = month_name(day, lang)
     if lang == "es":
         return f"{day.day} de {name} de {day.year}"
     return f"{day.day} {name} {day.year}"
@@ -107,7 +77,7 @@ def long_date(day: dt.date, lang: str = "en") -> str:
 
 def short_date(day: dt.date) -> str:
     """`3 Dec 2026`."""
-    return f"{day.day} {MONTHS['en'][day.month - 1][:3]} {day.year}"
+    return f"{day.day} {month_name(day, 'en')[:3]} {day.year}"
 
 
 @dataclass(frozen=True)
@@ -134,19 +104,14 @@ def lookup_serial(session: Session, typed: str) -> LookupAnswer:
     """Received or not, and on which local day: nothing else about the sheet."""
     try:
         serial = normalize_serial(typed)
-    except InvalidSerial:
-        cleaned = typed.strip().upper().replace("-", "").replace(" ", "")
-        if len(cleaned) != SERIAL_LENGTH:
-            return LookupAnswer("bad_length")
-        if any(c not in "0123456789ABCDEFGHJKMNPQRSTVWXYZOIL" for c in cleaned):
-            return LookupAnswer("bad_chars")
-        return LookupAnswer("bad_check")
+    except InvalidSerial as exc:
+        return LookupAnswer(exc.reason)
     sheet = session.exec(select(Sheet).where(Sheet.serial == serial)).first()
     if sheet is None:
         return LookupAnswer("unknown")
     if sheet.received_at is None:
         return LookupAnswer("not_received", serial)
-    day = review.load_config(session).local_date(sheet.received_at)
+    day = agency_settings.load_config(session).local_date(sheet.received_at)
     return LookupAnswer("received", serial, day)
 
 
@@ -226,18 +191,13 @@ def provider_page(
     month: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:
     if month:
-        try:
-            month = month_key(parse_month(month))
-        except InvalidMonth:
-            raise HTTPException(
-                status_code=422, detail="month must be YYYY-MM, for example 2026-11"
-            ) from None
+        month = month_param(month)
     provider_id = viewer.provider_id
     groups: list[dict[str, object]] = []
     months: list[str] = []
     if provider_id:
         with session_scope(engine_of(request)) as session:
-            config = review.load_config(session)
+            config = agency_settings.load_config(session)
             months = sorted(
                 set(
                     session.exec(
@@ -268,7 +228,7 @@ def provider_page(
             groups.append(
                 {
                     "month": key,
-                    "title": f"{MONTHS['en'][first.month - 1]} {first.year}",
+                    "title": f"{month_name(first, 'en')} {first.year}",
                     "rows": by_month[key],
                 }
             )

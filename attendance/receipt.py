@@ -1,0 +1,260 @@
+"""What a recorded page means for its sheet: received, a duplicate, a resubmission, or unknown.
+
+Intake reads pages and stores files; it hands each page here as a plain `PageRecord`, in the
+transaction that records its file or page job. This module stores the page and what was read
+on it, and decides what it means:
+
+- the first scan of an issued sheet receives it (through the state machine);
+- a scan of a returned sheet is the provider sending it back: it becomes the record;
+- any later scan of a received sheet is a duplicate: stored as evidence, flagged, never a
+  second claim;
+- a page whose serial or form is unknown, or that was not identified, waits for a reviewer.
+
+One sheet per child per month is paid once, so a receipt cannot happen twice: the sheet's row
+is locked (`FOR UPDATE`) before it is looked at, so two workers recording two scans of the
+same sheet take turns and the second sees the first; and the database itself refuses a second
+record page for a sheet (`uq_one_record_page_per_sheet`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import insert, update
+from sqlmodel import Session, col, select
+
+from attendance import findings, lifecycle, review_queue
+from attendance.agency_settings import load_config
+from attendance.db import record_event
+from attendance.models import FieldReading, PageStatus, ScannedFile, ScannedPage, Sheet, SheetStatus
+from forms.layout import FORM_VERSION
+
+log = logging.getLogger(__name__)
+
+KNOWN_FORMS = frozenset({FORM_VERSION})
+
+
+class MachineReading(Protocol):
+    """One field as the machine read it (`scanner.readings.FieldReading` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def value(self) -> str | None: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def needs_review(self) -> bool: ...
+    @property
+    def reason(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """One scanned page as intake hands it over: what it says it is, and what was read."""
+
+    number: int
+    serial: str | None  # read from its QR code or printed serial; None: not identified
+    form: str | None
+    rotation: int | None
+    barcode_method: str | None  # how the QR code was found (None: no QR code read)
+    reason: str | None  # why it was not identified (`no_barcode_found`, `blank_page`, ...)
+    preview: Path | None  # the page image kept for a reviewer, when there is one
+    readings: Sequence[MachineReading] = ()
+    residual_pt: float | None = None  # registration fit, points (None: not registered)
+    review_reason: str | None = None  # why the page could not be read as a whole
+    canon: Path | None = None  # the registered page, upright on its layout
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """What became of one page."""
+
+    number: int
+    status: str  # identified | unidentified | duplicate
+    serial: str | None
+    rotation: int | None
+    method: str | None
+    reason: str | None
+
+
+def _locked_sheet(session: Session, serial: str) -> Sheet | None:
+    """The sheet with `serial`, its row locked until the transaction ends (PostgreSQL; SQLite
+    already holds the one write lock since `BEGIN IMMEDIATE`)."""
+    query = select(Sheet).where(Sheet.serial == serial).with_for_update()
+    # Read the row as committed when the lock was granted, not as this session last saw it.
+    return session.exec(query.execution_options(populate_existing=True)).first()
+
+
+def _meaning(page: PageRecord, sheet: Sheet | None) -> tuple[PageStatus, str | None, bool]:
+    """The page's status, its reason, and whether it resubmits a returned sheet."""
+    if page.serial is None:
+        return PageStatus.UNIDENTIFIED, page.reason, False
+    if page.form not in KNOWN_FORMS:
+        return PageStatus.UNIDENTIFIED, "unknown_form", False
+    if sheet is None:
+        return PageStatus.UNIDENTIFIED, "unknown_serial", False
+    if sheet.received_at is None and sheet.status == SheetStatus.ISSUED.value:
+        return PageStatus.IDENTIFIED, None, False
+    if sheet.status == SheetStatus.RETURNED.value:
+        # The provider sent the returned sheet back: this scan becomes the record.
+        return PageStatus.IDENTIFIED, None, True
+    if sheet.received_at is not None:
+        return PageStatus.DUPLICATE, "already_received", False
+    return PageStatus.IDENTIFIED, f"sheet_{sheet.status}", False
+
+
+def record_pages(
+    session: Session,
+    file_row: ScannedFile,
+    pages: Sequence[PageRecord],
+    *,
+    actor: str,
+    received_at: dt.datetime,
+    model_version: str | None,
+    existing: dict[int, ScannedPage] | None = None,
+) -> list[PageOutcome]:
+    """Store what was read on each page, receive sheets, open review items and apply the
+    rules, in the caller's transaction. `existing` (by page number) are page rows stored
+    before, updated in place: an unidentified page a reviewer has identified."""
+    assert file_row.id is not None
+    outcomes: list[PageOutcome] = []
+    config = load_config(session)
+    for page in pages:
+        sheet = None
+        if page.serial is not None and page.form in KNOWN_FORMS:
+            sheet = _locked_sheet(session, page.serial)
+        status, reason, resubmitted = _meaning(page, sheet)
+        if status is PageStatus.UNIDENTIFIED:
+            sheet = None
+        values: dict[str, Any] = dict(
+            file_id=file_row.id,
+            page_number=page.number,
+            status=status.value,
+            serial=page.serial,
+            sheet_id=sheet.id if sheet else None,
+            rotation=page.rotation,
+            barcode_method=page.barcode_method,
+            reason=reason,
+            image_path=str(page.preview) if page.preview else None,
+            registration_residual_pt=page.residual_pt,
+            needs_review=page.review_reason is not None,
+            review_reason=page.review_reason,
+            canon_path=str(page.canon) if page.canon else None,
+            is_record=False,
+        )
+        page_row = (existing or {}).get(page.number) or ScannedPage(**values)
+        for name, value in values.items():
+            setattr(page_row, name, value)
+        session.add(page_row)
+        if sheet is not None and page.readings:
+            # Kept for duplicates too: a second scan's content is evidence a reviewer compares.
+            session.flush()  # the page's id, for its readings
+            _store_readings(session, sheet, page_row, page.readings, model_version)
+        if sheet is not None and status is PageStatus.IDENTIFIED and reason is None:
+            if resubmitted:
+                review_queue.close_sheet_items(session, sheet, resolution="superseded", actor=actor)
+                _no_longer_the_record(session, sheet)
+            session.flush()
+            page_row.is_record = True
+            session.add(page_row)
+            lifecycle.receive(
+                session,
+                sheet,
+                actor=actor,
+                received_at=received_at,
+                file_sha256=file_row.sha256,
+                page=page.number,
+            )
+            session.flush()
+            review_queue.open_page_items(
+                session, sheet=sheet, page=page_row, file_sha256=file_row.sha256, config=config
+            )
+            findings.evaluate(session, sheet, actor=actor, config=config)
+        elif sheet is not None and status is PageStatus.DUPLICATE:
+            record_event(
+                session,
+                actor=actor,
+                entity="sheet",
+                entity_id=sheet.serial,
+                action="duplicate_scan",
+                after={"file_sha256": file_row.sha256, "page": page.number},
+            )
+            session.flush()
+            findings.evaluate(session, sheet, actor=actor, config=config)
+        elif status is PageStatus.UNIDENTIFIED:
+            session.flush()
+            review_queue.open_unidentified_item(
+                session, page=page_row, received_at=received_at, config=config
+            )
+        # The serial is logged, never names: the log may be read by anyone with the server.
+        log.info(
+            "file %s page %d: %s%s",
+            file_row.sha256[:12],
+            page.number,
+            status.value,
+            f" serial {page.serial}" if page.serial else f" ({reason})",
+        )
+        outcomes.append(
+            PageOutcome(
+                number=page.number,
+                status=status.value,
+                serial=page.serial,
+                rotation=page.rotation,
+                method=page.barcode_method,
+                reason=reason,
+            )
+        )
+    return outcomes
+
+
+def _store_readings(
+    session: Session,
+    sheet: Sheet,
+    page_row: ScannedPage,
+    readings: Sequence[MachineReading],
+    model_version: str | None,
+) -> None:
+    assert sheet.id is not None and page_row.id is not None
+    # One multi-row INSERT: ~270 readings a page one by one through the ORM cost 27 ms of a
+    # worker's page time (and of the SQLite write lock), in bulk about 5.
+    session.execute(
+        insert(FieldReading),
+        [
+            {
+                "sheet_id": sheet.id,
+                "page_id": page_row.id,
+                "field_name": machine.name,
+                "kind": machine.kind,
+                "machine_value": machine.value,
+                "confidence": machine.confidence,
+                "needs_review": machine.needs_review,
+                "reason": machine.reason,
+                "model_version": model_version,
+                "final_value": None,
+                "reviewed": False,
+                "reviewed_by": None,
+                "reviewed_at": None,
+                "version": 1,
+            }
+            for machine in readings
+        ],
+    )
+
+
+def _no_longer_the_record(session: Session, sheet: Sheet) -> None:
+    """The returned sheet's old record page steps down before its new scan becomes the record
+    (one record page per sheet: the database refuses two)."""
+    session.execute(
+        update(ScannedPage)
+        .where(col(ScannedPage.sheet_id) == sheet.id, col(ScannedPage.is_record).is_(True))
+        .values(is_record=False)
+    )
+    session.flush()
