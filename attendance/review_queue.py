@@ -400,10 +400,7 @@ def _day_context(session: Session, sheet: Sheet, reading: FieldReading) -> dict[
     day = parse_month(sheet.month).replace(day=int(parts[1]))
     certificate = session.get(Certificate, sheet.certificate_id)
     assert certificate is not None
-    windows = Schedule.from_json(certificate.schedule_json).days[day.weekday()]
-    authorized = ", ".join(f"{_hhmm(w.start)}-{_hhmm(w.end)}" for w in windows) or "none"
-    if not certificate.start_date <= day <= certificate.end_date:
-        authorized = "none (outside the certificate)"
+    authorized = authorized_hours(certificate, day)
     other = None
     if parts[2] in ("in", "out"):
         other_name = f"day.{parts[1]}.{'out' if parts[2] == 'in' else 'in'}"
@@ -424,6 +421,23 @@ def _day_context(session: Session, sheet: Sheet, reading: FieldReading) -> dict[
         ).all()
     )
     return {"date": day, "authorized": authorized, "other_time": other, "day_flags": day_flags}
+
+
+def authorized_hours(certificate: Certificate, day: dt.date) -> str:
+    """The certificate's authorized hours on `day`: `07:30-17:30`, `none`, or `none (outside
+    the certificate)`."""
+    if not certificate.start_date <= day <= certificate.end_date:
+        return "none (outside the certificate)"
+    windows = Schedule.from_json(certificate.schedule_json).days[day.weekday()]
+    return ", ".join(f"{_hhmm(w.start)}-{_hhmm(w.end)}" for w in windows) or "none"
+
+
+def finding_version(flags: Collection[SheetFlag]) -> str:
+    """What a finding is made of, as a short token: its flags with their days, severities
+    and messages. A decision sent with the token a reviewer saw is refused when the finding
+    changed since (a correction elsewhere on the sheet added a day or made it red)."""
+    parts = sorted(f"{f.id}|{f.day}|{f.severity}|{f.state}|{f.message}" for f in flags)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def unidentified_suggestions(session: Session, page_id: int, limit: int = 12) -> list[str]:
@@ -650,6 +664,26 @@ def queue_stats(session: Session) -> dict[str, Any]:
         "decisions": open_items - by_kind.get(ItemKind.QA_SAMPLE.value, 0),
         "by_kind": dict(sorted(by_kind.items())),
     }
+
+
+def release_sheet(engine: Engine, sheet_id: int, *, reviewer: str) -> list[int]:
+    """Give back every open item of the sheet that `reviewer` holds (the sheet is skipped):
+    they return to the queue for anyone. The items released, by id."""
+    with session_scope(engine) as session:
+        items = session.exec(
+            select(ReviewItem)
+            .where(
+                ReviewItem.sheet_id == sheet_id,
+                ReviewItem.state == ItemState.OPEN.value,
+                ReviewItem.claimed_by == reviewer,
+            )
+            .with_for_update()
+        ).all()
+        for item in items:
+            item.claimed_by = None
+            item.claim_expires_at = None
+            session.add(item)
+        return sorted(item.id for item in items if item.id is not None)
 
 
 def release_item(engine: Engine, item_id: int, *, reviewer: str) -> None:
