@@ -114,6 +114,39 @@ def _attend(args: Sequence[str], home: Path) -> subprocess.CompletedProcess[str]
     return result
 
 
+def _attend_with(code_dir: Path, args: Sequence[str], home: Path) -> None:
+    """`attend ARGS` with the command line of the checkout `code_dir` (not timed)."""
+    result = subprocess.run(
+        [sys.executable, "-m", _cli_module(code_dir), *args],
+        env={**_env(home), "PYTHONPATH": str(code_dir)},
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(
+            f"bench_intake: `attend {' '.join(args)}` ({code_dir}) exited "
+            f"{result.returncode}:\n{result.stderr.strip()}"
+        )
+
+
+def _schema_revision(database: Path) -> str | None:
+    with sqlite3.connect(database) as db:
+        row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    return str(row[0]) if row else None
+
+
+def _knows_revision(code_dir: Path, revision: str | None) -> bool:
+    """Whether the checkout's migrations include `revision` (it can use a database there)."""
+    if revision is None:
+        return False
+    versions = code_dir / "attendance" / "migrations" / "versions"
+    return any(
+        f'"{revision}"' in path.read_text(encoding="utf-8") for path in versions.glob("*.py")
+    )
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -946,8 +979,10 @@ def _jpeg(image: np.ndarray, dpi: int) -> bytes:
     return buffer.getvalue()
 
 
-def generate_mixed(cache: Path) -> MixedBatch:
-    """Make (or reuse) the template data folder and the mixed batch in `cache`."""
+def generate_mixed(cache: Path, code_dir: Path) -> MixedBatch:
+    """Make (or reuse) the template data folder and the mixed batch in `cache`, the data
+    folder made by the checkout `code_dir` (the oldest code to be measured: newer code
+    upgrades its copy, older code could not use a newer schema)."""
     from fixtures.badinput import PdfImage, ccitt_image, image_pdf, ink_of
     from fixtures.fill import degrade_with_params
     from fixtures.scanbatch import write_image, write_tiff
@@ -962,9 +997,11 @@ def generate_mixed(cache: Path) -> MixedBatch:
                 sha256=dict(data["sha256"]),
                 version=int(data["version"]),
             )
+            template = cache / "template" / "attend.sqlite3"
             if (
                 found.version == MIXED_CACHE_VERSION
-                and (cache / "template" / "attend.sqlite3").exists()
+                and template.exists()
+                and _knows_revision(code_dir, _schema_revision(template))
                 and all((cache / "inbox" / n).is_file() for n in found.files)
             ):
                 print(f"batch: reusing {cache}")
@@ -981,11 +1018,11 @@ def generate_mixed(cache: Path) -> MixedBatch:
     home = cache / "template"
     home.mkdir()
     write_certificates(cache / "certificates.csv", MIXED_SHEETS)
-    _attend(["init"], home)
-    _attend(["certificates", "import", str(cache / "certificates.csv")], home)
-    _attend(["sheets", "issue", "--month", MONTH], home)
+    _attend_with(code_dir, ["init"], home)
+    _attend_with(code_dir, ["certificates", "import", str(cache / "certificates.csv")], home)
+    _attend_with(code_dir, ["sheets", "issue", "--month", MONTH], home)
     printed = cache / "printed.pdf"
-    _attend(["sheets", "print", "--month", MONTH, "-o", str(printed)], home)
+    _attend_with(code_dir, ["sheets", "print", "--month", MONTH, "-o", str(printed)], home)
     rasters = {dpi: [p.image for p in load_pages(printed, dpi=dpi)] for dpi in (200, 300)}
     inbox = cache / "inbox"
     inbox.mkdir()
@@ -1159,6 +1196,7 @@ def run_mixed(cache: Path, batch: MixedBatch, command: Command, code: str, code_
         shutil.copytree(cache / "template", home)
         shutil.copytree(cache / "inbox", inbox)
         stats.mkdir()
+        _attend_with(code_dir, ["init"], home)  # this code's schema (not timed)
         args = [str(inbox) if a == "INBOX" else a for a in command.args]
         argv = [sys.executable, "-m", _cli_module(code_dir), *args]
         started = time.perf_counter()
@@ -1302,7 +1340,7 @@ def report_mixed(results: list[Timed], naive_ms: list[float] | None, cores: int)
             }
         stages["start-up"]["median_ms"] = statistics.median(t.startup_s * 1000 for t in runs)
         cpu_stages["other"]["median_ms"] = None
-        row = {
+        row: dict[str, Any] = {
             "command": label,
             "code": code,
             "ok": ok,
@@ -1349,9 +1387,9 @@ def report_mixed(results: list[Timed], naive_ms: list[float] | None, cores: int)
             cells = []
             for stage in (*MIXED_STAGES, "other"):
                 value = row[key][stage]
-                median = "-" if value["median_ms"] is None else f"{value['median_ms']:.1f}"
-                share = "" if value["share"] is None else f" {100 * value['share']:3.0f}%"
-                cells.append(f"{median + share:>14}")
+                shown = "-" if value["median_ms"] is None else f"{value['median_ms']:.1f}"
+                percent = "" if value["share"] is None else f" {100 * value['share']:3.0f}%"
+                cells.append(f"{shown + percent:>14}")
             print(f"{label:22} {code:6} " + " ".join(cells))
     befores = {label for label, code in summary if code == "before"}
     if befores:
@@ -1389,12 +1427,12 @@ def report_mixed(results: list[Timed], naive_ms: list[float] | None, cores: int)
 
 
 def bench_mixed(args: argparse.Namespace, cache: Path, cores: int) -> int:
-    batch = generate_mixed(cache)
-    print(describe_mixed(cache, batch))
     jobs = [n for n in args.jobs if n > 1]
     codes = [("after", (args.after or REPO).absolute())]
     if args.before:
         codes.insert(0, ("before", args.before.absolute()))
+    batch = generate_mixed(cache, codes[0][1])
+    print(describe_mixed(cache, batch))
     results: list[Timed] = []
     for repeat in range(args.repeat):
         for command in mixed_commands(args.workers, jobs):
