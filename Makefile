@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test check setup setup-dev bench bench-reading bench-intake bench-ui bench-faults
+.PHONY: demo test test-fast check setup setup-dev bench bench-reading bench-intake bench-ui bench-review bench-faults
 
 setup:
 	scripts/setup.sh
@@ -18,6 +18,11 @@ check: setup-dev
 test: check
 	.venv/bin/pytest
 
+# The edit loop: no PostgreSQL, no browser, no crash loops or long end-to-end runs, nothing
+# that needs root. `make test` (CI) still runs everything.
+test-fast: check
+	.venv/bin/pytest -m "not slow and not postgres and not browser and not root"
+
 bench: setup-dev
 	.venv/bin/python scripts/bench_identify.py
 	.venv/bin/python scripts/bench_register.py
@@ -28,10 +33,14 @@ bench-reading: setup-dev
 
 bench-intake: setup-dev
 	.venv/bin/pip install -q -e ".[dev,bench]"
-	.venv/bin/python scripts/bench_intake.py --pages 200
+	.venv/bin/python scripts/bench_intake.py
 
 bench-ui: setup-dev
 	.venv/bin/python scripts/bench_review_ui.py --items 60
+
+# Reviewer load on a generated month of 40 sheets, and a scripted reviewer in Chromium.
+bench-review: setup-dev
+	.venv/bin/python scripts/bench_review.py --sheets 40 --seed 1
 
 # A throwaway PostgreSQL server; the full-disk scenario mounts a tmpfs and needs root.
 bench-faults: setup-dev

@@ -6,4 +6,4 @@ Must not import `intake`, `scanner`, `review_ui` or `cli` (it may use `forms`: a
 is part of what a sheet is); the packages above hand it plain records (`receipt.PageRecord`).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.4.0"

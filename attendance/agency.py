@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attendance.errors import DomainError
+from attendance.flags import FLAG_CODES, Disposition
 
 # Absence categories; every absence code on the sheet belongs to one (see `absence_category`).
 EXCUSED = "excused"
@@ -48,6 +49,35 @@ class InvalidSetting(DomainError, ValueError):
     """A setting name or value the agency configuration does not accept."""
 
 
+# How payable hours are computed (CDE MB 14-04): on the certified need when the record is
+# complete, or on the actual days and hours of care within the authorized ones, capped at the
+# certified maximum. Each certificate falls under one of these keys.
+CERTIFIED_NEED = "certified_need"
+ACTUAL_CAPPED = "actual_capped"
+PAYABLE_RULES = (CERTIFIED_NEED, ACTUAL_CAPPED)
+PAYABLE_RULE_KEYS = ("full_time", "part_time", "variable", "exempt_part_time")
+
+
+def _default_payable_rules() -> dict[str, str]:
+    # Licensed full-time and part-time care: the certified need; variable schedules and
+    # license-exempt part-time care: actual days and hours up to the certified maximum.
+    return {
+        "full_time": CERTIFIED_NEED,
+        "part_time": CERTIFIED_NEED,
+        "variable": ACTUAL_CAPPED,
+        "exempt_part_time": ACTUAL_CAPPED,
+    }
+
+
+def payable_rule_key(schedule_type: str, provider_type: str) -> str:
+    """Which `payable_rule.KEY` a certificate falls under."""
+    if schedule_type == "variable":
+        return "variable"
+    if provider_type == "exempt" and schedule_type == "part_time":
+        return "exempt_part_time"
+    return schedule_type
+
+
 @dataclass(frozen=True)
 class AgencyConfig:
     """Rule limits, deadlines, holidays and review settings of one agency."""
@@ -59,8 +89,16 @@ class AgencyConfig:
     past_due_days: int = 30  # received more than this many days after the month -> past due
     window_tolerance_minutes: int = 15
     weekly_consistency: float = 0.25  # a week off certified need by more than this share
+    # The month's attended hours off the certified need by more than this share: the sheet
+    # finding hours_inconsistent.
+    hours_consistency: float = 0.25
     absence_limits: dict[str, int | None] = field(default_factory=_default_limits)
-    qa_sample_rate: float = 0.02  # share of auto-accepted fields also sent to review
+    qa_sample_rate: float = 0.02  # share of auto-accepted time fields and signatures checked
+    qa_batch_cap: int = 10  # at most this many QA samples per intake batch
+    # Flag code -> review | note | off, where the agency differs from the code's default.
+    dispositions: dict[str, str] = field(default_factory=dict)
+    # payable_rule.KEY -> certified_need | actual_capped (see PAYABLE_RULE_KEYS).
+    payable_rules: dict[str, str] = field(default_factory=_default_payable_rules)
     claim_minutes: int = 15  # how long a reviewer holds claimed items
     return_address: str = ""  # where providers mail corrected sheets (returned notices)
     agency_phone: str = ""  # printed on notices when a certificate has no specialist phone
@@ -75,12 +113,12 @@ class AgencyConfig:
         for name in ("due_day", "june_due_day"):
             if not 1 <= getattr(self, name) <= 28:
                 raise InvalidSetting(f"{name} must be a day from 1 to 28")
-        for name in ("past_due_days", "window_tolerance_minutes", "claim_minutes"):
+        for name in ("past_due_days", "window_tolerance_minutes", "claim_minutes", "qa_batch_cap"):
             if getattr(self, name) < 0:
                 raise InvalidSetting(f"{name} must not be negative")
         if self.claim_minutes < 1:
             raise InvalidSetting("claim_minutes must be at least 1")
-        for name in ("weekly_consistency", "qa_sample_rate"):
+        for name in ("weekly_consistency", "hours_consistency", "qa_sample_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidSetting(f"{name} must be a number from 0 to 1")
         unknown = set(self.absence_limits) - set(ABSENCE_CATEGORIES)
@@ -92,6 +130,27 @@ class AgencyConfig:
         for category, limit in self.absence_limits.items():
             if limit is not None and (not isinstance(limit, int) or limit < 0):
                 raise InvalidSetting(f"absence_limits.{category} must be a whole number or none")
+        for code, disposition in self.dispositions.items():
+            if code not in FLAG_CODES:
+                raise InvalidSetting(f"disposition.{code}: no flag has that code")
+            if disposition not in {d.value for d in Disposition}:
+                raise InvalidSetting(f"disposition.{code} must be review, note or off")
+        for key, rule in self.payable_rules.items():
+            if key not in PAYABLE_RULE_KEYS:
+                raise InvalidSetting(
+                    f"payable_rule.{key}: unknown (keys: {', '.join(PAYABLE_RULE_KEYS)})"
+                )
+            if rule not in PAYABLE_RULES:
+                raise InvalidSetting(f"payable_rule.{key} must be {' or '.join(PAYABLE_RULES)}")
+
+    def disposition(self, code: str) -> Disposition:
+        """What becomes of flag `code` at this agency (its default unless set)."""
+        return Disposition(self.dispositions.get(code, FLAG_CODES[code].disposition))
+
+    def payable_rule(self, schedule_type: str, provider_type: str) -> str:
+        """How a certificate's payable hours are computed at this agency."""
+        key = payable_rule_key(schedule_type, provider_type)
+        return {**_default_payable_rules(), **self.payable_rules}[key]
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -111,6 +170,7 @@ class AgencyConfig:
         data = dataclasses.asdict(self)
         data["holidays"] = [day.isoformat() for day in self.holidays]
         data["absence_limits"] = {**_default_limits(), **self.absence_limits}
+        data["payable_rules"] = {**_default_payable_rules(), **self.payable_rules}
         return data
 
     @classmethod
@@ -124,6 +184,8 @@ class AgencyConfig:
             values["holidays"] = tuple(sorted({_date(v) for v in values["holidays"]}))
         if "absence_limits" in values:
             values["absence_limits"] = {**_default_limits(), **values["absence_limits"]}
+        if "payable_rules" in values:
+            values["payable_rules"] = {**_default_payable_rules(), **values["payable_rules"]}
         return cls(**values)
 
     def with_setting(self, key: str, text: str) -> AgencyConfig:
@@ -139,8 +201,19 @@ class AgencyConfig:
                 )
             data["absence_limits"][category] = _limit(text)
             return AgencyConfig.from_json(data)
+        if key.startswith("disposition."):
+            code = key.split(".", 1)[1]
+            if code not in FLAG_CODES:
+                raise InvalidSetting(f"unknown flag code {code!r} (see the README's flag table)")
+            data["dispositions"][code] = text.strip().lower()
+            if data["dispositions"][code] == FLAG_CODES[code].disposition:
+                del data["dispositions"][code]  # back to the default: stored as none
+            return AgencyConfig.from_json(data)
+        if key.startswith("payable_rule."):
+            data["payable_rules"][key.split(".", 1)[1]] = text.strip().lower()
+            return AgencyConfig.from_json(data)
         fields_by_name = {f.name: f for f in dataclasses.fields(AgencyConfig)}
-        if key not in fields_by_name or key == "absence_limits":
+        if key not in fields_by_name or key in _DICT_SETTINGS:
             raise InvalidSetting(
                 f"unknown setting {key!r} (settings: {', '.join(settable_keys())})"
             )
@@ -160,10 +233,18 @@ class AgencyConfig:
         return AgencyConfig.from_json(data)
 
 
+_DICT_SETTINGS = ("absence_limits", "dispositions", "payable_rules")
+
+
 def settable_keys() -> list[str]:
     """Every key `with_setting` accepts."""
-    keys = [f.name for f in dataclasses.fields(AgencyConfig) if f.name != "absence_limits"]
-    return keys + [f"absence_limits.{c}" for c in ABSENCE_CATEGORIES]
+    keys = [f.name for f in dataclasses.fields(AgencyConfig) if f.name not in _DICT_SETTINGS]
+    return (
+        keys
+        + [f"absence_limits.{c}" for c in ABSENCE_CATEGORIES]
+        + [f"payable_rule.{k}" for k in PAYABLE_RULE_KEYS]
+        + [f"disposition.{code}" for code in FLAG_CODES]
+    )
 
 
 def _date(value: Any) -> dt.date:

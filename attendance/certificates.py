@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from attendance.db import record_event
 from attendance.errors import DomainError
+from attendance.ids import id_problem
 from attendance.models import Certificate, Provider, ProviderType, ScheduleType, utcnow
 from attendance.schedule import ScheduleError, parse_schedule
 
@@ -34,6 +35,7 @@ COLUMNS = (
     "specialist_phone",
 )
 OPTIONAL = frozenset({"weekly_hours", "specialist_name", "specialist_phone"})
+ID_COLUMNS = ("certificate_id", "provider_id")
 # Values of these columns never appear in messages or in the event log.
 SENSITIVE = frozenset({"child_first_name", "child_last_name", "child_birth_date", "parent_name"})
 
@@ -110,6 +112,12 @@ def _parse_row(line: int, raw: dict[str, str], errors: list[RowError]) -> Certif
     for column in COLUMNS:
         if column not in OPTIONAL and not values[column]:
             bad(column, "is empty")
+    # Ids end up in URLs, file names, headers and spreadsheets: a small alphabet (ids.py).
+    # The message never repeats the value: a shifted column may put a child's name here.
+    for column in ID_COLUMNS:
+        problem = id_problem(values[column]) if values[column] else None
+        if problem:
+            bad(column, problem)
 
     dates: dict[str, dt.date] = {}
     for column in ("child_birth_date", "start_date", "end_date"):

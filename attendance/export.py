@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from attendance.agency import ABSENCE_CATEGORIES, absence_category
+from attendance.agency_settings import load_config
 from attendance.findings import sheet_facts
 from attendance.models import (
     FieldReading,
@@ -25,7 +26,8 @@ from attendance.models import (
     SheetStatus,
 )
 from attendance.months import month_days, parse_month
-from attendance.rules import certified_hours, day_hours
+from attendance.rules import certified_hours, day_hours, payable_hours
+from attendance.safetext import spreadsheet_cell
 from attendance.sheets import list_sheets
 from attendance.values import MARKED, SIGNED, current_value
 from forms.layout import ABSENCE_CODES
@@ -38,14 +40,25 @@ def iso_utc(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _time_field(reading: FieldReading | None) -> dict[str, Any]:
+# Never a silent blank: a field of a received sheet that was never read is exported as
+# needing review with this reason, never as a verified blank.
+NOT_READ = "not_read"
+
+
+def _unsure(reading: FieldReading) -> bool:
+    """The machine was not sure, and no reviewer has decided yet."""
+    return reading.needs_review and not reading.reviewed
+
+
+def _time_field(reading: FieldReading | None, *, read: bool) -> dict[str, Any]:
     if reading is None:
         return {
             "value": None,
             "machine_value": None,
             "confidence": None,
-            "needs_review": False,
+            "needs_review": not read,
             "reviewed": False,
+            "reason": None if read else NOT_READ,
         }
     return {
         "value": current_value(reading),
@@ -53,34 +66,49 @@ def _time_field(reading: FieldReading | None) -> dict[str, Any]:
         "confidence": reading.confidence,
         "needs_review": reading.needs_review,
         "reviewed": reading.reviewed,
+        "reason": reading.reason,
     }
 
 
-def _absence(readings: dict[str, FieldReading], day: dt.date) -> dict[str, Any]:
-    marked = [
+def _absence(readings: dict[str, FieldReading], day: dt.date, *, read: bool) -> dict[str, Any]:
+    boxes = [
         (code.code, readings[name])
         for code in ABSENCE_CODES
         if (name := f"day.{day.day:02d}.absence.{code.code}") in readings
-        and current_value(readings[name]) == MARKED
     ]
+    marked = [(code, reading) for code, reading in boxes if current_value(reading) == MARKED]
+    # A box the machine was unsure of leaves the day's absence in doubt, marked or not.
+    unsure = [reading for _, reading in boxes if _unsure(reading)]
     if not marked:
-        return {"code": None, "confidence": None, "needs_review": False}
+        return {
+            "code": None,
+            "confidence": None,
+            "needs_review": bool(unsure) or not read,
+            "reason": (unsure[0].reason if unsure else None) if read else NOT_READ,
+        }
     code, reading = marked[0]
     return {
         "code": code,
         "confidence": reading.confidence,
-        "needs_review": reading.needs_review or len(marked) > 1,
+        "needs_review": reading.needs_review or len(marked) > 1 or bool(unsure),
+        "reason": "several_marked" if len(marked) > 1 else reading.reason,
     }
 
 
-def _signature(reading: FieldReading | None) -> dict[str, Any]:
+def _signature(reading: FieldReading | None, *, read: bool) -> dict[str, Any]:
     if reading is None:
-        return {"signed": None, "confidence": None, "needs_review": False}
+        return {
+            "signed": None,
+            "confidence": None,
+            "needs_review": not read,
+            "reason": None if read else NOT_READ,
+        }
     # A reading exists: the box was looked at, so no ink means "not signed", not "unknown".
     return {
         "signed": current_value(reading) == SIGNED,
         "confidence": reading.confidence,
         "needs_review": reading.needs_review,
+        "reason": reading.reason,
     }
 
 
@@ -89,6 +117,7 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
     first = parse_month(month)
     rows = list_sheets(session, month=month)
     sheet_ids = [sheet.id for sheet, _ in rows]
+    config = load_config(session)
 
     readings: dict[int, dict[str, FieldReading]] = defaultdict(dict)
     flags: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -119,6 +148,7 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
                     "message": flag.message,
                     "severity": flag.severity,
                     "state": flag.state,
+                    "disposition": config.disposition(flag.code).value,
                 }
             )
 
@@ -126,14 +156,17 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
     for sheet, certificate in rows:
         assert sheet.id is not None
         fields = readings.get(sheet.id, {})
+        # A received sheet without readings was not read (its page could not be registered):
+        # every field of it needs a person, with the reason, until the page is keyed.
+        read = bool(fields) or sheet.received_at is None
         facts = sheet_facts(session, sheet)
         hours = {entry.date: day_hours(entry) for entry in facts.days}
         days = [
             {
                 "date": day.isoformat(),
-                "time_in": _time_field(fields.get(f"day.{day.day:02d}.in")),
-                "time_out": _time_field(fields.get(f"day.{day.day:02d}.out")),
-                "absence": _absence(fields, day),
+                "time_in": _time_field(fields.get(f"day.{day.day:02d}.in"), read=read),
+                "time_out": _time_field(fields.get(f"day.{day.day:02d}.out"), read=read),
+                "absence": _absence(fields, day, read=read),
                 "hours": None if hours.get(day) is None else round(hours[day] or 0.0, 2),
             }
             for day in month_days(first)
@@ -142,8 +175,11 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
         for entry in facts.days:
             for category in {absence_category(code) for code in entry.absences}:
                 absences[category] += 1
+        pay = payable_hours(facts, config)
         totals = {
             "certified_hours": round(certified_hours(facts), 2),
+            "payable_hours": pay.hours,
+            "payable_rule": pay.rule,
             "attended_hours": round(sum(h for h in hours.values() if h), 2),
             "days_attended": sum(1 for h in hours.values() if h),
             "absences": absences,
@@ -158,8 +194,8 @@ def build_export(session: Session, month: str) -> dict[str, Any]:
                 "source": {"file_sha256": sheet.source_file_sha256, "page": sheet.source_page},
                 "days": days,
                 "signatures": {
-                    "parent": _signature(fields.get("signature.parent")),
-                    "provider": _signature(fields.get("signature.provider")),
+                    "parent": _signature(fields.get("signature.parent"), read=read),
+                    "provider": _signature(fields.get("signature.provider"), read=read),
                 },
                 "flags": flags.get(sheet.id, []),
                 "totals": totals,
@@ -202,12 +238,9 @@ CSV_COLUMNS = [
 ]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+# Every cell goes through `spreadsheet_cell`: a text cell that starts like a formula (`=`,
+# `+`, `-`, `@`, tab, carriage return) gets a leading `'`; numbers stay numbers.
+_cell = spreadsheet_cell
 
 
 def export_csv(data: dict[str, Any]) -> str:
@@ -259,12 +292,20 @@ PAYMENT_COLUMNS = [
     "red_flags",
     "yellow_flags",
     "payable",
+    # Added with dispositions (0.4): the hours the program pays and the rule that gave them.
+    "payable_hours",
+    "payable_rule",
 ]
 
 
 def payable(sheet: dict[str, Any]) -> bool:
-    """Verified (or already exported) with no red flag left open: the payment unit may pay."""
-    open_red = any(f["severity"] == "red" and f["state"] == "open" for f in sheet["flags"])
+    """Verified (or already exported) with no red problem left open for a person: the payment
+    unit may pay. (A red note, such as an unread page, keeps the sheet in review until its
+    page is keyed, so it is never verified meanwhile.)"""
+    open_red = any(
+        f["severity"] == "red" and f["state"] == "open" and f["disposition"] == "review"
+        for f in sheet["flags"]
+    )
     done = sheet["status"] in (SheetStatus.VERIFIED.value, SheetStatus.EXPORTED.value)
     return done and not open_red
 
@@ -297,6 +338,8 @@ def payment_csv(data: dict[str, Any]) -> str:
             codes["red"],
             codes["yellow"],
             payable(sheet),
+            totals["payable_hours"],
+            totals["payable_rule"],
         ]
         writer.writerow([_cell(v) for v in row])
     return out.getvalue()

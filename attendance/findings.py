@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
 
 from sqlmodel import Session, col, select
 
 from attendance.agency import ABSENCE_CATEGORIES, AgencyConfig, absence_category
 from attendance.agency_settings import load_config, store_config
 from attendance.db import record_event
-from attendance.flags import FLAG_CODES, Flag, Severity
+from attendance.flags import NOTE, REVIEW, Flag, Severity
 from attendance.lifecycle import IN_PLAY, settle_status
 from attendance.models import (
     Certificate,
-    FieldReading,
     FlagState,
     ItemKind,
+    ItemState,
     PageStatus,
     Provider,
+    ReviewItem,
     ScannedFile,
     ScannedPage,
     Sheet,
@@ -32,7 +34,7 @@ from attendance.models import (
     utcnow,
 )
 from attendance.months import month_days, parse_month
-from attendance.review_queue import close_item, open_item, sheet_deadline
+from attendance.review_queue import finish_item, open_item, sheet_deadline
 from attendance.rules import (
     CertificateTerms,
     DayEntry,
@@ -42,12 +44,12 @@ from attendance.rules import (
     fiscal_year_start,
 )
 from attendance.schedule import Schedule
-from attendance.sheets import page_readings, source_page
+from attendance.sheets import FieldValue, page_values, source_page
 from attendance.values import MARKED, SIGNED, current_value, minutes
 from forms.layout import ABSENCE_CODES
 
 
-def _day_entries(month: dt.date, readings: dict[str, FieldReading]) -> tuple[DayEntry, ...]:
+def _day_entries(month: dt.date, readings: Mapping[str, FieldValue]) -> tuple[DayEntry, ...]:
     entries = []
     for day in month_days(month):
         prefix = f"day.{day.day:02d}"
@@ -70,7 +72,7 @@ def _day_entries(month: dt.date, readings: dict[str, FieldReading]) -> tuple[Day
     return tuple(entries)
 
 
-def _signed(reading: FieldReading | None) -> bool | None:
+def _signed(reading: FieldValue | None) -> bool | None:
     return None if reading is None else current_value(reading) == SIGNED
 
 
@@ -95,7 +97,7 @@ def _absence_days(session: Session, sheet: Sheet) -> dict[str, int]:
     page = source_page(session, sheet)
     if page is None or page.id is None:
         return {}
-    readings = page_readings(session, page.id)
+    readings = page_values(session, page.id)
     counts: dict[str, int] = defaultdict(int)
     for entry in _day_entries(parse_month(sheet.month), readings):
         for category in {absence_category(code) for code in entry.absences}:
@@ -119,7 +121,7 @@ def _prior_absences(session: Session, sheet: Sheet, certificate: Certificate) ->
 
 
 def _duplicates(
-    session: Session, sheet: Sheet, record: dict[str, FieldReading]
+    session: Session, sheet: Sheet, record: Mapping[str, FieldValue]
 ) -> tuple[DuplicateScan, ...]:
     scans = []
     for page, file in session.exec(
@@ -136,13 +138,13 @@ def _duplicates(
             DuplicateScan(
                 file_sha256=file.sha256,
                 page=page.page_number,
-                differs=content_differs(record, page_readings(session, page.id)),
+                differs=content_differs(record, page_values(session, page.id)),
             )
         )
     return tuple(scans)
 
 
-def content_differs(record: dict[str, FieldReading], other: dict[str, FieldReading]) -> bool:
+def content_differs(record: Mapping[str, FieldValue], other: Mapping[str, FieldValue]) -> bool:
     """True when a second scan says something else than the record on a field both read
     with confidence (a field the machine was unsure of on either scan is not evidence)."""
     if not record or not other:
@@ -164,7 +166,7 @@ def sheet_facts(session: Session, sheet: Sheet) -> SheetFacts:
     assert provider is not None
     month = parse_month(sheet.month)
     page = source_page(session, sheet)
-    readings = page_readings(session, page.id) if page is not None and page.id else {}
+    readings = page_values(session, page.id) if page is not None and page.id else {}
     received = sheet.received_at
     return SheetFacts(
         serial=sheet.serial,
@@ -175,6 +177,7 @@ def sheet_facts(session: Session, sheet: Sheet) -> SheetFacts:
             schedule=Schedule.from_json(certificate.schedule_json),
             weekly_hours=certificate.weekly_hours,
             provider_type=provider.provider_type,
+            schedule_type=certificate.schedule_type,
         ),
         days=_day_entries(month, readings),
         parent_signed=_signed(readings.get("signature.parent")),
@@ -273,22 +276,7 @@ def _sync_flags(
             session.add(row)
             cleared.append(key)
     session.flush()
-    deadline = sheet_deadline(sheet, config)
-    for row in session.exec(select(SheetFlag).where(SheetFlag.sheet_id == sheet.id)).all():
-        assert row.id is not None
-        needs_person = FLAG_CODES[row.code].needs_review and row.state == FlagState.OPEN.value
-        if needs_person:
-            open_item(
-                session,
-                key=f"flag:{row.id}",
-                kind=ItemKind.FLAG,
-                sheet_id=sheet.id,
-                flag_id=row.id,
-                deadline=deadline,
-                priority=0.0 if row.severity == Severity.RED.value else 0.5,
-            )
-        else:
-            close_item(session, f"flag:{row.id}", resolution="cleared", actor=actor)
+    _sync_findings(session, sheet, actor=actor, config=config)
     if raised or cleared:
         record_event(
             session,
@@ -303,21 +291,88 @@ def _sync_flags(
         )
 
 
+def _sync_findings(session: Session, sheet: Sheet, *, actor: str, config: AgencyConfig) -> None:
+    """One review item per problem: the open flags of a code whose disposition is `review`
+    are one finding (its days listed inside it), opened or reopened while any is open and
+    closed when none is left."""
+    assert sheet.id is not None
+    open_by_code: dict[str, list[SheetFlag]] = defaultdict(list)
+    for row in session.exec(
+        select(SheetFlag).where(
+            SheetFlag.sheet_id == sheet.id, SheetFlag.state == FlagState.OPEN.value
+        )
+    ).all():
+        if config.disposition(row.code) == REVIEW:
+            open_by_code[row.code].append(row)
+    deadline = sheet_deadline(sheet, config)
+    for code, rows in open_by_code.items():
+        red = any(row.severity == Severity.RED.value for row in rows)
+        open_item(
+            session,
+            key=finding_key(sheet.id, code),
+            kind=ItemKind.FINDING,
+            sheet_id=sheet.id,
+            finding_code=code,
+            deadline=deadline,
+            priority=0.0 if red else 0.5,
+        )
+    for item in session.exec(
+        select(ReviewItem).where(
+            ReviewItem.sheet_id == sheet.id,
+            ReviewItem.state == ItemState.OPEN.value,
+            col(ReviewItem.kind).in_((ItemKind.FINDING.value, ItemKind.FLAG.value)),
+        )
+    ).all():
+        if item.kind == ItemKind.FLAG.value:
+            # A review item per flag and day, from before findings: its flag's finding now
+            # stands for it.
+            finish_item(session, item, resolution="regrouped", actor=actor)
+        elif item.finding_code not in open_by_code:
+            finish_item(session, item, resolution="cleared", actor=actor)
+
+
+def finding_key(sheet_id: int, code: str) -> str:
+    return f"finding:{sheet_id}:{code}"
+
+
 def return_problems(session: Session, sheet: Sheet) -> list[SheetFlag]:
-    """The flags a returned-sheet notice lists: open ones that need a person, red first."""
+    """The flags a returned-sheet notice lists as problems: open ones a person must decide
+    (and any red one), red first. (Notes are for `sheet_notes`.)"""
+    config = load_config(session)
     rows = session.exec(
         select(SheetFlag).where(
             SheetFlag.sheet_id == sheet.id, SheetFlag.state == FlagState.OPEN.value
         )
     ).all()
-    chosen = [r for r in rows if FLAG_CODES[r.code].needs_review or r.severity == "red"]
+    chosen = [r for r in rows if config.disposition(r.code) == REVIEW or r.severity == "red"]
     return sorted(chosen, key=lambda r: (r.severity != "red", r.day, r.code))
+
+
+def sheet_notes(session: Session, sheet: Sheet) -> list[SheetFlag]:
+    """What the rules settled on the sheet and recorded as notes (not blocking payment)."""
+    config = load_config(session)
+    rows = session.exec(
+        select(SheetFlag).where(
+            SheetFlag.sheet_id == sheet.id, SheetFlag.state == FlagState.OPEN.value
+        )
+    ).all()
+    chosen = [r for r in rows if config.disposition(r.code) == NOTE and r.severity != "red"]
+    return sorted(chosen, key=lambda r: (r.day, r.code))
+
+
+def reapply_rules(session: Session, *, actor: str, config: AgencyConfig | None = None) -> int:
+    """Apply the rules again to every sheet in play (after new settings, or an upgrade that
+    changes what the rules find or how it is queued); returns how many sheets."""
+    config = config or load_config(session)
+    sheets = session.exec(
+        select(Sheet).where(col(Sheet.status).in_(IN_PLAY)).order_by(col(Sheet.id))
+    ).all()
+    for sheet in sheets:
+        evaluate(session, sheet, actor=actor, config=config, cascade=False)
+    return len(sheets)
 
 
 def change_settings(session: Session, config: AgencyConfig, *, actor: str) -> None:
     """Store new agency settings (audited) and re-apply the rules to every sheet in play."""
     store_config(session, config, actor=actor)
-    for sheet in session.exec(
-        select(Sheet).where(col(Sheet.status).in_(IN_PLAY)).order_by(col(Sheet.id))
-    ).all():
-        evaluate(session, sheet, actor=actor, config=config, cascade=False)
+    reapply_rules(session, actor=actor, config=config)

@@ -312,7 +312,8 @@ class FlagState(StrEnum):
 class ItemKind(StrEnum):
     FIELD = "field"  # a field read with low confidence
     QA_SAMPLE = "qa_sample"  # an auto-accepted field drawn at random to measure the error
-    FLAG = "flag"  # a rule flag that needs a person
+    FLAG = "flag"  # (before findings) a rule flag on one day that needed a person
+    FINDING = "finding"  # a problem a person must decide: one flag code on a sheet, its days
     UNIDENTIFIED_PAGE = "unidentified_page"  # a page whose sheet is not known
     UNREGISTERED_PAGE = "unregistered_page"  # a sheet's page that could not be registered
 
@@ -360,13 +361,15 @@ class ReviewItem(SQLModel, table=True):
     __table_args__ = (Index("ix_review_items_queue", "state", "deadline", "priority"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, max_length=64)  # field:ID | qa:ID | flag:ID | page:ID
+    # field:ID | qa:ID | page:ID | finding:SHEET:CODE (flag:ID before findings)
+    key: str = Field(unique=True, max_length=64)
     kind: str = Field(max_length=24)
     state: str = Field(default=ItemState.OPEN.value, max_length=8)
     sheet_id: int | None = Field(default=None, foreign_key="sheets.id", index=True)
     page_id: int | None = Field(default=None, foreign_key="scanned_pages.id", index=True)
     reading_id: int | None = Field(default=None, foreign_key="field_readings.id", index=True)
     flag_id: int | None = Field(default=None, foreign_key="sheet_flags.id", index=True)
+    finding_code: str | None = Field(default=None, max_length=32)  # a finding's flag code
     # Queue order: the sheet's payment deadline, then the lowest confidence first (flags and
     # pages have priority 0, before any field).
     deadline: dt.date

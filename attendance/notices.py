@@ -36,6 +36,7 @@ from reportlab.platypus import (
 )
 
 from attendance.months import LANGUAGES, month_name
+from attendance.safetext import shown
 from forms.serial import SERIAL_LENGTH, format_serial
 
 OTHER = "other"
@@ -235,6 +236,15 @@ SENTENCES: dict[str, _Sentence] = {
         + _CHECK_ES,
         "En una semana, las horas de cuidado son muy diferentes del horario autorizado del "
         "niño. " + _CHECK_ES,
+    ),
+    "hours_inconsistent": _Sentence(
+        SHEET,
+        "",
+        "This month's hours of care are very different from the child's approved schedule. "
+        "Your case specialist may call the parent about it. " + _CHECK_EN,
+        "",
+        "Las horas de cuidado de este mes son muy diferentes del horario autorizado del niño. "
+        "Su especialista de casos puede llamar al padre o la madre. " + _CHECK_ES,
     ),
     "absence_limit_exceeded": _Sentence(
         DAY,
@@ -546,8 +556,8 @@ def display_serial(serial: str) -> str:
 
 
 def _x(text: str) -> str:
-    """Escape text for a Paragraph; keep line breaks."""
-    return "<br/>".join(escape(line.strip()) for line in text.strip().splitlines())
+    """Escape text for a Paragraph; keep line breaks; format characters replaced (names)."""
+    return "<br/>".join(escape(shown(line.strip())) for line in text.strip().splitlines())
 
 
 def _info_table(notice: ReturnedNotice, lang: str, width: float) -> Table:

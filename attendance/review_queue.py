@@ -9,17 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, case, or_
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, and_, case, insert, or_
+from sqlmodel import Session, col, func, select
 
 from attendance.agency import AgencyConfig
 from attendance.agency_settings import load_config
 from attendance.db import session_scope
 from attendance.errors import AlreadyDone, ItemHeld, ItemNotFound
+from attendance.flags import FLAG_CODES
 from attendance.models import (
     Certificate,
     FieldReading,
@@ -38,7 +39,6 @@ from attendance.models import (
 from attendance.months import parse_month
 from attendance.rules import due_date
 from attendance.schedule import Schedule
-from attendance.sheets import page_readings
 from attendance.values import current_value
 
 
@@ -58,13 +58,18 @@ def open_item(
     page_id: int | None = None,
     reading_id: int | None = None,
     flag_id: int | None = None,
+    finding_code: str | None = None,
     field_kind: str | None = None,
     machine_value: str | None = None,
 ) -> None:
     item = session.exec(select(ReviewItem).where(ReviewItem.key == key)).first()
     if item is not None:
         if item.state == ItemState.OPEN.value:
+            if item.priority != priority:  # a finding that gained (or lost) a red day
+                item.priority = priority
+                session.add(item)
             return
+        item.priority = priority
         item.state = ItemState.OPEN.value
         item.resolution = item.resolved_by = None
         item.resolved_at = None
@@ -83,6 +88,7 @@ def open_item(
             page_id=page_id,
             reading_id=reading_id,
             flag_id=flag_id,
+            finding_code=finding_code,
             field_kind=field_kind,
             machine_value=machine_value,
         )
@@ -115,11 +121,74 @@ def open_item_count(session: Session, sheet_id: int) -> int:
     )
 
 
-def qa_sampled(file_sha256: str, page_number: int, field_name: str, rate: float) -> bool:
-    """Whether an auto-accepted field is drawn for the QA sample: a hash, not a random draw,
-    so the same scan always gives the same sample (reproducible, and not gameable by retry)."""
+QA_KINDS = ("time", "signature")
+"""What the QA sample draws from: the fields whose errors change what is paid. (Absence marks
+are read right nearly always, and a sample of blank marks measures nothing.)"""
+
+
+def qa_draw(file_sha256: str, page_number: int, field_name: str) -> float:
+    """A field's place in the QA draw, 0 to 1: a hash, not a random draw, so the same scan
+    always gives the same sample (reproducible, and not gameable by retry)."""
     digest = hashlib.sha256(f"{file_sha256}:{page_number}:{field_name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def qa_sampled(file_sha256: str, page_number: int, field_name: str, rate: float) -> bool:
+    """Whether an auto-accepted field is drawn for the QA sample at `rate`."""
+    return qa_draw(file_sha256, page_number, field_name) < rate
+
+
+def batch_file_ids(session: Session, file_id: int, config: AgencyConfig) -> set[int]:
+    """The files of the intake batch `file_id` came in: its watched-folder batch, or for files
+    taken in by `attend intake run`, the files received the same day (one batch per day, as
+    the mailroom shows them)."""
+    batches = session.exec(select(IntakeFile.batch_id).where(IntakeFile.file_id == file_id)).all()
+    if batches:
+        return {
+            f
+            for f in session.exec(
+                select(IntakeFile.file_id).where(col(IntakeFile.batch_id).in_(batches))
+            ).all()
+            if f is not None
+        }
+    this = session.get(ScannedFile, file_id)
+    assert this is not None
+    day = config.local_date(this.received_at)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=config.zone)
+    end = start + dt.timedelta(days=1)
+    return {
+        f
+        for f in session.exec(
+            select(ScannedFile.id).where(
+                col(ScannedFile.received_at) >= start, col(ScannedFile.received_at) < end
+            )
+        ).all()
+        if f is not None
+    }
+
+
+def qa_budget_left(session: Session, file_id: int, config: AgencyConfig) -> int:
+    """How many more QA samples the batch of `file_id` may open (`qa_batch_cap`)."""
+    files = batch_file_ids(session, file_id, config)
+    used = session.exec(
+        select(func.count())
+        .select_from(ReviewItem)
+        .join(ScannedPage, col(ReviewItem.page_id) == col(ScannedPage.id))
+        .where(ReviewItem.kind == ItemKind.QA_SAMPLE.value, col(ScannedPage.file_id).in_(files))
+    ).one()
+    return max(0, config.qa_batch_cap - int(used))
+
+
+@dataclass(frozen=True)
+class NewReading:
+    """A reading just stored for a page, as the receipt hands it to the queue."""
+
+    id: int
+    field_name: str
+    kind: str
+    machine_value: str | None
+    confidence: float | None
+    needs_review: bool
 
 
 def open_page_items(
@@ -129,12 +198,14 @@ def open_page_items(
     page: ScannedPage,
     file_sha256: str,
     config: AgencyConfig,
+    readings: Sequence[NewReading],
 ) -> None:
-    """Queue what a person must look at on the sheet's record page: fields read with low
-    confidence, the QA sample of the others, or the whole page when it did not register."""
+    """Queue what a person must look at on a page just recorded as the sheet's record: fields
+    read with low confidence, the QA sample of the others, or the whole page when it did not
+    register. Its readings are new, so no item can exist for them yet: the items are written
+    in one statement."""
     assert sheet.id is not None and page.id is not None
     deadline = sheet_deadline(sheet, config)
-    readings = page_readings(session, page.id)
     if page.needs_review and not readings:
         open_item(
             session,
@@ -146,28 +217,42 @@ def open_page_items(
             page_id=page.id,
         )
         return
-    for reading in readings.values():
-        assert reading.id is not None
-        if reading.kind not in ("time", "mark", "signature") or reading.reviewed:
+    fields: list[tuple[NewReading, ItemKind]] = []
+    drawn: list[tuple[float, NewReading]] = []
+    for reading in readings:
+        if reading.kind not in ("time", "mark", "signature"):
             continue
         if reading.needs_review:
-            key, kind = f"field:{reading.id}", ItemKind.FIELD
-        elif qa_sampled(file_sha256, page.page_number, reading.field_name, config.qa_sample_rate):
-            key, kind = f"qa:{reading.id}", ItemKind.QA_SAMPLE
-        else:
-            continue
-        open_item(
-            session,
-            key=key,
-            kind=kind,
-            deadline=deadline,
-            priority=reading.confidence if reading.confidence is not None else 0.0,
-            sheet_id=sheet.id,
-            page_id=page.id,
-            reading_id=reading.id,
-            field_kind=reading.kind,
-            machine_value=reading.machine_value,
-        )
+            fields.append((reading, ItemKind.FIELD))
+        elif reading.kind in QA_KINDS:
+            draw = qa_draw(file_sha256, page.page_number, reading.field_name)
+            if draw < config.qa_sample_rate:
+                drawn.append((draw, reading))
+    if drawn:
+        # The lowest draws first, so a smaller budget keeps a subset of the same sample.
+        budget = qa_budget_left(session, page.file_id, config)
+        fields += [(reading, ItemKind.QA_SAMPLE) for _, reading in sorted(drawn)[:budget]]
+    if not fields:
+        return
+    session.execute(
+        insert(ReviewItem),
+        [
+            {
+                "key": f"{'field' if kind is ItemKind.FIELD else 'qa'}:{reading.id}",
+                "kind": kind.value,
+                "state": ItemState.OPEN.value,
+                "deadline": deadline,
+                "priority": reading.confidence if reading.confidence is not None else 0.0,
+                "sheet_id": sheet.id,
+                "page_id": page.id,
+                "reading_id": reading.id,
+                "field_kind": reading.kind,
+                "machine_value": reading.machine_value,
+                "created_at": utcnow(),
+            }
+            for reading, kind in fields
+        ],
+    )
 
 
 def open_unidentified_item(
@@ -225,6 +310,8 @@ class ItemView:
     claimed_by: str | None = None
     claim_expires_at: dt.datetime | None = None
     suggestions: tuple[str, ...] = field(default_factory=tuple)
+    days: tuple[dt.date, ...] = ()  # a finding's days (none for a sheet-wide finding)
+    messages: tuple[str, ...] = ()  # a finding's message for each of its days
 
     def to_json(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -233,6 +320,8 @@ class ItemView:
                 data[key] = data[key].isoformat()
         data["day_flags"] = list(self.day_flags)
         data["suggestions"] = list(self.suggestions)
+        data["days"] = [day.isoformat() for day in self.days]
+        data["messages"] = list(self.messages)
         return data
 
 
@@ -268,6 +357,8 @@ def describe_item(session: Session, item_id: int) -> ItemView:
             version=reading.version,
         )
         base.update(_day_context(session, sheet, reading))
+    elif item.finding_code is not None and sheet is not None:
+        base.update(_finding_context(session, sheet, item.finding_code))
     elif item.flag_id is not None:
         flag = session.get(SheetFlag, item.flag_id)
         assert flag is not None
@@ -282,6 +373,45 @@ def describe_item(session: Session, item_id: int) -> ItemView:
     return ItemView(**base)
 
 
+def finding_flags(session: Session, sheet_id: int, code: str) -> list[SheetFlag]:
+    """The open flags of one finding, by day."""
+    return list(
+        session.exec(
+            select(SheetFlag)
+            .where(
+                SheetFlag.sheet_id == sheet_id,
+                SheetFlag.code == code,
+                SheetFlag.state == FlagState.OPEN.value,
+            )
+            .order_by(col(SheetFlag.day))
+        ).all()
+    )
+
+
+def _finding_context(session: Session, sheet: Sheet, code: str) -> dict[str, Any]:
+    """A finding as one decision: what it is, on which days, and what each day says."""
+    assert sheet.id is not None
+    flags = finding_flags(session, sheet.id, code)
+    days = tuple(dt.date.fromisoformat(f.day) for f in flags if f.day)
+    certificate = session.get(Certificate, sheet.certificate_id)
+    assert certificate is not None
+    if not days:
+        summary = "; ".join(f.message for f in flags)
+    else:
+        listed = ", ".join(f"{day:%b} {day.day}" for day in days)
+        count = f"{len(days)} days" if len(days) > 1 else "1 day"
+        summary = f"{FLAG_CODES[code].meaning} ({count}: {listed})"
+    return {
+        "flag_code": code,
+        "severity": "red" if any(f.severity == "red" for f in flags) else "yellow",
+        "message": summary,
+        "date": days[0] if len(days) == 1 else None,
+        "days": days,
+        "messages": tuple(f.message for f in flags),
+        "authorized": certificate.schedule_text,
+    }
+
+
 def _day_context(session: Session, sheet: Sheet, reading: FieldReading) -> dict[str, Any]:
     parts = reading.field_name.split(".")
     if parts[0] != "day":
@@ -289,10 +419,7 @@ def _day_context(session: Session, sheet: Sheet, reading: FieldReading) -> dict[
     day = parse_month(sheet.month).replace(day=int(parts[1]))
     certificate = session.get(Certificate, sheet.certificate_id)
     assert certificate is not None
-    windows = Schedule.from_json(certificate.schedule_json).days[day.weekday()]
-    authorized = ", ".join(f"{_hhmm(w.start)}-{_hhmm(w.end)}" for w in windows) or "none"
-    if not certificate.start_date <= day <= certificate.end_date:
-        authorized = "none (outside the certificate)"
+    authorized = authorized_hours(certificate, day)
     other = None
     if parts[2] in ("in", "out"):
         other_name = f"day.{parts[1]}.{'out' if parts[2] == 'in' else 'in'}"
@@ -313,6 +440,23 @@ def _day_context(session: Session, sheet: Sheet, reading: FieldReading) -> dict[
         ).all()
     )
     return {"date": day, "authorized": authorized, "other_time": other, "day_flags": day_flags}
+
+
+def authorized_hours(certificate: Certificate, day: dt.date) -> str:
+    """The certificate's authorized hours on `day`: `07:30-17:30`, `none`, or `none (outside
+    the certificate)`."""
+    if not certificate.start_date <= day <= certificate.end_date:
+        return "none (outside the certificate)"
+    windows = Schedule.from_json(certificate.schedule_json).days[day.weekday()]
+    return ", ".join(f"{_hhmm(w.start)}-{_hhmm(w.end)}" for w in windows) or "none"
+
+
+def finding_version(flags: Collection[SheetFlag]) -> str:
+    """What a finding is made of, as a short token: its flags with their days, severities
+    and messages. A decision sent with the token a reviewer saw is refused when the finding
+    changed since (a correction elsewhere on the sheet added a day or made it red)."""
+    parts = sorted(f"{f.id}|{f.day}|{f.severity}|{f.state}|{f.message}" for f in flags)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def unidentified_suggestions(session: Session, page_id: int, limit: int = 12) -> list[str]:
@@ -391,14 +535,7 @@ def claim_items(
     with session_scope(engine) as session:
         config = load_config(session)
         now = now or utcnow()
-        query = select(ReviewItem).where(
-            ReviewItem.state == ItemState.OPEN.value,
-            or_(
-                col(ReviewItem.claimed_by).is_(None),
-                col(ReviewItem.claim_expires_at) < now,
-                col(ReviewItem.claimed_by) == reviewer,
-            ),
-        )
+        query = select(ReviewItem).where(_available(reviewer, now))
         if group is not None:
             kind, value = group
             query = query.where(
@@ -428,6 +565,144 @@ def claim_items(
             item.claim_expires_at = expires
             session.add(item)
         return [item.id for item in items if item.id is not None]
+
+
+def _available(reviewer: str, now: dt.datetime) -> Any:
+    return and_(
+        col(ReviewItem.state) == ItemState.OPEN.value,
+        or_(
+            col(ReviewItem.claimed_by).is_(None),
+            col(ReviewItem.claim_expires_at) < now,
+            col(ReviewItem.claimed_by) == reviewer,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SheetClaim:
+    """A sheet a reviewer holds: every open item on it, in the order they stand on the page."""
+
+    serial: str
+    item_ids: tuple[int, ...]
+
+
+def claim_sheet(
+    engine: Engine,
+    *,
+    reviewer: str,
+    serial: str | None = None,
+    now: dt.datetime | None = None,
+    exclude_sheets: Collection[int] = (),
+) -> SheetClaim | None:
+    """Claim the next sheet that needs a person (soonest deadline, then red problems and the
+    least sure fields first), or the sheet `serial`: all its open items at once, for one
+    screen per sheet. None when no sheet is waiting (or `serial` has nothing open)."""
+    with session_scope(engine) as session:
+        config = load_config(session)
+        now = now or utcnow()
+        query = select(ReviewItem.sheet_id).where(
+            _available(reviewer, now), col(ReviewItem.sheet_id).is_not(None)
+        )
+        if serial is not None:
+            query = query.join(Sheet, col(Sheet.id) == col(ReviewItem.sheet_id)).where(
+                Sheet.serial == serial
+            )
+        if exclude_sheets:
+            query = query.where(col(ReviewItem.sheet_id).not_in(list(exclude_sheets)))
+        mine_first = case((col(ReviewItem.claimed_by) == reviewer, 0), else_=1)
+        sheet_id = session.exec(
+            query.order_by(
+                mine_first,
+                col(ReviewItem.deadline),
+                col(ReviewItem.priority),
+                col(ReviewItem.id),
+            ).limit(1)
+        ).first()
+        if sheet_id is None:
+            return None
+        items = session.exec(
+            select(ReviewItem)
+            .where(_available(reviewer, now), ReviewItem.sheet_id == sheet_id)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not items:
+            return None
+        expires = now + dt.timedelta(minutes=config.claim_minutes)
+        for item in items:
+            item.claimed_by = reviewer
+            item.claim_expires_at = expires
+            session.add(item)
+        sheet = session.get(Sheet, sheet_id)
+        assert sheet is not None
+        session.flush()
+        views = [describe_item(session, item.id) for item in items if item.id is not None]
+        ordered = sorted(views, key=page_order)
+        return SheetClaim(sheet.serial, tuple(view.id for view in ordered))
+
+
+def page_order(view: ItemView) -> tuple[int, int, int, int]:
+    """Where an item stands on its sheet, top to bottom: the whole page and sheet-wide
+    problems first, then each day's row left to right (times, marks, the day's findings),
+    then the signatures."""
+    column = {"in": 0, "out": 1}
+    if view.kind == ItemKind.UNREGISTERED_PAGE.value:
+        return (0, 0, 0, view.id)
+    if view.field_name is not None:
+        parts = view.field_name.split(".")
+        if parts[0] == "day":
+            return (2, int(parts[1]), column.get(parts[2], 2), view.id)
+        return (3, 0, 0, view.id)
+    if view.days:
+        return (2, view.days[0].day, 3, view.id)
+    if view.flag_code is not None and "signature" in view.flag_code:
+        return (3, 0, 1, view.id)
+    return (1, 0, 0, view.id)
+
+
+def queue_stats(session: Session) -> dict[str, Any]:
+    """How much is left for people: sheets received and waiting, open items by kind, and the
+    decisions (fields, findings and pages; a QA sample is a check, counted apart)."""
+    by_kind: dict[str, int] = defaultdict(int)
+    waiting: set[int] = set()
+    for kind, sheet_id in session.exec(
+        select(ReviewItem.kind, ReviewItem.sheet_id).where(ReviewItem.state == ItemState.OPEN.value)
+    ).all():
+        by_kind[kind] += 1
+        if sheet_id is not None:
+            waiting.add(sheet_id)
+    received = session.exec(
+        select(func.count())
+        .select_from(Sheet)
+        .where(col(Sheet.received_at).is_not(None), Sheet.status != SheetStatus.VOID.value)
+    ).one()
+    open_items = sum(by_kind.values())
+    return {
+        "sheets_received": int(received),
+        "sheets_needing_review": len(waiting),
+        "open_items": open_items,
+        "decisions": open_items - by_kind.get(ItemKind.QA_SAMPLE.value, 0),
+        "by_kind": dict(sorted(by_kind.items())),
+    }
+
+
+def release_sheet(engine: Engine, sheet_id: int, *, reviewer: str) -> list[int]:
+    """Give back every open item of the sheet that `reviewer` holds (the sheet is skipped):
+    they return to the queue for anyone. The items released, by id."""
+    with session_scope(engine) as session:
+        items = session.exec(
+            select(ReviewItem)
+            .where(
+                ReviewItem.sheet_id == sheet_id,
+                ReviewItem.state == ItemState.OPEN.value,
+                ReviewItem.claimed_by == reviewer,
+            )
+            .with_for_update()
+        ).all()
+        for item in items:
+            item.claimed_by = None
+            item.claim_expires_at = None
+            session.add(item)
+        return sorted(item.id for item in items if item.id is not None)
 
 
 def release_item(engine: Engine, item_id: int, *, reviewer: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from attendance.agency import (
     ABSENCE_CATEGORIES,
+    ACTUAL_CAPPED,
     BEST_INTEREST,
     EXCUSED,
     PROVIDER_CLOSED,
@@ -19,7 +20,7 @@ from attendance.agency import (
     AgencyConfig,
     absence_category,
 )
-from attendance.flags import Flag
+from attendance.flags import OFF, Flag
 from attendance.months import month_days, month_last_day
 from attendance.schedule import Schedule
 
@@ -33,6 +34,7 @@ class CertificateTerms:
     schedule: Schedule
     weekly_hours: float | None
     provider_type: str  # attendance.models.ProviderType value
+    schedule_type: str = "full_time"  # attendance.models.ScheduleType value
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def evaluate_sheet(facts: SheetFacts, config: AgencyConfig) -> list[Flag]:
     if facts.read:
         flags.extend(_day_flags(facts, config))
         flags.extend(_week_flags(facts, config))
+        flags.extend(_month_flags(facts, config))
         flags.extend(_absence_count_flags(facts, config))
         flags.extend(_signature_flags(facts))
     else:
@@ -86,7 +89,7 @@ def evaluate_sheet(facts: SheetFacts, config: AgencyConfig) -> list[Flag]:
         )
     flags.extend(_deadline_flags(facts, config))
     flags.extend(_duplicate_flags(facts))
-    return _merged_and_ordered(flags)
+    return _merged_and_ordered([f for f in flags if config.disposition(f.code) != OFF])
 
 
 def due_date(month: dt.date, config: AgencyConfig) -> dt.date:
@@ -268,7 +271,6 @@ def _day_flags(facts: SheetFacts, config: AgencyConfig) -> list[Flag]:
 
 def _week_flags(facts: SheetFacts, config: AgencyConfig) -> list[Flag]:
     terms = facts.terms
-    holidays = set(config.holidays)
     cutoff = _received_local(facts, config)
     entries = {day.date: day for day in _entries(facts)}
     flags: list[Flag] = []
@@ -287,11 +289,7 @@ def _week_flags(facts: SheetFacts, config: AgencyConfig) -> list[Flag]:
             )
         if cutoff is not None and week[-1] >= cutoff:
             continue
-        need = sum(
-            terms.schedule.daily_hours(day.date.weekday())
-            for day in days
-            if _in_period(day.date, terms) and day.date not in holidays and not day.absences
-        )
+        need, _ = _need_and_attended(facts, config, days)
         has_pair = any(day_hours(day) is not None for day in days)
         has_absence = any(day.absences for day in days)
         if (
@@ -307,6 +305,90 @@ def _week_flags(facts: SheetFacts, config: AgencyConfig) -> list[Flag]:
                 )
             )
     return flags
+
+
+def _need_and_attended(
+    facts: SheetFacts, config: AgencyConfig, days: list[DayEntry]
+) -> tuple[float, float]:
+    """Certified need and attended hours over `days`: need counts the schedule's hours on the
+    certificate's days that are not holidays and not marked absent."""
+    holidays = set(config.holidays)
+    need = sum(
+        facts.terms.schedule.daily_hours(day.date.weekday())
+        for day in days
+        if _in_period(day.date, facts.terms) and day.date not in holidays and not day.absences
+    )
+    return need, sum(day_hours(day) or 0.0 for day in days)
+
+
+def _month_flags(facts: SheetFacts, config: AgencyConfig) -> list[Flag]:
+    """One finding about the sheet when its hours are not broadly consistent with the
+    certified need: the programs judge the month, and the contractor then contacts the
+    parent. Days after the sheet was received are left out (not yet lived)."""
+    cutoff = _received_local(facts, config)
+    days = [d for d in _entries(facts) if cutoff is None or d.date < cutoff]
+    need, attended = _need_and_attended(facts, config, days)
+    has_pair = any(day_hours(day) is not None for day in days)
+    if need <= 0 or not has_pair:
+        return []
+    off = (attended - need) / need
+    if abs(off) <= config.hours_consistency:
+        return []
+    return [
+        Flag(
+            "hours_inconsistent",
+            f"{attended:.1f} hours attended vs {need:.1f} certified hours this month "
+            f"({off:+.0%}; more than {config.hours_consistency:.0%} off)",
+        )
+    ]
+
+
+# --- payable hours ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payable:
+    """The hours the program pays for the sheet, and the rule that gave them."""
+
+    hours: float
+    rule: str  # attendance.agency.CERTIFIED_NEED | ACTUAL_CAPPED
+
+
+def payable_hours(facts: SheetFacts, config: AgencyConfig) -> Payable:
+    """Payable hours by the program's rule (CDE MB 14-04), per the agency's `payable_rule`:
+
+    - certified need: the certificate's hours in the month (its schedule on the days it
+      covers, capped per week at the certified weekly hours), whatever the attendance;
+    - actual, capped: each day's care counted only within the authorized windows, on the
+      authorized days of the certificate period, capped per week at the certified weekly
+      hours. Care outside the authorized days and hours is not paid by the program.
+
+    Whether the sheet may be paid at all (complete, verified) is the export's `payable`.
+    """
+    terms = facts.terms
+    rule = config.payable_rule(terms.schedule_type, terms.provider_type)
+    if rule != ACTUAL_CAPPED:
+        return Payable(round(certified_hours(facts), 2), rule)
+    entries = {day.date: day for day in _entries(facts)}
+    total = 0.0
+    for week in month_weeks(facts.month):
+        hours = sum(_authorized_minutes(entries[d], terms) for d in week) / 60
+        if terms.weekly_hours is not None:
+            hours = min(hours, terms.weekly_hours)
+        total += hours
+    return Payable(round(total, 2), rule)
+
+
+def _authorized_minutes(day: DayEntry, terms: CertificateTerms) -> int:
+    """Minutes of the day's care inside its authorized windows (0 outside the certificate)."""
+    if day.time_in is None or day.time_out is None or day.time_out < day.time_in:
+        return 0
+    if not _in_period(day.date, terms):
+        return 0
+    return sum(
+        max(0, min(day.time_out, window.end) - max(day.time_in, window.start))
+        for window in terms.schedule.days[day.date.weekday()]
+    )
 
 
 # --- absence counts --------------------------------------------------------------------------

@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -22,6 +24,7 @@ from attendance.models import (
     SheetStatus,
 )
 from attendance.months import month_key, month_last_day
+from attendance.safetext import shown
 from attendance.schedule import Schedule
 from forms.layout import FORM_VERSION
 from forms.render import SheetPrint
@@ -132,19 +135,20 @@ def sheet_print(
     assert provider is not None  # foreign key
     schedule = Schedule.from_json(certificate.schedule_json)
     year, month = (int(part) for part in sheet.month.split("-"))
+    # Names as printed: format characters (U+202E and the like) replaced (safetext.shown).
     return SheetPrint(
         serial=sheet.serial,
         month=dt.date(year, month, 1),
-        agency_name=agency_name,
-        child_name=f"{certificate.child_first_name} {certificate.child_last_name}",
+        agency_name=shown(agency_name),
+        child_name=shown(f"{certificate.child_first_name} {certificate.child_last_name}"),
         certificate_id=certificate.certificate_id,
         provider_id=provider.provider_id,
-        provider_name=provider.name,
-        parent_name=certificate.parent_name,
+        provider_name=shown(provider.name),
+        parent_name=shown(certificate.parent_name),
         schedule_text=certificate.schedule_text,
         weekly_hours=certificate.weekly_hours,
         schedule_type=certificate.schedule_type,
-        specialist_name=certificate.specialist_name,
+        specialist_name=shown(certificate.specialist_name),
         specialist_phone=certificate.specialist_phone,
         period_start=certificate.start_date,
         period_end=certificate.end_date,
@@ -176,6 +180,24 @@ def source_page(session: Session, sheet: Sheet) -> ScannedPage | None:
             ScannedPage.page_number == sheet.source_page,
         )
     ).first()
+
+
+class FieldValue(NamedTuple):
+    """The columns of a stored reading the rules read (no ORM object: a page has ~270)."""
+
+    field_name: str
+    kind: str
+    machine_value: str | None
+    final_value: str | None
+    reviewed: bool
+    needs_review: bool
+
+
+def page_values(session: Session, page_id: int) -> dict[str, FieldValue]:
+    """A page's readings by field name, as plain values (for the rules and comparisons)."""
+    columns = [getattr(FieldReading, name) for name in FieldValue._fields]
+    rows = session.execute(sa_select(*columns).where(col(FieldReading.page_id) == page_id)).all()
+    return {row[0]: FieldValue(*row) for row in rows}
 
 
 def page_readings(session: Session, page_id: int) -> dict[str, FieldReading]:

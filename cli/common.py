@@ -21,7 +21,7 @@ from attendance.sheets import SheetNotFound, find_sheet
 from forms.serial import InvalidSerial
 
 if TYPE_CHECKING:
-    from intake.oneshot import Reading
+    from intake.reading import Reading
 
 Handler = Callable[[argparse.Namespace, Settings], ExitCode]
 
@@ -113,7 +113,7 @@ def load_reading(settings: Settings) -> Reading:
     """The digit model and review thresholds, loaded once per command (imported here, not at
     the top: the model's libraries take most of a second to load, and most commands never
     read a page)."""
-    from intake.oneshot import load_reading as load
+    from intake.reading import load_reading as load
 
     return load(settings)
 

@@ -17,6 +17,7 @@ from cli.common import (
     CommandError,
     Commands,
     cli_actor,
+    find_sheet_arg,
     load_reading,
     open_engine,
     print_json,
@@ -79,6 +80,47 @@ def cmd_review_next(args: argparse.Namespace, settings: Settings) -> ExitCode:
     else:
         for view in views:
             print(_item_line(view))
+    return ExitCode.OK
+
+
+def cmd_review_sheet(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = open_engine(settings)
+    serial = None
+    if args.serial:
+        with Session(engine) as session:
+            serial = find_sheet_arg(session, args.serial).serial
+    claim = review_queue.claim_sheet(engine, reviewer=reviewer_of(args), serial=serial)
+    if claim is None:
+        if args.json:
+            print_json(None)
+        else:
+            print("no sheet is waiting for review" + (f" ({args.serial})" if serial else ""))
+        return ExitCode.OK
+    with Session(engine) as session:
+        views = [review_queue.describe_item(session, i) for i in claim.item_ids]
+    if args.json:
+        print_json({"serial": claim.serial, "items": [v.to_json() for v in views]})
+    else:
+        print(f"sheet {format_serial(claim.serial)}: {len(views)} to decide, top to bottom")
+        for view in views:
+            print(_item_line(view))
+    return ExitCode.OK
+
+
+def cmd_review_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    engine = open_engine(settings)
+    with Session(engine) as session:
+        stats = review_queue.queue_stats(session)
+    if args.json:
+        print_json(stats)
+        return ExitCode.OK
+    print(
+        f"sheets received {stats['sheets_received']}, needing review "
+        f"{stats['sheets_needing_review']}; open items {stats['open_items']}, "
+        f"decisions {stats['decisions']}"
+    )
+    for kind, count in stats["by_kind"].items():
+        print(f"  {kind:<18} {count}")
     return ExitCode.OK
 
 
@@ -233,10 +275,22 @@ def cmd_review_serve(args: argparse.Namespace, settings: Settings) -> ExitCode:
             "would cross the network in clear. Put it behind an https proxy and pass "
             "--behind-https, or serve on 127.0.0.1",
         )
-    from review_ui.app import serve
+    from review_ui.app import UnsafeProxySetting, forwarded_allow_ips, serve
 
+    try:
+        proxies = forwarded_allow_ips(args.forwarded_allow_ips, behind_https=args.behind_https)
+    except UnsafeProxySetting as exc:
+        raise CommandError(ExitCode.UNSAFE_CONFIGURATION, str(exc)) from None
+    except ValueError as exc:
+        raise CommandError(ExitCode.USAGE, str(exc)) from None
     print(f"attend: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", file=sys.stderr)
-    serve(settings, host=args.host, port=args.port, secure_cookies=args.behind_https)
+    serve(
+        settings,
+        host=args.host,
+        port=args.port,
+        secure_cookies=args.behind_https,
+        trusted_proxies=proxies,
+    )
     return ExitCode.OK
 
 
@@ -271,6 +325,26 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     except InvalidUser as exc:
         raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from None
     print(f"attend: user {name} added ({role})", file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    """An admin resets a user's password; the user's open sessions end."""
+    from attendance.models import User
+    from review_ui.auth import InvalidUser, normalize_username, update_user
+
+    password = _read_password(args)
+    engine = open_engine(settings)
+    name = normalize_username(args.username)
+    try:
+        with session_scope(engine) as session:
+            user = session.exec(select(User).where(User.username == name)).first()
+            if user is None:
+                raise CommandError(ExitCode.NOT_FOUND, f"no user {name}")
+            update_user(session, user, actor=cli_actor(), password=password)
+    except InvalidUser as exc:
+        raise CommandError(ExitCode.INVALID_INPUT, str(exc)) from None
+    print(f"attend: password of {name} set; their sessions were ended", file=sys.stderr)
     return ExitCode.OK
 
 
@@ -311,6 +385,19 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--json", action="store_true")
     reviewer_option(p)
+    p = commands.add(
+        review_commands,
+        "sheet",
+        cmd_review_sheet,
+        "claim the next sheet that needs a person (or SERIAL): all its items, top to bottom",
+    )
+    p.add_argument("serial", nargs="?", metavar="SERIAL")
+    p.add_argument("--json", action="store_true")
+    reviewer_option(p)
+    p = commands.add(
+        review_commands, "stats", cmd_review_stats, "what is left: sheets, items, decisions"
+    )
+    p.add_argument("--json", action="store_true")
     p = commands.add(review_commands, "show", cmd_review_show, "one item, and its evidence image")
     p.add_argument("item", type=int, metavar="ITEM")
     p.add_argument("--crop", metavar="FILE.png", help="write the field's evidence crop here")
@@ -359,6 +446,13 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="an https proxy is in front: cookies are Secure; allows a non-loopback --host",
     )
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default="",
+        metavar="LIST",
+        help="with --behind-https: the proxy addresses or networks (comma-separated) whose "
+        "X-Forwarded-For/-Proto are believed (default none: the peer address counts)",
+    )
 
     user_commands = commands.group("users", "web app users and their roles")
     p = commands.add(user_commands, "add", cmd_users_add, "add a user (the first admin, say)")
@@ -366,6 +460,13 @@ def register(commands: Commands) -> None:
     p.add_argument("--role", required=True, choices=["admin", "mailroom", "reviewer", "provider"])
     p.add_argument("--provider", metavar="ID", help="the provider a provider user belongs to")
     p.add_argument("--name", metavar="TEXT", help="the name shown in the app")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p = commands.add(
+        user_commands, "set-password", cmd_users_set_password, "reset a user's password"
+    )
+    p.add_argument("username", metavar="USERNAME")
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from attendance import agency_settings, sheet_actions
+from attendance import agency_settings, findings, sheet_actions
 from attendance.certificates import CertificateImportError, import_certificates
-from attendance.db import session_scope, upgrade_database
+from attendance.db import current_revision, session_scope, upgrade_database
 from attendance.errors import ExitCode
 from attendance.export import build_export, export_csv, iso_utc, payment_csv
 from attendance.months import month_key, parse_month
@@ -30,11 +30,21 @@ from cli.common import (
 )
 from forms.serial import format_serial
 
+# From this schema revision on, review items are one per problem (attendance.findings).
+FINDINGS_REVISION = "0007"
+
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> ExitCode:
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = open_engine(settings, check_schema=False)
+    before = current_revision(engine)
     upgrade_database(engine)
+    if before is not None and before < FINDINGS_REVISION:
+        # Review items are one per problem from this revision on: apply the rules again so
+        # the sheets in review get their findings.
+        with session_scope(engine) as session:
+            count = findings.reapply_rules(session, actor=cli_actor())
+        print(f"rules applied again to {count} sheets in play")
     print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
     print(f"data folder: {settings.home}")
     return ExitCode.OK
@@ -108,6 +118,7 @@ def cmd_sheets_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def cmd_sheets_print(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from attendance.ids import UnsafePath, file_in, file_part
     from forms.render import render_sheets
 
     engine = open_engine(settings)
@@ -138,7 +149,12 @@ def cmd_sheets_print(args: argparse.Namespace, settings: Settings) -> ExitCode:
         for item in prints:
             groups.setdefault((item.provider_id, month_key(item.month)), []).append(item)
         for (provider_id, month_text), items in sorted(groups.items()):
-            target = out / f"sheets-{month_text}-{provider_id}.pdf"
+            # Built from a clean id and checked at write time: data imported before ids were
+            # validated (a provider id `../../admin`) still cannot leave the folder.
+            try:
+                target = file_in(out, f"sheets-{month_text}-{file_part(provider_id)}.pdf")
+            except UnsafePath as exc:
+                raise CommandError(ExitCode.UNSAFE_CONFIGURATION, str(exc)) from None
             render_sheets(items, target)
             print(f"{target}: {len(items)} sheets")
         return ExitCode.OK

@@ -1,14 +1,14 @@
 """A reviewer says which sheet an unidentified page is: the page is then read like any other.
 
-The page image kept for the reviewer is registered to the named sheet's layout (each quarter
-turn is tried: without a barcode nothing says which way up the page was), its fields are read,
-and the page is recorded exactly as intake would have recorded it had the barcode been read.
+The page image kept for the reviewer is read as the named sheet by the scanner's composer
+(`scanner.pipeline.read_page_as`: each quarter turn is tried, since without a barcode nothing
+says which way up the page was), and the page is recorded exactly as intake would have
+recorded it had the barcode been read.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import cv2
@@ -18,22 +18,13 @@ from sqlmodel import Session
 from attendance import decisions, errors, review_queue
 from attendance.db import record_event, session_scope
 from attendance.models import ItemKind, PageStatus, ScannedFile, ScannedPage, utcnow
-from attendance.months import parse_month
 from attendance.receipt import record_pages
 from attendance.sheets import find_sheet
-from forms.layout import FORM_VERSION, build_layout
+from forms.layout import FORM_VERSION
 from forms.payload import BarcodePayload
-from intake.oneshot import (
-    PREVIEW_DPI,
-    Reading,
-    ReadPage,
-    page_record,
-    save_canon,
-    sheet_context,
-)
-from scanner.fields import read_sheet_fields
-from scanner.pipeline import PageIdentity
-from scanner.register import Registration, register_page, warp_to_canon
+from intake.oneshot import PREVIEW_DPI, Reading, ReadPage, page_record, save_canon, sheet_context
+from scanner.load import PageImage
+from scanner.pipeline import METHOD_REVIEWER, NOT_REGISTERED, PageIdentity, read_page_as
 
 log = logging.getLogger(__name__)
 
@@ -42,49 +33,34 @@ class PageNotRegistered(errors.NotAllowed):
     """The page does not fit the named sheet's layout (a blank page, another form)."""
 
 
-def _best_registration(image: object, dpi: float, serial: str, month: str) -> Registration | None:
-    layout = build_layout(serial, parse_month(month))
-    best: Registration | None = None
-    for rotation in (0, 90, 180, 270):
-        found = register_page(image, dpi=dpi, layout=layout, rotation=rotation)  # type: ignore[arg-type]
-        if found.ok and (best is None or found.residual_pt < best.residual_pt):
-            best = found
-    return best
-
-
 def _read_as(
     page: ScannedPage, sha: str, serial: str, *, engine: Engine, store_dir: Path, reading: Reading
 ) -> ReadPage:
     context = sheet_context(engine, serial)
     assert context is not None
-    identity = PageIdentity(
-        payload=BarcodePayload(serial=serial, form=FORM_VERSION, page=1),
-        barcode=None,
-        rotation=None,
-        reason=None,
-        method="reviewer",
-    )
     preview = Path(page.image_path) if page.image_path else None
     image = cv2.imread(str(preview), cv2.IMREAD_GRAYSCALE) if preview else None
     if image is None:
+        identity = PageIdentity(
+            payload=BarcodePayload(serial=serial, form=FORM_VERSION, page=1),
+            barcode=None,
+            rotation=None,
+            reason=None,
+            method=METHOD_REVIEWER,
+        )
         return ReadPage(page.page_number, identity, preview, review_reason="page_image_missing")
-    registration = _best_registration(image, PREVIEW_DPI, serial, context.month)
-    if registration is None:
-        return ReadPage(page.page_number, identity, preview, review_reason="not_registered")
-    layout = build_layout(serial, parse_month(context.month))
-    canon = warp_to_canon(image, registration, layout)
-    readings = read_sheet_fields(
-        canon, layout, reading.reader, windows=context.windows, settings=reading.settings
-    )
-    residual = registration.residual_pt if math.isfinite(registration.residual_pt) else None
+    result = read_page_as(PageImage(page.page_number, image, PREVIEW_DPI), context, reading)
+    canon = None
+    if result.canon is not None:
+        canon = save_canon(result.canon, store_dir, sha, page.page_number)
     return ReadPage(
         page.page_number,
-        PageIdentity(identity.payload, None, registration.rotation, None, "reviewer"),
+        result.identity,
         preview,
-        tuple(readings),
-        residual,
-        None,
-        save_canon(canon, store_dir, sha, page.page_number),
+        result.readings,
+        result.residual_pt,
+        result.review_reason,
+        canon,
     )
 
 
@@ -120,7 +96,7 @@ def identify_item(
     read = _read_as(
         page, file_row.sha256, serial, engine=engine, store_dir=store_dir, reading=reading
     )
-    if require_registration and read.review_reason in ("not_registered", "page_image_missing"):
+    if require_registration and read.review_reason in (NOT_REGISTERED, "page_image_missing"):
         raise PageNotRegistered(
             f"the page does not match the layout of sheet {serial} ({read.review_reason})"
         )

@@ -46,6 +46,7 @@ from intake.queue import (
     place_unplaced,
     recover,
 )
+from intake.stats import ProcessStats
 
 log = logging.getLogger(__name__)
 
@@ -361,3 +362,4 @@ class Watcher:
         finally:
             observer.stop()
             observer.join(timeout=5)
+            ProcessStats("watch").write()

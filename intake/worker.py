@@ -28,7 +28,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import cv2
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -49,12 +48,14 @@ from intake.queue import (
     release_job,
     renew_lease,
 )
+from intake.stats import ProcessStats
 from scanner.errors import ScanError
 from scanner.load import load_page
+from scanner.pipeline import add_stage, configure_process, stage_mark
 
 log = logging.getLogger(__name__)
 
-STAGES = ("load", "identify", "register", "read", "record")
+STAGES = ("load", "identify", "register", "warp", "read", "store", "record")
 STOP_WAIT_S = 10.0
 """Stopped while the database is away: how long to keep trying to record the page in hand."""
 
@@ -182,6 +183,7 @@ class Worker:
         if len(options.worker_id) > 64:  # the lease column's width
             raise ValueError("a worker id is at most 64 characters")
         self.stats = WorkerStats(worker=options.worker_id)
+        self.process_stats = ProcessStats("worker")
         self.actor = f"worker:{options.worker_id}"[:64]
         self.outage = Outage(f"worker {options.worker_id}", bound_s=options.database_wait_s)
         self._leave_expired_until = 0.0  # monotonic; see `_answered`
@@ -192,9 +194,7 @@ class Worker:
         Raises DatabaseUnreachable only with a bound (`database_wait_s`) that an outage
         outlasted.
         """
-        # One thread per worker: parallelism comes from running more workers. OpenCV's pool
-        # only adds overhead on small per-cell work and made one worker use 1.2 cores.
-        cv2.setNumThreads(1)
+        configure_process()
         started = time.perf_counter()
         log.info("worker %s: started (pid %d)", self.options.worker_id, os.getpid())
         listener = JobListener(self.engine, who=f"worker {self.options.worker_id}")
@@ -221,6 +221,7 @@ class Worker:
             self.stats.outages, self.stats.outage_s = self.outage.outages, self.outage.away_s
             self.stats.wall_s = time.perf_counter() - started
             self.stats.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            self.process_stats.write()
             log.info(
                 "worker %s: stopped after %d page(s)",
                 self.options.worker_id,
@@ -251,7 +252,7 @@ class Worker:
             return None
 
     def _read(self, ticket: JobTicket, timings: dict[str, float]) -> ReadPage | ScanError:
-        started = time.perf_counter()
+        started = stage_mark()
         try:
             page = load_page(
                 self.dirs.processing / ticket.claim_id,
@@ -262,7 +263,7 @@ class Worker:
             )
         except ScanError as exc:
             return exc
-        timings["load"] = time.perf_counter() - started
+        add_stage(timings, "load", started)
         return read_page(
             page,
             sha=ticket.sha256,
@@ -289,9 +290,9 @@ class Worker:
                     raise
                 self.outage.failed(exc)  # (the sheet's context could not be looked up)
                 result = _GiveBack("the database was unavailable while it was read", 0.0)
-            recording = time.perf_counter()
+            recording = stage_mark()
             recorded, finished = self._settle(ticket, result, stop)
-            timings["record"] = time.perf_counter() - recording
+            add_stage(timings, "record", recording)
         if isinstance(result, _GiveBack):
             stop.wait(result.delay_s)
             return
@@ -310,6 +311,7 @@ class Worker:
             self.stats.pages_done += 1
         for stage, seconds in timings.items():
             self.stats.stage_ms.setdefault(stage, []).append(seconds * 1000)
+        self.process_stats.add(ticket.sha256, ticket.page_number, timings)
         self.stats.page_ms.append((time.perf_counter() - started) * 1000)
         if finished is not None:
             try:

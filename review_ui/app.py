@@ -2,35 +2,53 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Mount, Route
 
 from attendance.db import make_engine, require_current_schema
 from attendance.errors import DomainError
 from attendance.settings import Settings
 from review_ui.auth import RateLimiter
-from review_ui.routes import admin, api, login, mailroom, printing, queue, sheets, status
+from review_ui.bodylimit import BodyLimit
+from review_ui.routes import admin, api, login, mailroom, printing, queue, screen, sheets, status
 from review_ui.web import HERE, Forbidden, LoginRequired, login_redirect, render
 
 log = logging.getLogger("attend.web")
 
-ROUTE_MODULES = (login, queue, sheets, mailroom, printing, status, admin, api)
+ROUTE_MODULES = (login, screen, queue, sheets, mailroom, printing, status, admin, api)
 
 
-def route_table() -> list[tuple[str, str]]:
-    """Every (method, path) the app serves, from the route modules (HEAD left out)."""
-    found = []
-    for module in ROUTE_MODULES:
-        for route in module.router.routes:
-            if isinstance(route, APIRoute):
-                found += [(m, route.path) for m in sorted(route.methods or ()) if m != "HEAD"]
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) `app` answers, from its own route list (HEAD left out): routes of
+    the route modules, routes FastAPI adds (the OpenAPI schema), routes added to the app
+    directly, and a mounted folder as `GET /static/{path}`. A route of a kind this does not
+    know is listed as `("?", path)`, so a policy check cannot overlook it."""
+    # FastAPI 0.16x keeps an included router as one lazy entry of `app.routes`;
+    # `iter_route_contexts` (what its OpenAPI generation uses) expands it. Older versions
+    # list every route in `app.routes` itself.
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)
+    entries: list[Any] = list(expand(app.routes)) if expand else list(app.routes)
+    found: list[tuple[str, str]] = []
+    for entry in entries:
+        route = getattr(entry, "original_route", entry)
+        path = str(getattr(entry, "path", None) or getattr(route, "path", route))
+        methods = getattr(entry, "methods", None)
+        if isinstance(route, Mount):
+            found.append(("GET", path + "/{path}"))
+        elif isinstance(route, APIRoute | Route) and methods:
+            found += [(m, path) for m in sorted(methods) if m != "HEAD"]
+        else:
+            found.append(("?", path))
     return sorted(found)
 
 
@@ -60,11 +78,13 @@ def create_app(
     login_limit: tuple[int, float] = (5, 900.0),
     login_ip_limit: tuple[int, float] = (50, 900.0),
     lookup_limit: tuple[int, float] = (30, 60.0),
+    body_limits: tuple[int, int] = (MAX_FORM_BODY, MAX_UPLOAD_BODY),
 ) -> FastAPI:
     """The app over the database in `settings` (which must be at the current schema).
 
     `secure_cookies` marks cookies Secure even when the app sees plain http (behind a TLS
-    proxy); a request that arrives over https gets Secure cookies anyway.
+    proxy); a request that arrives over https gets Secure cookies anyway. `body_limits`:
+    the largest request body in bytes, for forms and for the mailroom's upload.
     """
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
@@ -87,20 +107,19 @@ def create_app(
     app.state.login_ip_limiter = RateLimiter(*login_ip_limit)
     app.state.lookup_limiter = RateLimiter(*lookup_limit)
 
+    # Body limits count the bytes received (a chunked body has no Content-Length), under
+    # every route: the login and CSRF checks and form parsing read at most the limit.
+    # Added before the headers middleware, so that it runs inside it: a 413 gets the headers.
+    form_limit, upload_limit = body_limits
+    app.add_middleware(
+        BodyLimit, default=form_limit, by_path=dict.fromkeys(UPLOAD_PATHS, upload_limit)
+    )
+
     @app.middleware("http")
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        # Refuse a body that says it is too big before reading any of it.
-        limit = MAX_UPLOAD_BODY if request.url.path in UPLOAD_PATHS else MAX_FORM_BODY
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            response: Response = JSONResponse(
-                {"detail": f"the request is larger than {limit // (1024 * 1024)} MB"},
-                status_code=413,
-            )
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CSP)
         headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -165,10 +184,71 @@ def create_app(
     return app
 
 
-def serve(settings: Settings, *, host: str, port: int, secure_cookies: bool) -> None:
-    """Run the app with uvicorn until interrupted (one process: rate limits live in memory)."""
+class UnsafeProxySetting(ValueError):
+    """A `--forwarded-allow-ips` value that would let clients choose their own address."""
+
+
+def forwarded_allow_ips(text: str, *, behind_https: bool) -> list[str]:
+    """The proxy addresses whose X-Forwarded-For and -Proto are trusted, from a comma list.
+
+    Empty: none (the default). Each item is an IP address or a network (`10.0.0.0/24`).
+    Raises ValueError for an item that is neither, and UnsafeProxySetting for `*`, a network
+    that takes in every address, or a list without `--behind-https`.
+    """
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        return []
+    if not behind_https:
+        raise UnsafeProxySetting(
+            "--forwarded-allow-ips needs --behind-https: forwarded headers are trusted only "
+            "from the https proxy in front of the app"
+        )
+    trusted = []
+    for item in items:
+        if item == "*":
+            raise UnsafeProxySetting(
+                "--forwarded-allow-ips '*' would let any client pick its own address (and "
+                "escape the login and look-up limits): name the proxy's address"
+            )
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"--forwarded-allow-ips: {item!r} is not an IP address or network"
+            ) from None
+        if network.prefixlen == 0:
+            raise UnsafeProxySetting(
+                f"--forwarded-allow-ips: {item} takes in every address: name the proxy's address"
+            )
+        trusted.append(str(network) if "/" in item else str(network.network_address))
+    return trusted
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    secure_cookies: bool,
+    trusted_proxies: Sequence[str] = (),
+) -> None:
+    """Run the app with uvicorn until interrupted (one process: rate limits live in memory).
+
+    X-Forwarded-For and X-Forwarded-Proto are believed only from `trusted_proxies` (see
+    `forwarded_allow_ips`). uvicorn's own default believes them from 127.0.0.1 (or from
+    FORWARDED_ALLOW_IPS): a client on this machine, or any client behind a local proxy that
+    passes the header on, could then name a fresh address with every request and never be
+    rate limited, and the access log would show the made-up address.
+    """
     import uvicorn
 
     app = create_app(settings, secure_cookies=secure_cookies)
-    config: dict[str, Any] = {"host": host, "port": port, "log_level": "info"}
+    proxies = list(trusted_proxies)
+    config: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies,
+    }
     uvicorn.run(app, **config)

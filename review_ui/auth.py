@@ -9,21 +9,28 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import logging
+import os
 import re
 import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from attendance.db import record_event
+from attendance.db import record_event, session_scope
 from attendance.errors import DomainError
 from attendance.models import Provider, Role, User, WebSession, utcnow
+from review_ui.passwords import password_problem
+
+log = logging.getLogger("attend.web.auth")
 
 # ASVS 3.3: a session ends after this long without a request, and this long after login.
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
@@ -40,23 +47,83 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 _hasher = PasswordHasher()
 _dummy_hash: str | None = None
 
+# Each argon2 hash or check takes 64 MiB for its duration: a burst of logins would take that
+# for every server thread at once (40), so only this many run at a time; the others wait, at
+# most PASSWORD_CHECK_WAIT_S, then the login is answered "busy".
+PASSWORD_CHECKS_AT_ONCE = max(2, min(4, os.cpu_count() or 2))
+PASSWORD_CHECK_WAIT_S = 30.0
+
 
 class InvalidUser(DomainError, ValueError):
     """A user that cannot be created or changed as asked; the message says why."""
 
 
-def hash_password(password: str) -> str:
-    """The argon2id PHC string for a password that meets the length policy."""
-    check_password_policy(password)
-    return _hasher.hash(password)
+class WrongPassword(InvalidUser):
+    """The current password given to change it is not the user's."""
 
 
-def check_password_policy(password: str) -> None:
-    """Length only (ASVS 2.1): 12 to 128 characters, any characters, no composition rules."""
+class PasswordChecksBusy(RuntimeError):
+    """Too many password checks waiting: try again shortly (the server answers 503)."""
+
+
+class PasswordGate:
+    """At most `limit` password hashes or checks at a time (a bounded semaphore).
+
+    `running` and `peak` count the checks in progress and the most at once, for the server's
+    own view of its load (and the tests).
+    """
+
+    def __init__(self, limit: int, wait_s: float) -> None:
+        self.limit = limit
+        self.wait_s = wait_s
+        self._slots = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._slots.acquire(timeout=self.wait_s):
+            raise PasswordChecksBusy("too many logins at once; try again in a minute")
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.running -= 1
+            self._slots.release()
+
+
+password_gate = PasswordGate(PASSWORD_CHECKS_AT_ONCE, PASSWORD_CHECK_WAIT_S)
+
+
+def hash_password(password: str, username: str | None = None) -> str:
+    """The argon2id PHC string for a password that meets the policy."""
+    check_password_policy(password, username)
+    with password_gate.slot():
+        return _hasher.hash(password)
+
+
+def check_password_policy(password: str, username: str | None = None) -> None:
+    """12 to 128 characters, any characters, no composition rules (ASVS 2.1); not common,
+    not the username, not a repeat or a run (`review_ui/passwords.py`)."""
     if len(password) < MIN_PASSWORD:
         raise InvalidUser(f"a password needs at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
         raise InvalidUser(f"a password has at most {MAX_PASSWORD} characters")
+    problem = password_problem(password, username)
+    if problem:
+        raise InvalidUser(problem)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    with password_gate.slot():
+        try:
+            return bool(_hasher.verify(password_hash, password))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
 
 def normalize_username(username: str) -> str:
@@ -96,7 +163,7 @@ def add_user(
         raise InvalidUser(f"the username {name} is taken")
     user = User(
         username=name,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, name),
         role=role_value,
         provider_id=provider_id or None,
         display_name=display_name.strip(),
@@ -140,7 +207,7 @@ def update_user(
     if active is not None:
         user.active = active
     if password is not None:
-        user.password_hash = hash_password(password)
+        user.password_hash = hash_password(password, user.username)
     user.updated_at = utcnow()
     session.add(user)
     assert user.id is not None
@@ -159,25 +226,133 @@ def update_user(
     )
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this name and password, else None (same work either way)."""
+def _dummy_verify(password: str) -> None:
+    """Verify against a throwaway hash, so an unknown name takes as long as a wrong password."""
     global _dummy_hash
+    if _dummy_hash is None:
+        with password_gate.slot():
+            _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+    _verify(_dummy_hash, password)
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with this name and password, else None (same work either way).
+
+    Checks the password inside the caller's transaction; the web app's login uses
+    `check_login`, which holds none while argon2 runs.
+    """
     user = session.exec(select(User).where(User.username == normalize_username(username))).first()
     if user is None or not user.active:
-        # Verify against a throwaway hash so an unknown name takes as long as a wrong password.
-        if _dummy_hash is None:
-            _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_dummy_hash, password)
+        _dummy_verify(password)
         return None
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    if not _verify(user.password_hash, password):
         return None
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        with password_gate.slot():
+            user.password_hash = _hasher.hash(password)
         session.add(user)
     return user
+
+
+@dataclass(frozen=True)
+class LoginCheck:
+    """A password that matched: whose, and its new hash if the stored one is outdated."""
+
+    user_id: int
+    checked_hash: str
+    new_hash: str | None
+
+
+def _stored_hash(engine: Engine, username: str) -> tuple[int, str, bool] | None:
+    with Session(engine) as session:
+        row = session.exec(
+            select(User.id, User.password_hash, User.active).where(
+                User.username == normalize_username(username)
+            )
+        ).first()
+    if row is None or row[0] is None:
+        return None
+    return row[0], row[1], row[2]
+
+
+def check_login(engine: Engine, username: str, password: str) -> LoginCheck | None:
+    """Whether `password` is the active user `username`'s (same work either way).
+
+    The user is read in a short transaction and the argon2 check (64 MiB, a good part of a
+    second) runs outside any: on SQLite every transaction holds the database's write lock,
+    so a check inside one would make every other login, and every write, wait for it.
+    The caller starts the session, and stores `new_hash` if there is one, in its own
+    transaction, after checking the hash is still `checked_hash`.
+    """
+    stored = _stored_hash(engine, username)
+    if stored is None or not stored[2]:
+        _dummy_verify(password)
+        return None
+    user_id, password_hash, _ = stored
+    if not _verify(password_hash, password):
+        return None
+    new_hash = None
+    if _hasher.check_needs_rehash(password_hash):
+        with password_gate.slot():
+            new_hash = _hasher.hash(password)
+    return LoginCheck(user_id, password_hash, new_hash)
+
+
+def record_failed_login(session: Session, username: str, address: str) -> None:
+    """A failed login, for the audit: an event on the user (if the name is one) and a log
+    line. Never the password; an unknown name is not repeated either (it may be a password
+    typed into the wrong box)."""
+    user = session.exec(select(User).where(User.username == normalize_username(username))).first()
+    if user is None:
+        log.warning("failed login: unknown user name, from %s", address)
+        return
+    reason = "inactive user" if not user.active else "wrong password"
+    log.warning(
+        "failed login: user %s (id %s), %s, from %s", user.username, user.id, reason, address
+    )
+    record_event(
+        session,
+        actor=user.username,
+        entity="user",
+        entity_id=str(user.id),
+        action="login_failed",
+        after={"address": address, "reason": reason},
+    )
+
+
+def change_own_password(engine: Engine, user_id: int, *, current: str, new: str) -> str:
+    """A user changes their own password: `current` must be right. Every session of the user
+    ends (a stolen one too); returns the token of a fresh one for this browser.
+
+    The argon2 work runs outside any transaction (see `check_login`)."""
+    with Session(engine) as session:
+        user = session.get(User, user_id)
+        if user is None or not user.active:
+            raise InvalidUser("no such user")
+        username, old_hash = user.username, user.password_hash
+    if not _verify(old_hash, current):
+        raise WrongPassword("the current password is not right")
+    if new == current:
+        raise InvalidUser("the new password is the same as the current one")
+    new_hash = hash_password(new, username)
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        if user is None or user.password_hash != old_hash:
+            raise InvalidUser("the password was changed meanwhile: log in again")
+        user.password_hash = new_hash
+        user.updated_at = utcnow()
+        session.add(user)
+        end_user_sessions(session, user_id)
+        record_event(
+            session,
+            actor=username,
+            entity="user",
+            entity_id=str(user_id),
+            action="password_changed",
+            after={"password": "changed", "sessions": "ended"},
+        )
+        session.flush()
+        return start_session(session, user)
 
 
 def _token_hash(token: str) -> str:

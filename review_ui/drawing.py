@@ -111,14 +111,13 @@ def scale_to_width(image: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(image, (width, new_height), interpolation=cv2.INTER_AREA)
 
 
+def thumbnail_png(image: np.ndarray) -> bytes:
+    """A page image as a thumbnail (`THUMB_WIDTH` wide), PNG: the one size every page shows."""
+    return png_bytes(scale_to_width(image, THUMB_WIDTH))
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
         raise ValueError("the image could not be encoded as PNG")
     return bytes(encoded.tobytes())
-
-
-def top_band(image: np.ndarray, fraction: float = 0.25) -> np.ndarray:
-    """The top `fraction` of a page image (where the printed header is)."""
-    rows = max(1, round(image.shape[0] * fraction))
-    return image[:rows]

@@ -16,18 +16,34 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from attendance.agency_settings import agency_name
 from attendance.db import session_scope
-from attendance.models import Certificate, Role, Sheet
+from attendance.models import Certificate, Role, ScannedPage, Sheet
+from attendance.months import InvalidMonth, month_key, parse_month
+from attendance.safetext import shown
 from attendance.settings import Settings
 from attendance.sheets import InvalidSerial, SheetNotFound, find_sheet
 from review_ui.auth import load_session
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _shown(value: Any) -> Any:
+    """Every value a template prints: format characters (U+202E and the like) replaced, so
+    a name (a child's, a user's, an uploaded file's) cannot hide or reorder text."""
+    if isinstance(value, str):
+        cleaned = shown(value)
+        if cleaned != value:
+            return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
+
+
+TEMPLATES.env.finalize = _shown
 SESSION_COOKIE = "attend_session"
 LOGIN_CSRF_COOKIE = "attend_login_csrf"
 
@@ -151,6 +167,30 @@ StaffViewer = Annotated[Viewer, require(*STAFF)]
 ReviewerViewer = Annotated[Viewer, require(*REVIEWERS)]
 MailroomViewer = Annotated[Viewer, require(*MAILROOM)]
 AdminViewer = Annotated[Viewer, require(*ADMINS)]
+
+
+def stored_page_image(settings: Settings, page: ScannedPage) -> Path | None:
+    """The image kept of a scanned page, the registered (canonical) one first, else the
+    preview: looked up in this site's store by its (hash-only) name, else where recorded."""
+    for stored in (page.canon_path, page.image_path):
+        if not stored:
+            continue
+        recorded = Path(stored)
+        for candidate in (settings.store_dir / "pages" / recorded.name, recorded):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def month_param(text: str) -> str:
+    """A month given in a URL, as YYYY-MM, or a 422 saying what a month looks like (the typed
+    text is not echoed back)."""
+    try:
+        return month_key(parse_month(text))
+    except InvalidMonth:
+        raise HTTPException(
+            status_code=422, detail="month must be YYYY-MM, for example 2026-11"
+        ) from None
 
 
 def agency_name_of(request: Request) -> str:

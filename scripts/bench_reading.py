@@ -13,6 +13,7 @@ threshold can be chosen with eyes open.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import statistics
 import sys
@@ -32,11 +33,10 @@ from fixtures.fill import SheetTruth, make_reading_batch
 from fixtures.samples import sample_sheet
 from forms.layout import TimeField, build_layout
 from scanner.digits import DigitReader, prepare_cell
-from scanner.fields import ReadingSettings, read_sheet_fields
+from scanner.fields import ReadingSettings
 from scanner.load import load_pages
-from scanner.pipeline import identify_page
+from scanner.pipeline import ContextFor, Reading, SheetContext, read_page
 from scanner.readings import FieldReading, crop
-from scanner.register import register_page, warp_to_canon
 from scanner.timefield import BOTH_AMPM_MARKED, NOT_A_TIME
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
@@ -66,7 +66,7 @@ class Tally:
     ms: dict[tuple[int, str], list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
-def _windows(month: str) -> dict[object, tuple[tuple[int, int], ...]]:
+def _windows(month: str) -> dict[dt.date, tuple[tuple[int, int], ...]]:
     sample = sample_sheet()
     # The sample certificate: Mon-Fri 07:30-17:30 (fixtures.samples), the same for every page.
     assert sample.schedule_text == "Mon-Fri 07:30-17:30"
@@ -130,7 +130,12 @@ def _score_page(readings: list[FieldReading], truth: SheetTruth, tally: Tally) -
             tally.signatures["reviewed"] += int(r.needs_review)
 
 
+def _only(context: SheetContext) -> ContextFor:
+    return lambda serial: context if serial == context.serial else None
+
+
 def evaluate(paths: list[Path], reader: DigitReader, settings: ReadingSettings) -> Tally:
+    reading = Reading(reader=reader, settings=settings)
     tally = Tally()
     for path in paths:
         truth = SheetTruth.from_json(
@@ -141,10 +146,14 @@ def evaluate(paths: list[Path], reader: DigitReader, settings: ReadingSettings) 
         dpi = round(page.dpi)
         tally.ms[(dpi, "load")].append((time.perf_counter() - started) * 1000)
         tally.pages += 1
-
-        started = time.perf_counter()
-        identity = identify_page(page)
-        tally.ms[(dpi, "identify")].append((time.perf_counter() - started) * 1000)
+        context = SheetContext(
+            serial=truth.serial, month=parse_month(truth.month), windows=_windows(truth.month)
+        )
+        # The same composer as intake: only the page's own sheet is known.
+        result = read_page(page, context_for=_only(context), reading=reading)
+        for stage, seconds in result.timings.items():
+            tally.ms[(dpi, stage)].append(seconds * 1000)
+        identity = result.identity
         if identity.payload is None:
             tally.unidentified += 1
             tally.unidentified_intact += int("blot_qr" not in truth.degradations)
@@ -154,35 +163,17 @@ def evaluate(paths: list[Path], reader: DigitReader, settings: ReadingSettings) 
             continue
         tally.identified += 1
         tally.serial_ocr += int(identity.barcode is None)
-
-        layout = build_layout(truth.serial, parse_month(truth.month))
-        started = time.perf_counter()
-        assert identity.rotation is not None
-        registration = register_page(
-            page.image,
-            dpi=page.dpi,
-            layout=layout,
-            rotation=identity.rotation,
-            barcode=identity.barcode,
-        )
-        if not registration.ok:
+        if not result.registered or result.canon is None:
             tally.registration_failed += 1
             continue
-        canon = warp_to_canon(page.image, registration, layout)
-        tally.ms[(dpi, "register")].append((time.perf_counter() - started) * 1000)
-
-        started = time.perf_counter()
-        readings = read_sheet_fields(
-            canon,
-            layout,
-            reader,
-            windows=_windows(truth.month),
-            settings=settings,  # type: ignore[arg-type]
-        )
-        tally.ms[(dpi, "read")].append((time.perf_counter() - started) * 1000)
-        _score_page(readings, truth, tally)
+        _score_page(list(result.readings), truth, tally)
+        layout = build_layout(truth.serial, parse_month(truth.month))
         _digit_accuracy(
-            canon, [f for f in layout.fields if isinstance(f, TimeField)], truth, reader, tally
+            result.canon,
+            [f for f in layout.fields if isinstance(f, TimeField)],
+            truth,
+            reader,
+            tally,
         )
     return tally
 
@@ -248,11 +239,10 @@ def report(tally: Tally, threshold: float) -> None:
     print("median ms per page (one core):")
     for dpi in sorted({d for d, _ in tally.ms}):
         stages = {s: statistics.median(v) for (d, s), v in tally.ms.items() if d == dpi and v}
-        parts = "  ".join(
-            f"{s} {stages[s]:7.1f}" for s in ("load", "identify", "register", "read") if s in stages
-        )
-        after_load = sum(stages.get(s, 0.0) for s in ("identify", "register", "read"))
-        print(f"  {dpi} dpi: {parts}   identify+register+read {after_load:7.1f}")
+        composed = ("identify", "register", "warp", "read")
+        parts = "  ".join(f"{s} {stages[s]:7.1f}" for s in ("load", *composed) if s in stages)
+        after_load = sum(stages.get(s, 0.0) for s in composed)
+        print(f"  {dpi} dpi: {parts}   identify+register+warp+read {after_load:7.1f}")
 
 
 def main() -> int:

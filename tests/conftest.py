@@ -45,6 +45,12 @@ def pytest_configure(config: pytest.Config) -> None:
     clock.set_shift(clock.shift_for(suite_now()))
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that mounts a filesystem says so, rather than failing on a permission error."""
+    if item.get_closest_marker("root") and os.geteuid() != 0:
+        pytest.fail("this test mounts a filesystem: run it as root (CI does)", pytrace=False)
+
+
 @pytest.fixture
 def clock_at() -> Iterator[Any]:
     """`clock_at(moment)` moves this process's clock (and its children's) to `moment` for

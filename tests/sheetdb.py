@@ -168,11 +168,13 @@ def receive(
             review_reason=None if read else (review_reason or "too_few_fiducials"),
             canon=canon,
         )
+        when = received_at or default_received(sheet.month)
         file_row = ScannedFile(
             sha256=sha,
             original_name=f"{sha[:8]}.pdf",
             size_bytes=1000,
             status=FileStatus.PROCESSED.value,
+            received_at=when,
         )
         session.add(file_row)
         session.flush()
@@ -181,7 +183,7 @@ def receive(
             file_row,
             [page],
             actor=actor,
-            received_at=received_at or default_received(sheet.month),
+            received_at=when,
             model_version="test",
         )
     return sha
@@ -238,14 +240,24 @@ def flags(engine: Engine, serial: str, **where: Any) -> list[SheetFlag]:
 
 
 def flag_item(engine: Engine, serial: str, code: str, day: str = "") -> ReviewItem:
+    """The review item of the sheet's finding `code` (one per code on a sheet, its days
+    inside); with `day`, that day must be one of its flags."""
     with Session(engine) as session:
         item = session.exec(
             select(ReviewItem)
-            .join(SheetFlag, col(ReviewItem.flag_id) == col(SheetFlag.id))
-            .join(Sheet, col(SheetFlag.sheet_id) == col(Sheet.id))
-            .where(Sheet.serial == serial, SheetFlag.code == code, SheetFlag.day == day)
+            .join(Sheet, col(ReviewItem.sheet_id) == col(Sheet.id))
+            .where(Sheet.serial == serial, ReviewItem.finding_code == code)
         ).first()
-    assert item is not None, f"no item for flag {code}@{day} on {serial}"
+        days = {
+            f.day
+            for f in session.exec(
+                select(SheetFlag)
+                .join(Sheet, col(SheetFlag.sheet_id) == col(Sheet.id))
+                .where(Sheet.serial == serial, SheetFlag.code == code)
+            ).all()
+        }
+    assert item is not None, f"no item for finding {code} on {serial}"
+    assert day in days, f"finding {code} on {serial} has no flag on {day!r}"
     return item
 
 

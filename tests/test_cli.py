@@ -185,6 +185,7 @@ def test_export_json_and_csv_before_anything_is_received(issued_cli: Cli) -> Non
         "confidence": None,
         "needs_review": False,
         "reviewed": False,
+        "reason": None,
     }
     assert sheet["signatures"]["parent"]["signed"] is None
     rows = list(

@@ -60,7 +60,10 @@ def test_every_flag_code_and_agency_setting_is_documented() -> None:
     from attendance.agency import settable_keys
     from attendance.flags import FLAG_CODES
 
-    for code in FLAG_CODES:
-        assert f"| `{code}` |" in README, code
+    for code, flag in FLAG_CODES.items():
+        row = f"| `{code}` | {flag.severity.value} | {flag.disposition.value} | {flag.meaning} |"
+        assert row in README, code
+    assert "| `disposition.CODE` |" in README
     for key in settable_keys():
-        assert f"| `{key}` |" in README, key
+        if not key.startswith("disposition."):
+            assert f"| `{key}` |" in README, key

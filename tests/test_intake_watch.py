@@ -100,6 +100,7 @@ def test_watch_once_processes_the_folder_and_reports_the_batch(
     assert os.listdir(inbox) == []
 
 
+@pytest.mark.slow
 def test_slow_writer_is_claimed_once_after_it_finishes(issued_cli: Cli, tmp_path: Path) -> None:
     inbox, work = _folders(tmp_path)
     pages = printed_pages(issued_cli, tmp_path, dpi=100)
@@ -348,6 +349,7 @@ def test_unsafe_configurations_are_refused_at_start(issued_cli: Cli, tmp_path: P
     assert not (REPO / "intake" / "work").exists()
 
 
+@pytest.mark.root
 def test_work_folder_on_another_filesystem_is_refused(issued_cli: Cli, tmp_path: Path) -> None:
     inbox, _work = _folders(tmp_path)
     mount = tmp_path / "other-fs"
@@ -371,6 +373,7 @@ def test_sqlite_on_a_network_filesystem_is_refused(tmp_path: Path) -> None:
     check_sqlite_location(tmp_path / "db.sqlite3")  # the real local disk is fine
 
 
+@pytest.mark.root
 def test_full_disk_loses_nothing_and_resumes(issued_cli: Cli, tmp_path: Path) -> None:
     """The page store fills up: the page waits in the queue, the worker keeps running, and
     the page is processed once space is back."""
@@ -491,6 +494,7 @@ def test_watcher_survives_a_stream_of_bad_files(issued_cli: Cli, tmp_path: Path)
     assert len(list((work / "quarantine").glob("*.reason.json"))) == 10
 
 
+@pytest.mark.slow
 def test_every_corpus_file_is_quarantined_with_its_reason_and_good_files_go_on(
     issued_cli: Cli, tmp_path: Path
 ) -> None:
@@ -576,6 +580,7 @@ def test_every_corpus_file_is_quarantined_with_its_reason_and_good_files_go_on(
     assert os.listdir(inbox) == [] and os.listdir(work / "processing") == []
 
 
+@pytest.mark.root
 def test_a_file_that_cannot_be_moved_is_left_alone_and_the_rest_go_on(
     issued_cli: Cli, tmp_path: Path
 ) -> None:

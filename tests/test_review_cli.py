@@ -55,6 +55,7 @@ def test_the_queue_is_worked_from_the_command_line(issued_cli: Cli, tmp_path: Pa
     payment export shows it unpaid; the QA report counts the reviewed sample."""
     cli = issued_cli
     cli.ok("agency", "set", "qa_sample_rate", "0.5")
+    cli.ok("agency", "set", "qa_batch_cap", "100")
     pages, serials = _printed(cli, tmp_path)
     torn, whole = tmp_path / "torn.png", tmp_path / "whole.png"
     write_image(simulate_scan(_wipe_identity(pages[0]), rotate=180, seed=4), torn, 200)
@@ -75,14 +76,30 @@ def test_the_queue_is_worked_from_the_command_line(issued_cli: Cli, tmp_path: Pa
     status = json.loads(cli.ok("status", serials[0], "--json"))
     assert status["received_at"] is not None and status["status"] == "in_review"
 
-    # Blank sheets are unsigned: both signatures are red flags, each its own item.
+    # Blank sheets are unsigned: both signatures are red findings, each its own item.
     items = _items(cli)
-    red = [i for i in items if i["kind"] == "flag" and i["serial"] == serials[1]]
+    red = [i for i in items if i["kind"] == "finding" and i["serial"] == serials[1]]
     codes = {i["flag_code"] for i in red}
     assert {"parent_signature_missing", "provider_signature_missing"} <= codes
     parent = next(i for i in red if i["flag_code"] == "parent_signature_missing")
     assert cli("review", "accept", str(parent["id"])).code == 3
     assert cli("review", "correct", str(parent["id"]), "signed").code == 3
+
+    # One screen per sheet: the sheet's items, claimed together, top to bottom (sheet-wide
+    # problems first, then the days, then the signatures).
+    screen = json.loads(cli.ok("review", "sheet", format_serial(serials[1]), "--json"))
+    assert screen["serial"] == serials[1]
+    listed = [i["id"] for i in screen["items"]]
+    assert sorted(listed) == sorted(i["id"] for i in items if i["serial"] == serials[1])
+    assert [i["flag_code"] for i in screen["items"][-2:]] == [
+        "parent_signature_missing",
+        "provider_signature_missing",
+    ]
+    stats = json.loads(cli.ok("review", "stats", "--json"))
+    assert stats["sheets_received"] == 2 and stats["sheets_needing_review"] == 2
+    assert stats["open_items"] == len(items)
+    assert stats["decisions"] == len([i for i in items if i["kind"] != "qa_sample"])
+    assert sum(stats["by_kind"].values()) == stats["open_items"]
 
     # A QA item: a stale version is refused, the right one saved.
     qa = next(i for i in items if i["kind"] == "qa_sample" and i["field_kind"] == "time")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from attendance.agency import AgencyConfig
-from attendance.flags import FLAG_CODES, Flag, Severity
+from attendance.flags import FLAG_CODES, Disposition, Flag, Severity
 from attendance.months import month_days
 from attendance.rules import (
     CertificateTerms,
@@ -29,11 +29,15 @@ from attendance.rules import (
     fiscal_year_start,
     month_weeks,
     past_due_after,
+    payable_hours,
 )
 from attendance.schedule import parse_schedule
 
 MONTH = dt.date(2026, 12, 1)
 CONFIG = AgencyConfig()
+# The per-week consistency rule is off by default (the month's hours_inconsistent replaces
+# it); its tests switch it on.
+WEEKLY = AgencyConfig(dispositions={"weekly_hours_inconsistent": "note"})
 UTC = dt.UTC
 SHA_A = "abc123def456" + "0" * 52
 SHA_B = "fedcba987654" + "1" * 52
@@ -418,7 +422,7 @@ def test_weekly_hours_inconsistent() -> None:
     """GIVEN 50 certified hours in the week of Dec 14 (Mon-Fri, 10 h each)
     WHEN only three days have care (27 h) and two are blank
     THEN attended is 46% off the need, beyond 25%: the week is flagged on its Monday."""
-    flags = evaluate_sheet(sheet(blank_week(17, 18)), CONFIG)
+    flags = evaluate_sheet(sheet(blank_week(17, 18)), WEEKLY)
     [flag] = of(flags, "weekly_hours_inconsistent")
     assert flag.date == d(14)
     assert flag.message == "week of Dec 14: 27.0 hours attended vs 50.0 certified hours"
@@ -428,7 +432,7 @@ def test_absent_days_leave_the_certified_need() -> None:
     """GIVEN a week with Dec 18 marked child ill and care on the other four days (36 h)
     WHEN the week is evaluated
     THEN the need is 40 h, 10% off: consistent."""
-    flags = evaluate_sheet(sheet(absences={18: ("child_ill",)}), CONFIG)
+    flags = evaluate_sheet(sheet(absences={18: ("child_ill",)}), WEEKLY)
     assert of(flags, "weekly_hours_inconsistent") == []
 
 
@@ -437,9 +441,9 @@ def test_holidays_leave_the_certified_need() -> None:
     WHEN it is a configured holiday THEN the week (36 h vs 40 h) is consistent;
     WHEN it is not THEN the week (36 h vs 50 h, 28% off) is inconsistent."""
     facts = sheet({25: (None, None)})
-    with_holiday = evaluate_sheet(facts, AgencyConfig(holidays=(d(25),)))
+    with_holiday = evaluate_sheet(facts, dataclasses.replace(WEEKLY, holidays=(d(25),)))
     assert of(with_holiday, "weekly_hours_inconsistent") == []
-    without = evaluate_sheet(facts, CONFIG)
+    without = evaluate_sheet(facts, WEEKLY)
     assert pairs(of(without, "weekly_hours_inconsistent")) == [("weekly_hours_inconsistent", d(21))]
 
 
@@ -449,13 +453,13 @@ def test_a_week_of_absences_without_care_is_not_inconsistent() -> None:
     THEN no time pair and an absence: not judged for consistency (the blank days are flagged
     on their own)."""
     facts = sheet(blank_week(15, 18), {14: ("best_interest",)})
-    flags = evaluate_sheet(facts, CONFIG)
+    flags = evaluate_sheet(facts, WEEKLY)
     assert of(flags, "weekly_hours_inconsistent") == []
     assert [f.date for f in of(flags, "absence_without_reason")] == [d(15), d(16), d(17), d(18)]
 
 
 def test_a_blank_week_without_absences_is_inconsistent() -> None:
-    flags = evaluate_sheet(sheet(blank_week(14, 18)), CONFIG)
+    flags = evaluate_sheet(sheet(blank_week(14, 18)), WEEKLY)
     [flag] = of(flags, "weekly_hours_inconsistent")
     assert "0.0 hours attended vs 50.0 certified hours" in flag.message
 
@@ -466,9 +470,9 @@ def test_weeks_reaching_the_received_day_are_not_judged_for_consistency() -> Non
     THEN the week of Dec 7 (ending on the received day) is skipped, and so is Dec 14's;
     received on Mon Dec 14, the week of Dec 7 is judged."""
     facts = sheet({**blank_week(7, 11), **blank_week(14, 18)}, received_at=received(d(13)))
-    assert of(evaluate_sheet(facts, CONFIG), "weekly_hours_inconsistent") == []
+    assert of(evaluate_sheet(facts, WEEKLY), "weekly_hours_inconsistent") == []
     facts = dataclasses.replace(facts, received_at=received(d(14)))
-    flags = of(evaluate_sheet(facts, CONFIG), "weekly_hours_inconsistent")
+    flags = of(evaluate_sheet(facts, WEEKLY), "weekly_hours_inconsistent")
     assert [flag.date for flag in flags] == [d(7)]
 
 
@@ -702,13 +706,13 @@ def test_late_and_past_due(local_day: dt.date, codes: list[str]) -> None:
 def test_late_and_past_due_messages_and_severities() -> None:
     [late] = evaluate_sheet(sheet(received_at=received(dt.date(2027, 1, 6))), CONFIG)
     assert late.message == "received Jan 6, 2027, after the due date Jan 5, 2027"
-    assert late.severity is Severity.YELLOW and not late.needs_review
+    assert late.severity is Severity.YELLOW and late.default_disposition is Disposition.NOTE
     [past] = evaluate_sheet(sheet(received_at=received(dt.date(2027, 2, 2))), CONFIG)
     assert past.code == "past_due"
     assert past.message == (
         "received Feb 2, 2027, more than 30 days after the month ended (Dec 31, 2026)"
     )
-    assert past.severity is Severity.RED and past.needs_review
+    assert past.severity is Severity.RED and past.default_disposition is Disposition.REVIEW
 
 
 def test_received_time_is_judged_on_the_agency_calendar() -> None:
@@ -765,3 +769,96 @@ def test_several_duplicates_merge_into_one_flag_per_code() -> None:
 
 def test_no_duplicates_no_duplicate_flags() -> None:
     assert evaluate_sheet(sheet(duplicates=()), CONFIG) == []
+
+
+# --- dispositions, the month's consistency, payable hours ------------------------------------
+
+
+def test_every_code_has_a_disposition_and_a_reason() -> None:
+    for code in FLAG_CODES.values():
+        assert code.disposition in tuple(Disposition), code.code
+        assert len(code.why) > 20, code.code
+
+
+def test_a_code_set_off_is_not_raised() -> None:
+    """GIVEN a day whose care starts an hour early
+    WHEN the agency has set outside_authorized_hours off
+    THEN the flag is not raised; by default it is."""
+    facts = sheet({2: ("06:30", "16:00")})
+    assert of(evaluate_sheet(facts, CONFIG), "outside_authorized_hours")
+    quiet = AgencyConfig(dispositions={"outside_authorized_hours": "off"})
+    assert of(evaluate_sheet(facts, quiet), "outside_authorized_hours") == []
+
+
+def test_hours_inconsistent_is_one_finding_about_the_month() -> None:
+    """GIVEN 230 certified hours in December (23 weekdays of 10 h)
+    WHEN the first two weeks have no care written (no absence marked)
+    THEN attended (126 h) is 45% under the need: one sheet-wide finding, no per-week ones."""
+    facts = sheet(blank_week(1, 4) | blank_week(7, 11))
+    flags = evaluate_sheet(facts, CONFIG)
+    [flag] = of(flags, "hours_inconsistent")
+    assert flag.date is None
+    assert flag.message == (
+        "126.0 hours attended vs 230.0 certified hours this month (-45%; more than 25% off)"
+    )
+    assert of(flags, "weekly_hours_inconsistent") == []
+
+
+def test_hours_within_the_share_are_consistent() -> None:
+    """GIVEN 9 h a day against 10 h certified (10% under) THEN no finding."""
+    assert of(evaluate_sheet(sheet(), CONFIG), "hours_inconsistent") == []
+    strict = AgencyConfig(hours_consistency=0.05)
+    assert len(of(evaluate_sheet(sheet(), strict), "hours_inconsistent")) == 1
+
+
+def test_payable_hours_full_time_is_the_certified_need() -> None:
+    """GIVEN a licensed full-time certificate (50 h a week) and a month with two blank weeks
+    THEN the payable hours are the certified need, whatever was attended."""
+    facts = sheet(blank_week(1, 4) | blank_week(7, 11))
+    pay = payable_hours(facts, CONFIG)
+    assert pay.rule == "certified_need"
+    assert pay.hours == certified_hours(facts) == 230.0
+
+
+def test_payable_hours_part_time_licensed_is_the_certified_need() -> None:
+    facts = sheet(terms=terms(schedule_type="part_time"))
+    assert payable_hours(facts, CONFIG).rule == "certified_need"
+
+
+@pytest.mark.parametrize(
+    ("schedule_type", "provider_type"),
+    [("variable", "licensed_center"), ("variable", "exempt"), ("part_time", "exempt")],
+)
+def test_payable_hours_actual_within_the_authorized_hours(
+    schedule_type: str, provider_type: str
+) -> None:
+    """GIVEN actual-hours care (variable schedules, license-exempt part-time) certified
+    Mon-Fri 07:30-17:30, 50 h a week
+    WHEN Dec 1 runs 06:00-19:00 (13 h) and Dec 2 is blank, the rest 08:00-17:00
+    THEN only the authorized part counts (Dec 1: 07:30-17:30, 10 h), care on a Saturday
+    (not authorized) counts nothing, and weeks are capped at 50 h."""
+    facts = sheet(
+        {1: ("06:00", "19:00"), 2: (None, None), 5: ("09:00", "12:00")},
+        terms=terms(schedule_type=schedule_type, provider_type=provider_type),
+    )
+    pay = payable_hours(facts, CONFIG)
+    assert pay.rule == "actual_capped"
+    # 22 weekdays besides Dec 1 and 2 at 9 h, plus Dec 1 at 10 h; Saturday Dec 5 is not paid.
+    assert pay.hours == 21 * 9 + 10
+
+
+def test_payable_hours_are_capped_at_the_weekly_hours() -> None:
+    """GIVEN 20 certified weekly hours and care 08:00-17:00 every weekday (45 h a week)
+    THEN each full week pays 20 h."""
+    facts = sheet(terms=terms(schedule_type="variable", weekly_hours=20.0))
+    pay = payable_hours(facts, CONFIG)
+    weeks = month_weeks(MONTH)
+    expected = sum(min(20.0, 9.0 * sum(1 for day in week if day.weekday() < 5)) for week in weeks)
+    assert pay.hours == expected
+
+
+def test_the_agency_chooses_the_payable_rule() -> None:
+    facts = sheet(blank_week(1, 4))
+    config = AgencyConfig(payable_rules={"full_time": "actual_capped"})
+    pay = payable_hours(facts, config)
+    assert pay.rule == "actual_capped" and pay.hours < certified_hours(facts)

@@ -1,8 +1,10 @@
 """The authorization matrix: every route of the app × every role (and no login) × a sheet or
 provider of one's own and another's.
 
-`POLICY` names the roles each route serves. A route the app has and this table does not is a
-failure, so a new route cannot ship without saying who may use it.
+`POLICY` names the roles each route serves. The routes come from the app's own route list
+(`app.routes`, through `route_table`), not from the route modules, so a route added any way
+at all is in it; one the app has and this table does not is a failure, so a new route cannot
+ship without saying who may use it.
 """
 
 from __future__ import annotations
@@ -35,8 +37,15 @@ POLICY: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/account"): EVERYONE,
     ("GET", "/lookup"): PUBLIC,
     ("GET", "/api/lookup/{serial}"): PUBLIC,
-    # the review queue and groups
+    ("GET", "/api/openapi.json"): PUBLIC,
+    ("GET", "/static/{path}"): PUBLIC,
+    ("POST", "/account/password"): EVERYONE,
+    # the review screen (one sheet at a time), the queue's item routes, groups
     ("GET", "/review"): REVIEWERS,
+    ("POST", "/review/sheets/next"): REVIEWERS,
+    ("POST", "/review/sheets/{serial}/release"): REVIEWERS,
+    ("POST", "/review/sheets/{serial}/return"): REVIEWERS,
+    ("POST", "/review/items/{item_id}/key"): REVIEWERS,
     ("POST", "/review/next"): REVIEWERS,
     ("GET", "/review/items/{item_id}/evidence.png"): REVIEWERS,
     ("GET", "/review/items/{item_id}/page.png"): REVIEWERS,
@@ -89,7 +98,12 @@ OWNED = re.compile(r"\{(serial|provider_id)\}")
 
 
 def _routes(app: Any) -> list[tuple[str, str]]:
-    return route_table()
+    return route_table(app)
+
+
+def _unlisted(routes: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(routes without a policy row, policy rows without a route)."""
+    return sorted(set(routes) - set(POLICY)), sorted(set(POLICY) - set(routes))
 
 
 @pytest.fixture
@@ -138,6 +152,7 @@ def _values(site: Any, *, own: bool, batch: str) -> dict[str, str]:
         "user_id": str(user.id),
         "kind": str(group[0]),
         "value": str(group[1]),
+        "path": "app.css",
     }
 
 
@@ -157,17 +172,27 @@ def _call(client: TestClient, csrf: str, method: str, path: str) -> Any:
 
 
 def test_every_route_is_in_the_policy(app: Any) -> None:
-    routes = set(_routes(app))
-    missing = sorted(routes - set(POLICY))
-    stale = sorted(set(POLICY) - routes)
+    missing, stale = _unlisted(_routes(app))
     assert not missing, f"routes without a policy: {missing}"
     assert not stale, f"policy rows for routes that do not exist: {stale}"
+
+
+def test_a_route_without_a_policy_row_is_caught(site: Any) -> None:
+    """GIVEN the app with one more route, added straight to the app (not through a route
+    module) WHEN the routes are checked against the policy THEN that route is missing."""
+    app = site.app()
+    app.add_api_route("/debug/users", lambda: {"users": []}, methods=["GET"])
+    app.add_route("/debug/raw", lambda request: None, methods=["POST"])
+    missing, stale = _unlisted(_routes(app))
+    assert missing == [("GET", "/debug/users"), ("POST", "/debug/raw")]
+    assert not stale
 
 
 def test_the_matrix(site: Any, app: Any, clients: dict[str, tuple[TestClient, str]]) -> None:
     """Every route × role × own/other: refused with 403 (401 or a login redirect without a
     session) unless the policy allows it; a provider gets 404 for another provider's sheet or
-    provider, exactly as for one that does not exist."""
+    provider, exactly as for one that does not exist. Every image answered is no-store (page
+    images and crops show children's names)."""
     with Session(site.engine()) as session:
         unidentified = session.exec(
             select(ReviewItem.id).where(ReviewItem.kind == "unidentified_page")
@@ -177,7 +202,7 @@ def test_the_matrix(site: Any, app: Any, clients: dict[str, tuple[TestClient, st
     batch = re.search(r'data-batch="([^"]+)"', admin.get("/mailroom").text)
     assert batch, "the mailroom lists the site's batch"
     failures: list[str] = []
-    checked = 0
+    checked = images = 0
     # Logging out ends the session the other rows need: last.
     ordered = sorted(_routes(app), key=lambda r: r == ("POST", "/logout"))
     for method, template in ordered:
@@ -193,6 +218,10 @@ def test_the_matrix(site: Any, app: Any, clients: dict[str, tuple[TestClient, st
                 response = _call(client, csrf, method, path)
                 status = response.status_code
                 checked += 1
+                if status == 200 and response.headers["content-type"].startswith("image/"):
+                    images += 1
+                    if response.headers.get("cache-control") != "no-store":
+                        failures.append(f"{method} {path} as {role}: image not no-store")
                 where = f"{method} {path} as {role} ({'own' if own else 'other'}): {status}"
                 if policy == PUBLIC:
                     if status in (401, 403):
@@ -215,6 +244,7 @@ def test_the_matrix(site: Any, app: Any, clients: dict[str, tuple[TestClient, st
                     failures.append(where + " refused an allowed role")
     assert not failures, "\n".join(failures)
     assert checked > 200
+    assert images >= 5  # page images, crops and thumbnails were seen, all no-store
 
 
 def test_another_providers_sheet_looks_exactly_like_a_missing_one(

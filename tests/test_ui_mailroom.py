@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from attendance.db import session_scope
 from fixtures.website import login
+from review_ui import drawing
 from review_ui.routes import mailroom
 
 
@@ -108,7 +109,7 @@ def test_batch_page_shows_counts_outcomes_and_thumbnails(site: Any, client: Test
     thumb = client.get(f"/mailroom/pages/{thumbs[0]}/thumb.png")
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/png"
     with Image.open(io.BytesIO(thumb.content)) as image:
-        assert image.format == "PNG" and image.width == mailroom.THUMB_WIDTH
+        assert image.format == "PNG" and image.width == drawing.THUMB_WIDTH
 
     assert client.get("/mailroom/batches/20990101-000000-beef").status_code == 404
     assert client.get("/mailroom/batches/run-20990101").status_code == 404

@@ -1,4 +1,6 @@
-"""The review queue in the web app: /review, its JSON routes, and grouped verification."""
+"""The review queue's item routes in the web app (claim one item, its crop, accept, correct,
+skip) and grouped verification. The review screen itself (one sheet at a time) is
+tests/test_ui_screen.py."""
 
 from __future__ import annotations
 
@@ -98,10 +100,15 @@ def events_for_item(site: Any, item_id: int) -> list[Event]:
 
 
 def red_flag_item(site: Any) -> int:
+    """An open finding with a red flag in it (a missing signature on the demo's sheets)."""
     with Session(site.engine()) as session:
         item_id = session.exec(
             select(ReviewItem.id)
-            .join(SheetFlag, col(SheetFlag.id) == col(ReviewItem.flag_id))
+            .join(
+                SheetFlag,
+                (col(SheetFlag.sheet_id) == col(ReviewItem.sheet_id))
+                & (col(SheetFlag.code) == col(ReviewItem.finding_code)),
+            )
             .where(ReviewItem.state == "open", SheetFlag.severity == "red")
         ).first()
         assert item_id is not None
@@ -122,28 +129,13 @@ def unidentified_item(site: Any) -> int:
 # --- the queue page and the next item -----------------------------------------------------------
 
 
-def test_queue_page_is_a_keyboard_shell(reviewer: tuple[TestClient, str]) -> None:
-    client, _ = reviewer
-    page = client.get("/review")
-    assert page.status_code == 200
-    assert '<input id="value" autocomplete="off"' in page.text
-    assert 'id="message" role="status" aria-live="polite"' in page.text
-    assert '<section id="item"' in page.text and 'id="page-view"' in page.text
-    assert '<script src="/static/queue.js" defer></script>' in page.text
-    assert "<kbd>Esc</kbd>" in page.text
-    assert "<script>" not in page.text and "style=" not in page.text
-    assert re.search(r'<span id="remaining">\d+</span>', page.text)
-    assert client.get("/static/queue.js").status_code == 200
-    assert client.get("/static/queue.css").status_code == 200
-
-
 def test_next_claims_an_item_with_its_evidence(site: Any, reviewer: tuple[TestClient, str]) -> None:
     """GIVEN a reviewer WHEN they ask for the next item THEN it is claimed for them and its
     evidence crop and whole page are PNGs; asking again gives the same item (own claims first)."""
     client, token = reviewer
     data = next_item(client, token)
     item = data["item"]
-    assert data["remaining"] > 100
+    assert data["remaining"] > 10
     assert item["evidence_url"] == f"/review/items/{item['id']}/evidence.png"
     assert item["page_url"] == f"/review/items/{item['id']}/page.png"
     assert item_row(site, item["id"]).claimed_by == "reviewer"
@@ -151,7 +143,7 @@ def test_next_claims_an_item_with_its_evidence(site: Any, reviewer: tuple[TestCl
     assert evidence.status_code == 200
     assert evidence.headers["content-type"] == "image/png"
     assert evidence.content.startswith(PNG)
-    assert "private" in evidence.headers["cache-control"]
+    assert evidence.headers["cache-control"] == "no-store"  # a crop may show a name
     page = client.get(item["page_url"])
     assert page.status_code == 200 and page.content.startswith(PNG)
     image = cv2.imdecode(np.frombuffer(page.content, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -266,11 +258,13 @@ def test_typing_the_same_value_confirms(
 ) -> None:
     client, token = reviewer
     item = next_item(client, token, group=group.key)["item"]
+    # The machine's own value, typed as a reviewer types it (07:25 as 0725): the group is
+    # looked up, so the value is the one this build of the site read.
     response = post(
         client,
         token,
         f"/review/items/{item['id']}/correct",
-        {"value": "0725", "version": item["version"]},
+        {"value": group.value.replace(":", ""), "version": item["version"]},
     )
     assert response.status_code == 200, response.text
     assert response.json()["resolution"] == "accepted"
@@ -373,16 +367,23 @@ def test_red_flag_needs_a_reason(site: Any, reviewer: tuple[TestClient, str]) ->
     assert response.status_code == 200, response.text
     with Session(site.engine()) as session:
         item = session.get(ReviewItem, item_id)
-        assert item is not None and item.flag_id is not None
-        flag = session.get(SheetFlag, item.flag_id)
-        assert flag is not None
-        assert (flag.state, flag.note, flag.resolved_by) == (
-            "accepted",
-            "parent called, confirmed",
-            "reviewer",
-        )
+        assert item is not None and item.finding_code is not None
+        flags = session.exec(
+            select(SheetFlag).where(
+                SheetFlag.sheet_id == item.sheet_id, SheetFlag.code == item.finding_code
+            )
+        ).all()
+        assert flags
+        for flag in flags:
+            assert (flag.state, flag.note, flag.resolved_by) == (
+                "accepted",
+                "parent called, confirmed",
+                "reviewer",
+            )
     events = events_for_item(site, item_id)
-    assert [(e.actor, e.entity, e.action) for e in events] == [("reviewer", "flag", "accepted")]
+    assert [(e.actor, e.entity, e.action) for e in events] == [
+        ("reviewer", "flag", "accepted")
+    ] * len(flags)
 
 
 def test_flag_cannot_be_corrected(site: Any, reviewer: tuple[TestClient, str]) -> None:
@@ -502,7 +503,6 @@ def test_groups_page_lists_groups(group: Group, reviewer: tuple[TestClient, str]
     assert page.status_code == 200
     link = f'<a class="group" data-group="{group.key}" href="{group.url}">'
     assert link in page.text
-    assert 'data-group="mark:blank" href="/review/groups/mark/blank"' in page.text
     shown = re.search(
         re.escape(link) + r'[^<]*<strong>([^<]+)</strong><span class="count">(\d+)<', page.text
     )

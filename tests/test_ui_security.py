@@ -3,9 +3,12 @@ cookies and headers. Against the real app over a real SQLite site."""
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,18 +16,25 @@ from sqlmodel import Session, select
 
 from attendance import clock
 from attendance.db import session_scope
-from attendance.models import Event, User, WebSession
+from attendance.ids import file_part
+from attendance.models import Event, IntakeFile, User, WebSession
+from fixtures.attend import MONTH
 from fixtures.website import LOGIN_CSRF, PASSWORD, login
 from review_ui.auth import (
     ABSOLUTE_TIMEOUT,
     IDLE_TIMEOUT,
+    PASSWORD_CHECKS_AT_ONCE,
     InvalidUser,
     add_user,
     authenticate,
+    check_login,
     load_session,
+    password_gate,
     start_session,
 )
+from review_ui.passwords import common_passwords, password_problem
 from review_ui.web import SESSION_COOKIE
+from tests.legacy import plant_certificate
 
 
 def _client(
@@ -252,3 +262,296 @@ def test_an_oversized_body_is_refused_before_it_is_read(app: Any) -> None:
         assert response.status_code == 413
         assert "larger than 8 MB" in response.json()["detail"]
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def _multipart(size: int, boundary: str = "b0undary") -> Any:
+    """A multipart upload of one `size`-byte file, as a stream of 64 KiB pieces."""
+    yield (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="scan.pdf"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
+    ).encode()
+    piece = b"%PDF" + b"x" * (64 * 1024 - 4)
+    for _ in range(size // len(piece)):
+        yield piece
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_body_limits_count_streamed_bytes_per_route(site: Any) -> None:
+    """GIVEN the app with a 1 MiB form limit and a 4 MiB upload limit
+    WHEN bodies are streamed without a Content-Length (chunked)
+    THEN a 2 MiB upload is taken in, a 5 MiB one is refused (413) with nothing queued, and
+    2 MiB to another route (the login form) is refused (413)."""
+    mib = 1024 * 1024
+    app = site.app(body_limits=(1 * mib, 4 * mib))
+    with _client(app) as client:
+        csrf = login(client, "mailroom")
+        headers = {"X-CSRF-Token": csrf, "Content-Type": "multipart/form-data; boundary=b0undary"}
+        taken = client.post(
+            "/mailroom/upload", content=_multipart(2 * mib), headers=headers, follow_redirects=False
+        )
+        assert taken.status_code == 303, taken.text[:300]
+        with Session(site.engine()) as session:
+            queued = len(session.exec(select(IntakeFile)).all())
+        refused = client.post("/mailroom/upload", content=_multipart(5 * mib), headers=headers)
+        assert refused.status_code == 413
+        assert "larger than 4 MB" in refused.text
+        with Session(site.engine()) as session:
+            assert len(session.exec(select(IntakeFile)).all()) == queued
+        form = client.post("/login", content=_multipart(2 * mib), headers=headers)
+        assert form.status_code == 413
+        assert "larger than 1 MB" in form.text
+
+
+def test_download_names_are_built_from_clean_ids(site: Any) -> None:
+    """GIVEN providers with ids `P"q;x=1` and `P-ü€` (imported before ids were validated)
+    WHEN an admin downloads their month's sheets
+    THEN the PDF comes (no 500), and Content-Disposition names one plain ASCII file built
+    from the cleaned id: no quote or `;` of the id's own gets into the header."""
+    for number, provider_id in enumerate(('P"q;x=1', "P-ü€")):
+        plant_certificate(site.engine(), f"C-90{number}", provider_id)
+    site.cli().ok("sheets", "issue", "--month", MONTH)
+    with _client(site.app()) as client:
+        login(client, "admin")
+        for provider_id in ('P"q;x=1', "P-ü€"):
+            response = client.get(f"/print/providers/{quote(provider_id, safe='')}/{MONTH}.pdf")
+            assert response.status_code == 200, response.text[:200]
+            assert response.content.startswith(b"%PDF")
+            header = response.headers["content-disposition"]
+            expected = f"sheets-{file_part(provider_id)}-{MONTH}.pdf"
+            assert header == f'attachment; filename="{expected}"'
+            assert header.count('"') == 2 and header.count(";") == 1
+
+
+def _format_characters(text: str) -> set[str]:
+    import unicodedata
+
+    return {f"U+{ord(c):04X}" for c in text if unicodedata.category(c) == "Cf"}
+
+
+def test_names_are_shown_without_format_characters(site: Any) -> None:
+    """GIVEN a child named with a right-to-left override and an isolate, a user whose display
+    name has one, and an upload named `Ava \\u202egnp.exe.pdf` (shown as `Ava fdp.exe.png`)
+    WHEN the provider, mailroom and reviewer pages show them
+    THEN each format character is a visible U+FFFD, and no page carries one."""
+    plant_certificate(site.engine(), "C-9100", "P-100", child=("Mia\u202e", "Lee\u2066x"))
+    site.cli().ok("sheets", "issue", "--month", MONTH)
+    with session_scope(site.engine()) as session:
+        add_user(
+            session,
+            username="rtl-user",
+            password=PASSWORD,
+            role="mailroom",
+            display_name="Mail\u202eroom",
+            actor="test",
+        )
+    app = site.app()
+    with _client(app) as provider:
+        login(provider, "provider-a")
+        page = provider.get("/provider").text
+        assert "Mia\ufffd Lee\ufffdx" in page
+        assert not _format_characters(page)
+    with _client(app) as mailroom:
+        csrf = login(mailroom, "rtl-user")
+        upload = mailroom.post(
+            "/mailroom/upload",
+            data={"csrf_token": csrf},
+            files=[("files", ("Ava \u202egnp.exe.pdf", b"not a scan", "application/pdf"))],
+            follow_redirects=False,
+        )
+        assert upload.status_code == 303
+        batch = mailroom.get(upload.headers["location"]).text
+        assert "Ava \ufffdgnp.exe.pdf" in batch
+        assert "Mail\ufffdroom" in batch
+        assert not _format_characters(batch)
+    with _client(app) as reviewer:
+        login(reviewer, "reviewer")
+        listing = reviewer.get(f"/sheets?month={MONTH}").text
+        assert "Mia\ufffd Lee\ufffdx" in listing
+        assert not _format_characters(listing)
+
+
+# --- failed logins, password checks, the password policy -----------------------------------
+
+
+def test_failed_logins_are_recorded_without_the_password(
+    site: Any, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN a wrong password for reviewer and a login as a name nobody has
+    WHEN both fail
+    THEN reviewer's gets a `login_failed` event with the address, both a log line; neither
+    holds the password, and the unknown name is not repeated (it may be a password)."""
+    caplog.set_level(logging.WARNING, logger="attend.web")
+    assert _try_login(client, "reviewer", "wrong password here").status_code == 401
+    assert _try_login(client, "my secret passphrase", "whatever whatever").status_code == 401
+    with Session(site.engine()) as session:
+        failed = session.exec(select(Event).where(Event.action == "login_failed")).all()
+        reviewer = session.exec(select(User).where(User.username == "reviewer")).one()
+    assert [(e.entity, e.entity_id, e.actor) for e in failed] == [
+        ("user", str(reviewer.id), "reviewer")
+    ]
+    assert json.loads(failed[0].after_json or "{}") == {
+        "address": "testclient",
+        "reason": "wrong password",
+    }
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("attend.web")]
+    assert any("failed login: user reviewer" in line and "testclient" in line for line in lines)
+    assert any("failed login: unknown user name, from testclient" in line for line in lines)
+    logged = "\n".join(lines) + (failed[0].after_json or "")
+    for secret in ("wrong password here", "whatever whatever", "my secret passphrase"):
+        assert secret not in logged
+
+
+def test_password_checks_run_a_few_at_a_time(site: Any) -> None:
+    """GIVEN more logins at once than the password gate lets through
+    WHEN they all check their password at the same moment
+    THEN no more than PASSWORD_CHECKS_AT_ONCE argon2 checks ran at once, and all finished."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    engine = site.engine()
+    runs = PASSWORD_CHECKS_AT_ONCE * 4
+    start = Barrier(runs)
+
+    def attempt(n: int) -> bool:
+        start.wait()
+        user = ("reviewer", "nobody")[n % 2]  # a wrong password, and a name nobody has
+        return check_login(engine, user, "a wrong password") is None
+
+    password_gate.peak = 0
+    with ThreadPoolExecutor(runs) as pool:
+        assert all(pool.map(attempt, range(runs)))
+    assert password_gate.peak == PASSWORD_CHECKS_AT_ONCE
+    assert password_gate.running == 0
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        ("aaaaaaaaaaaa", "different characters"),
+        ("abababababab", "different characters"),
+        ("password1234", "most common"),
+        ("QwertyUiop12!", "most common"),
+        ("1q2w3e4r5t6y", "most common"),
+        ("2024 dragon!!", "most common"),
+        ("abcdefghijklmn", "run of characters"),
+        ("987654321098", "run of characters"),
+        ("Supervisor-17", "username"),
+        ("supervisor-17 2026", "username"),
+    ],
+)
+def test_easy_passwords_are_refused(site: Any, password: str, says: str) -> None:
+    with session_scope(site.engine()) as session, pytest.raises(InvalidUser, match=says):
+        add_user(session, username="supervisor-17", password=password, role="admin", actor="t")
+
+
+def test_long_passphrases_of_any_characters_pass() -> None:
+    for password in (PASSWORD, "Tr0ub4dor&3xyz", "pan de muerto 1987", "Nguyễn Thị Ánh 42"):
+        assert password_problem(password, "supervisor-17") is None, password
+    assert len(common_passwords()) == 5000
+
+
+# --- changing and resetting a password -------------------------------------------------------
+
+
+def _change(client: TestClient, csrf: str, current: str, new: str, again: str | None = None) -> Any:
+    return client.post(
+        "/account/password",
+        data={"csrf_token": csrf, "current": current, "new": new, "again": again or new},
+        follow_redirects=False,
+    )
+
+
+def test_a_provider_changes_their_password_and_their_other_sessions_end(
+    site: Any, app: Any
+) -> None:
+    """GIVEN provider-a logged in on a phone and on a computer
+    WHEN they change their password on the computer (giving the current one)
+    THEN the computer gets a fresh session id and stays logged in, the phone is logged out,
+    the old password no longer works and the new one does; the change is an event."""
+    new = "a fresh passphrase for P-100"
+    with _client(app) as phone, _client(app) as computer:
+        login(phone, "provider-a")
+        csrf = login(computer, "provider-a")
+        before = computer.cookies.get(SESSION_COOKIE)
+        response = _change(computer, csrf, PASSWORD, new)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/account?done=password"
+        after = response.cookies.get(SESSION_COOKIE)
+        assert after and after != before
+        page = computer.get(response.headers["location"])
+        assert page.status_code == 200 and "logged out everywhere else" in page.text
+        assert phone.get("/provider", follow_redirects=False).status_code == 303
+    with _client(app) as old_replay:
+        old_replay.cookies.set(SESSION_COOKIE, before or "")
+        assert old_replay.get("/account", follow_redirects=False).status_code == 303
+    with _client(app, address="192.0.2.10") as other:
+        assert _try_login(other, "provider-a", PASSWORD).status_code == 401
+        assert _try_login(other, "provider-a", new).status_code == 303
+    with Session(site.engine()) as session:
+        event = session.exec(select(Event).where(Event.action == "password_changed")).one()
+        assert event.actor == "provider-a" and new not in (event.after_json or "")
+        # The computer's fresh session and `other`'s login; the phone's is gone.
+        assert len(session.exec(select(WebSession)).all()) == 2
+
+
+def test_changing_a_password_needs_the_current_one_and_a_good_new_one(site: Any, app: Any) -> None:
+    """A wrong current password (403), two different new ones, or a common one (400) change
+    nothing and end no session; wrong current passwords are limited like logins (429)."""
+    with _client(app) as client:
+        csrf = login(client, "provider-a")
+        wrong = _change(client, csrf, "not my password", "another good passphrase 7")
+        assert wrong.status_code == 403 and "current password is not right" in wrong.text
+        differ = _change(client, csrf, PASSWORD, "another good passphrase 7", "something else 8")
+        assert differ.status_code == 400 and "differ" in differ.text
+        common = _change(client, csrf, PASSWORD, "password1234")
+        assert common.status_code == 400 and "most common" in common.text
+        assert client.get("/account").status_code == 200  # still logged in
+        for _ in range(4):
+            _change(client, csrf, "not my password", "another good passphrase 7")
+        limited = _change(client, csrf, PASSWORD, "another good passphrase 7")
+        assert limited.status_code == 429
+    with _client(app, address="192.0.2.11") as other:
+        assert _try_login(other, "provider-a", PASSWORD).status_code == 303  # unchanged
+
+
+def test_an_admin_resets_a_providers_password_and_ends_their_sessions(app: Any, site: Any) -> None:
+    """GIVEN provider-a logged in WHEN an admin sets a new password at /admin/users
+    THEN provider-a's session ends and only the new password logs in."""
+    new = "reset by the agency 2026"
+    with _client(app) as provider, _client(app) as admin:
+        login(provider, "provider-a")
+        csrf = login(admin, "admin")
+        with Session(site.engine()) as session:
+            user = session.exec(select(User).where(User.username == "provider-a")).one()
+        form = {
+            "csrf_token": csrf,
+            "role": "provider",
+            "provider_id": "P-100",
+            "active": "on",
+            "password": new,
+        }
+        response = admin.post(f"/admin/users/{user.id}", data=form, follow_redirects=False)
+        assert response.status_code == 303
+        assert provider.get("/provider", follow_redirects=False).status_code == 303
+    with _client(app, address="192.0.2.12") as other:
+        assert _try_login(other, "provider-a", PASSWORD).status_code == 401
+        assert _try_login(other, "provider-a", new).status_code == 303
+
+
+def test_attend_users_set_password(site: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`attend users set-password NAME --password-stdin` resets it (and refuses a common one
+    or an unknown user)."""
+    import io
+
+    cli = site.cli()
+    monkeypatch.setattr("sys.stdin", io.StringIO("password1234\n"))
+    refused = cli("users", "set-password", "provider-a", "--password-stdin")
+    assert refused.code == 3 and "most common" in refused.err
+    monkeypatch.setattr("sys.stdin", io.StringIO("reset from the terminal 9\n"))
+    assert cli("users", "set-password", "nobody", "--password-stdin").code == 4
+    monkeypatch.setattr("sys.stdin", io.StringIO("reset from the terminal 9\n"))
+    done = cli("users", "set-password", "Provider-A", "--password-stdin")
+    assert done.code == 0, done.err
+    with Session(site.engine()) as session:
+        assert authenticate(session, "provider-a", "reset from the terminal 9") is not None
+        assert authenticate(session, "provider-a", PASSWORD) is None

@@ -17,11 +17,18 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from attendance.agency import ABSENCE_CATEGORIES, AgencyConfig, InvalidSetting, settable_keys
+from attendance.agency import (
+    ABSENCE_CATEGORIES,
+    PAYABLE_RULES,
+    AgencyConfig,
+    InvalidSetting,
+    settable_keys,
+)
 from attendance.agency_settings import load_config
 from attendance.certificates import CertificateImportError, import_certificates
 from attendance.db import session_scope
 from attendance.findings import change_settings
+from attendance.flags import FLAG_CODES, Disposition
 from attendance.models import Certificate, Provider, Role, Sheet, User
 from attendance.months import InvalidMonth, month_key, parse_month
 from attendance.sheets import issue_sheets
@@ -46,8 +53,13 @@ SETTING_HELP = {
     "june_due_day": "June sheets are due by this day of July (1-28).",
     "past_due_days": "Received more than this many days after the month: past due.",
     "window_tolerance_minutes": "Minutes outside the certified schedule that are tolerated.",
-    "weekly_consistency": "Flag a week off the certified need by more than this share (0-1).",
-    "qa_sample_rate": "Share of auto-accepted fields also sent to review (0-1).",
+    "weekly_consistency": "Flag a week off the certified need by more than this share (0-1); "
+    "the weekly flag is off by default (see hours_consistency).",
+    "hours_consistency": "A finding when the month's hours are off the certified need by "
+    "more than this share (0-1).",
+    "qa_sample_rate": "Share of auto-accepted time fields and signatures also sent to review "
+    "(0-1).",
+    "qa_batch_cap": "At most this many QA samples per intake batch.",
     "claim_minutes": "How long a reviewer holds claimed items.",
     "return_address": "Where providers mail corrected sheets (printed on returned notices).",
     "agency_phone": "Printed on notices when a certificate has no specialist phone.",
@@ -320,6 +332,10 @@ def sheets_issue(
 def setting_text(config: AgencyConfig, key: str) -> str:
     """A setting as the text `attend agency set KEY VALUE` accepts for it."""
     data = config.to_json()
+    if key.startswith("disposition."):
+        return config.disposition(key.split(".", 1)[1]).value
+    if key.startswith("payable_rule."):
+        return str(data["payable_rules"][key.split(".", 1)[1]])
     if key.startswith("absence_limits."):
         limit = data["absence_limits"].get(key.split(".", 1)[1])
         return "unlimited" if limit is None else str(limit)
@@ -334,7 +350,26 @@ def setting_text(config: AgencyConfig, key: str) -> str:
 def _help(key: str) -> str:
     if key.startswith("absence_limits."):
         return "Days per fiscal year; a whole number, or unlimited."
+    if key.startswith("disposition."):
+        flag = FLAG_CODES[key.split(".", 1)[1]]
+        return (
+            f"{flag.meaning} ({flag.severity.value}). Default {flag.disposition.value}: {flag.why}."
+        )
+    if key.startswith("payable_rule."):
+        return (
+            "certified_need: the certificate's hours, whatever the attendance; "
+            "actual_capped: the hours of care inside the authorized hours, up to the "
+            "certified weekly hours."
+        )
     return SETTING_HELP.get(key, "")
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    if key.startswith("disposition."):
+        return tuple(d.value for d in Disposition)
+    if key.startswith("payable_rule."):
+        return PAYABLE_RULES
+    return ()
 
 
 def _agency_page(
@@ -355,6 +390,7 @@ def _agency_page(
             "help": _help(key),
             "error": (errors or {}).get(key),
             "multiline": key == "return_address",
+            "choices": _choices(key),
         }
         for key in settable_keys()
     ]

@@ -15,13 +15,13 @@ from pydantic import BaseModel, Field
 from attendance.db import session_scope
 from attendance.export import build_export, iso_utc
 from attendance.models import Certificate, Provider, Sheet
-from attendance.months import InvalidMonth, month_key, parse_month
 from attendance.sheets import list_sheets
 from review_ui.routes.status import check_lookup_limit, lookup_serial
 from review_ui.web import (
     AnyViewer,
     ReviewerViewer,
     engine_of,
+    month_param,
     not_found,
     visible_provider,
     visible_sheet,
@@ -62,15 +62,6 @@ def _status(sheet: Sheet, certificate: Certificate) -> SheetStatusOut:
         status=sheet.status,
         received_at=iso_utc(sheet.received_at),
     )
-
-
-def _month(text: str) -> str:
-    try:
-        return month_key(parse_month(text))
-    except InvalidMonth:
-        raise HTTPException(
-            status_code=422, detail="month must be YYYY-MM, for example 2026-11"
-        ) from None
 
 
 @router.get(
@@ -131,7 +122,7 @@ def provider_sheets(
     month: Annotated[str | None, Query(description=MONTH_HELP, max_length=16)] = None,
 ) -> list[SheetStatusOut]:
     visible_provider(viewer, provider_id)
-    checked = _month(month) if month else None
+    checked = month_param(month) if month else None
     with session_scope(engine_of(request)) as session:
         if session.get(Provider, provider_id) is None:
             raise not_found()
@@ -150,6 +141,6 @@ def export(
     viewer: ReviewerViewer,
     month: Annotated[str, Query(description=MONTH_HELP, max_length=16)],
 ) -> dict[str, Any]:
-    checked = _month(month)
+    checked = month_param(month)
     with session_scope(engine_of(request)) as session:
         return build_export(session, checked)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from typing import Annotated
 
@@ -10,8 +11,20 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from attendance.db import record_event, session_scope
-from attendance.models import Role
-from review_ui.auth import IDLE_TIMEOUT, authenticate, end_session, start_session
+from attendance.models import Role, User
+from review_ui.auth import (
+    IDLE_TIMEOUT,
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    InvalidUser,
+    PasswordChecksBusy,
+    WrongPassword,
+    change_own_password,
+    check_login,
+    end_session,
+    record_failed_login,
+    start_session,
+)
 from review_ui.web import (
     CSRF,
     LOGIN_CSRF_COOKIE,
@@ -24,6 +37,7 @@ from review_ui.web import (
 )
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("attend.web.login")
 FAILED = "Wrong username or password."  # the same for an unknown user and a wrong password
 
 
@@ -92,6 +106,7 @@ def login(
     ip_limiter = request.app.state.login_ip_limiter
     wait = max(limiter.blocked(pair), ip_limiter.blocked(address))
     if wait:
+        log.warning("login refused: too many failed logins from %s", address)
         minutes = int(wait // 60) + 1
         response = _login_page(
             request,
@@ -101,12 +116,61 @@ def login(
         )
         response.headers["Retry-After"] = str(int(wait))
         return response
+    try:
+        token, role = _log_in(request, username, password, address)
+    except PasswordChecksBusy:
+        response = _login_page(
+            request,
+            error="The server is busy. Please try again in a minute.",
+            status_code=503,
+            next_=_safe_next(next) or "",
+        )
+        response.headers["Retry-After"] = "30"
+        return response
+    if token is None:
+        limiter.hit(pair)
+        ip_limiter.hit(address)
+        return _login_page(request, error=FAILED, status_code=401, next_=_safe_next(next) or "")
+    limiter.clear(pair)
+    response = RedirectResponse(_safe_next(next) or home_for(role), status_code=303)
+    _set_session_cookie(request, response, token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+def _set_session_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+
+
+def _log_in(
+    request: Request, username: str, password: str, address: str
+) -> tuple[str | None, Role]:
+    """(a new session's token, the user's role), or (None, _) with the failure recorded."""
+    role = Role.PROVIDER
     engine = engine_of(request)
+    checked = check_login(engine, username, password)  # argon2 outside any transaction
     with session_scope(engine) as session:
-        user = authenticate(session, username, password)
-        if user is None:
+        user = session.get(User, checked.user_id) if checked else None
+        # Still active, and the password not changed since it was checked.
+        if (
+            checked is None
+            or user is None
+            or not user.active
+            or user.password_hash != checked.checked_hash
+        ):
             token = None
+            record_failed_login(session, username, address)
         else:
+            if checked.new_hash:
+                user.password_hash = checked.new_hash
+                session.add(user)
             # A fresh session id at every login (no fixation): the old one, if any, ends.
             end_session(session, request.cookies.get(SESSION_COOKIE))
             token = start_session(session, user)
@@ -118,22 +182,7 @@ def login(
                 action="logged_in",
             )
             role = Role(user.role)
-    if token is None:
-        limiter.hit(pair)
-        ip_limiter.hit(address)
-        return _login_page(request, error=FAILED, status_code=401, next_=_safe_next(next) or "")
-    limiter.clear(pair)
-    response = RedirectResponse(_safe_next(next) or home_for(role), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/",
-    )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-    return response
+    return token, role
 
 
 @router.post("/logout", dependencies=[CSRF])
@@ -145,8 +194,79 @@ def logout(request: Request) -> Response:
     return response
 
 
-@router.get("/account")
-def account(request: Request, viewer: AnyViewer) -> Response:
+ACCOUNT_NOTICES = {"password": "Password changed. You were logged out everywhere else."}
+
+
+def _account_page(
+    request: Request,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     return render(
-        request, "account.html", {"idle_minutes": int(IDLE_TIMEOUT.total_seconds() // 60)}
+        request,
+        "account.html",
+        {
+            "idle_minutes": int(IDLE_TIMEOUT.total_seconds() // 60),
+            "notice": notice,
+            "error": error,
+            "min_password": MIN_PASSWORD,
+            "max_password": MAX_PASSWORD,
+        },
+        status_code=status_code,
     )
+
+
+@router.get("/account")
+def account(request: Request, viewer: AnyViewer, done: str | None = None) -> Response:
+    return _account_page(request, notice=ACCOUNT_NOTICES.get(done or ""))
+
+
+@router.post("/account/password", dependencies=[CSRF])
+def change_password(
+    request: Request,
+    viewer: AnyViewer,
+    current: Annotated[str, Form(max_length=256)],
+    new: Annotated[str, Form(max_length=256)],
+    again: Annotated[str, Form(max_length=256)],
+) -> Response:
+    """Any user changes their own password: the current one is needed (a session left open
+    is not enough), wrong ones count like failed logins, and every other session ends."""
+    address = request.client.host if request.client else "unknown"
+    key = f"account|{viewer.user_id}"
+    limiter = request.app.state.login_limiter
+    wait = limiter.blocked(key)
+    if wait:
+        minutes = int(wait // 60) + 1
+        response = _account_page(
+            request,
+            error=f"Too many wrong passwords. Try again in {minutes} min.",
+            status_code=429,
+        )
+        response.headers["Retry-After"] = str(int(wait))
+        return response
+    if new != again:
+        return _account_page(request, error="The two new passwords differ.", status_code=400)
+    try:
+        token = change_own_password(engine_of(request), viewer.user_id, current=current, new=new)
+    except WrongPassword as error:
+        limiter.hit(key)
+        log.warning(
+            "password change refused: wrong current password, user id %s, from %s",
+            viewer.user_id,
+            address,
+        )
+        return _account_page(request, error=str(error), status_code=403)
+    except InvalidUser as error:
+        return _account_page(request, error=str(error), status_code=400)
+    except PasswordChecksBusy:
+        response = _account_page(
+            request, error="The server is busy. Please try again in a minute.", status_code=503
+        )
+        response.headers["Retry-After"] = "30"
+        return response
+    limiter.clear(key)
+    response = RedirectResponse("/account?done=password", status_code=303)
+    _set_session_cookie(request, response, token)
+    return response

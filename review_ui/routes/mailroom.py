@@ -18,10 +18,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Annotated, Any
 
+import cv2
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
-from PIL import Image
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, func, select
 from starlette.datastructures import UploadFile
@@ -41,19 +41,26 @@ from attendance.models import (
     Sheet,
     SheetStatus,
 )
-from attendance.months import InvalidMonth, month_key, parse_month
 from attendance.settings import Settings
 from forms.serial import format_serial
 from intake.folders import IntakeDirs, UnsafeConfiguration, check_folders, check_sqlite_location
 from intake.queue import accept_upload, new_batch_id
 from intake.report import batch_report
-from review_ui.web import CSRF, MailroomViewer, engine_of, render, settings_of
+from review_ui import drawing
+from review_ui.web import (
+    CSRF,
+    MailroomViewer,
+    engine_of,
+    month_param,
+    render,
+    settings_of,
+    stored_page_image,
+)
 
 router = APIRouter(include_in_schema=False)
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 """The largest file one may upload (a 200-page colour scan at 300 dpi is well below)."""
-THUMB_WIDTH = 240
 RECENT_BATCHES = 50
 ACCEPT = ".pdf,.tif,.tiff,.jpg,.jpeg,.png"
 RUN_BATCH = re.compile(r"^run-(\d{4})(\d{2})(\d{2})$")
@@ -349,14 +356,9 @@ def mailroom(
     with session_scope(engine_of(request)) as session:
         months = sorted(set(session.exec(select(Sheet.month).distinct()).all()), reverse=True)
         if month:
-            try:
-                month = month_key(parse_month(month))
-            except InvalidMonth:
-                raise HTTPException(
-                    status_code=422, detail="month must be YYYY-MM, for example 2026-11"
-                ) from None
-        else:
-            month = months[0] if months else None
+            month = month_param(month)
+        elif months:
+            month = months[0]
         expected = expected_vs_received(session, month) if month else []
         batches = list_batches(session)
     totals = {
@@ -390,38 +392,18 @@ def batch_page(request: Request, viewer: MailroomViewer, batch_id: str) -> Respo
     return render(request, "batch.html", {"batch_id": batch_id, **batch})
 
 
-def _image_path(settings: Settings, stored: str) -> Path | None:
-    """A stored page image: in this site's store by its (hash-only) name, else where recorded."""
-    path = Path(stored)
-    local = settings.store_dir / "pages" / path.name
-    for candidate in (local, path):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 @router.get("/mailroom/pages/{page_id}/thumb.png")
 def page_thumb(request: Request, viewer: MailroomViewer, page_id: int) -> Response:
-    settings = settings_of(request)
     with session_scope(engine_of(request)) as session:
         page = session.get(ScannedPage, page_id)
-        stored = [p for p in (page.canon_path, page.image_path) if p] if page else []
-    found = None
-    for item in stored:
-        found = _image_path(settings, item)
-        if found is not None:
-            break
-    if found is None:
+    found = stored_page_image(settings_of(request), page) if page else None
+    image = cv2.imread(str(found), cv2.IMREAD_GRAYSCALE) if found else None
+    if image is None:
         raise HTTPException(status_code=404, detail="no image of this page")
-    with Image.open(found) as image:
-        image.draft("L", (THUMB_WIDTH * 2, THUMB_WIDTH * 4))
-        grey = image.convert("L")
-    height = max(1, round(grey.height * THUMB_WIDTH / grey.width))
-    thumb = grey.resize((THUMB_WIDTH, height), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    thumb.save(out, format="PNG", optimize=True)
     return Response(
-        out.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+        drawing.thumbnail_png(image),
+        media_type="image/png",
+        headers={"Cache-Control": "no-store"},  # a page may show a child's name
     )
 
 

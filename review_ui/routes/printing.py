@@ -14,25 +14,23 @@ from sqlmodel import col, select
 
 from attendance import agency_settings
 from attendance.db import session_scope
+from attendance.ids import content_disposition, file_part
 from attendance.models import Certificate, Provider, Role, Sheet
-from attendance.months import InvalidMonth, month_key, parse_month
 from attendance.sheets import list_sheets, sheet_print
 from forms.render import SheetPrint, render_sheets
 from forms.serial import format_serial
-from review_ui.web import AnyViewer, engine_of, not_found, render, settings_of, visible_provider
+from review_ui.web import (
+    AnyViewer,
+    engine_of,
+    month_param,
+    not_found,
+    render,
+    settings_of,
+    visible_provider,
+)
 from review_ui.web import visible_sheet as _visible_sheet
 
 router = APIRouter(include_in_schema=False)
-
-
-def checked_month(text: str) -> str:
-    """`text` as YYYY-MM, or a 422 saying what a month looks like."""
-    try:
-        return month_key(parse_month(text))
-    except InvalidMonth:
-        raise HTTPException(
-            status_code=422, detail="month must be YYYY-MM, for example 2026-11"
-        ) from None
 
 
 def _pdf(prints: list[SheetPrint], filename: str) -> Response:
@@ -41,7 +39,7 @@ def _pdf(prints: list[SheetPrint], filename: str) -> Response:
     return Response(
         buffer.getvalue(),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": content_disposition(filename)},
     )
 
 
@@ -58,7 +56,7 @@ def print_page(
     elif provider == "":
         provider = None
     if month:
-        month = checked_month(month)
+        month = month_param(month)
     with session_scope(engine_of(request)) as session:
         providers = (
             []
@@ -111,7 +109,7 @@ def print_page(
 @router.get("/print/providers/{provider_id}/{month}.pdf")
 def provider_pdf(request: Request, viewer: AnyViewer, provider_id: str, month: str) -> Response:
     visible_provider(viewer, provider_id)
-    month = checked_month(month)
+    month = month_param(month)
     settings = settings_of(request)
     with session_scope(engine_of(request)) as session:
         if session.get(Provider, provider_id) is None:
@@ -124,7 +122,7 @@ def provider_pdf(request: Request, viewer: AnyViewer, provider_id: str, month: s
             )
         name = agency_settings.agency_name(session, settings.agency_name)
         prints = [sheet_print(session, s, c, agency_name=name) for s, c in rows]
-    return _pdf(prints, f"sheets-{provider_id}-{month}.pdf")
+    return _pdf(prints, f"sheets-{file_part(provider_id)}-{month}.pdf")
 
 
 @router.get("/print/sheets/{serial}.pdf")

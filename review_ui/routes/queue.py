@@ -1,10 +1,12 @@
-"""The review queue (one item at a time, keyboard first) and grouped verification.
+"""The review queue's item routes (JSON, keyboard clients) and grouped verification.
 
-The page `/review` is a shell: its script asks `POST /review/next` for an item (claimed for
-the viewer, like `attend review next`), shows the item's evidence crop beside the machine's
-value, and sends the reviewer's decision to `accept`, `correct` or `skip`. These JSON routes
-call the same functions as the CLI (attendance/review.py), with the viewer as the reviewer,
-so the decisions and the audit events are the same whichever way a reviewer works.
+The review page itself (`/review`, one screen per sheet) is `review_ui.routes.screen`; it
+sends its decisions here. `POST /review/next` claims items one at a time (like `attend review
+next`), for scripts and the server-time benchmark. `accept`, `correct` and `skip` call the
+same functions as the command line (attendance.decisions), with the viewer as the reviewer,
+so the decisions and the audit events are the same whichever way a reviewer works; a field's
+decision names the version the reviewer saw, a finding's its `finding_version`, and a stale
+one is refused (409) with nothing written.
 
 Grouped verification (`/review/groups`) shows the crops of open field items that share one
 machine reading; the ticked ones are confirmed in one transaction (all or none).
@@ -29,7 +31,7 @@ from attendance.db import session_scope
 from attendance.evidence import EvidenceMissing, item_evidence_png
 from attendance.models import ItemKind, ItemState, ReviewItem, ScannedPage, Sheet, utcnow
 from review_ui import drawing
-from review_ui.web import CSRF, ReviewerViewer, engine_of, render
+from review_ui.web import CSRF, ReviewerViewer, engine_of, render, settings_of, stored_page_image
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,7 +40,8 @@ GROUP_LIMIT = 48  # crops shown on one group page
 MAX_IDS = 500  # ids a client may send in one request (skipped items, ticked tiles)
 GROUP_KINDS = ("time", "mark", "signature")
 FIELD_KINDS = (ItemKind.FIELD.value, ItemKind.QA_SAMPLE.value)
-IMAGE_CACHE = "private, max-age=600"
+# Page images and crops show children's names and handwriting: never kept by a browser or proxy.
+IMAGE_CACHE = "no-store"
 
 
 # --- request bodies ---------------------------------------------------------------------------
@@ -52,6 +55,7 @@ class NextRequest(BaseModel):
 class AcceptRequest(BaseModel):
     version: int | None = None
     reason: str | None = Field(default=None, max_length=500)
+    finding_version: str | None = Field(default=None, max_length=64)
 
 
 class CorrectRequest(BaseModel):
@@ -81,7 +85,7 @@ def group_url(kind: str, value: str | None) -> str:
     return f"/review/groups/{quote(kind, safe='')}/{quote(value or 'blank', safe=':')}"
 
 
-def _error(exc: errors.ReviewError) -> JSONResponse:
+def error_response(exc: errors.ReviewError) -> JSONResponse:
     """A review error as JSON: the status is its kind's (the same kind gives the command
     line's exit code), the message says why."""
     detail = str(exc)
@@ -92,7 +96,7 @@ def _error(exc: errors.ReviewError) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=exc.kind.http_status)
 
 
-def _decision(decision: decisions.Decision) -> dict[str, Any]:
+def decision_json(decision: decisions.Decision) -> dict[str, Any]:
     return {
         "item_id": decision.item_id,
         "resolution": decision.resolution,
@@ -120,7 +124,7 @@ def _remaining(session: Session, reviewer: str) -> int:
     return int(count)
 
 
-def _item_json(view: review_queue.ItemView) -> dict[str, Any]:
+def item_json(view: review_queue.ItemView) -> dict[str, Any]:
     data = view.to_json()
     data["weekday"] = f"{view.date:%A}" if view.date else None
     data["evidence_url"] = f"/review/items/{view.id}/evidence.png"
@@ -132,18 +136,13 @@ def _item_json(view: review_queue.ItemView) -> dict[str, Any]:
     return data
 
 
-def _page_image_path(session: Session, item: ReviewItem) -> str | None:
+def _page_image_path(request: Request, session: Session, item: ReviewItem) -> Path | None:
     """The registered (canonical) image of the item's page, else its preview image."""
     page = session.get(ScannedPage, item.page_id) if item.page_id else None
     if page is None and item.sheet_id is not None:
         sheet = session.get(Sheet, item.sheet_id)
         page = sheets.source_page(session, sheet) if sheet else None
-    if page is None:
-        return None
-    for path in (page.canon_path, page.image_path):
-        if path and Path(path).is_file():
-            return path
-    return None
+    return stored_page_image(settings_of(request), page) if page else None
 
 
 def _png(content: bytes) -> Response:
@@ -151,13 +150,6 @@ def _png(content: bytes) -> Response:
 
 
 # --- the queue --------------------------------------------------------------------------------
-
-
-@router.get("/review")
-def queue_page(request: Request, viewer: ReviewerViewer) -> Response:
-    with session_scope(engine_of(request)) as session:
-        remaining = _remaining(session, viewer.username)
-    return render(request, "queue.html", {"remaining": remaining})
 
 
 @router.post("/review/next", dependencies=[CSRF])
@@ -178,7 +170,7 @@ def next_item(
         if not ids:
             return JSONResponse({"item": None, "remaining": remaining})
         view = review_queue.describe_item(session, ids[0])
-    return JSONResponse({"item": _item_json(view), "remaining": remaining})
+    return JSONResponse({"item": item_json(view), "remaining": remaining})
 
 
 @router.get("/review/items/{item_id}/evidence.png")
@@ -199,10 +191,10 @@ def page_image(request: Request, viewer: ReviewerViewer, item_id: int) -> Respon
         item = session.get(ReviewItem, item_id)
         if item is None:
             raise HTTPException(404, detail=f"no review item {item_id}")
-        path = _page_image_path(session, item)
+        path = _page_image_path(request, session, item)
     if path is None:
         raise HTTPException(404, detail=f"item {item_id}: the page image is not stored")
-    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise HTTPException(404, detail=f"item {item_id}: the page image cannot be read")
     return _png(drawing.png_bytes(drawing.scale_to_width(image, drawing.PAGE_IMAGE_WIDTH)))
@@ -221,10 +213,11 @@ def accept(
             reviewer=viewer.username,
             version=body.version,
             reason=reason,
+            finding_version=body.finding_version,
         )
     except errors.ReviewError as exc:
-        return _error(exc)
-    return JSONResponse(_decision(decision))
+        return error_response(exc)
+    return JSONResponse(decision_json(decision))
 
 
 @router.post("/review/items/{item_id}/correct", dependencies=[CSRF])
@@ -255,8 +248,8 @@ def correct(
                 reason=reason,
             )
     except errors.ReviewError as exc:
-        return _error(exc)
-    return JSONResponse(_decision(decision))
+        return error_response(exc)
+    return JSONResponse(decision_json(decision))
 
 
 @router.post("/review/items/{item_id}/skip", dependencies=[CSRF])
@@ -264,7 +257,7 @@ def skip(request: Request, viewer: ReviewerViewer, item_id: int) -> Response:
     try:
         review_queue.release_item(engine_of(request), item_id, reviewer=viewer.username)
     except errors.ReviewError as exc:
-        return _error(exc)
+        return error_response(exc)
     return JSONResponse({"item_id": item_id, "resolution": "skipped"})
 
 

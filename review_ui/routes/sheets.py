@@ -9,14 +9,13 @@ with the viewer's username as the actor.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import re
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import cv2
 import numpy as np
@@ -37,6 +36,7 @@ from attendance import (
 from attendance.db import session_scope
 from attendance.evidence import EvidenceMissing, field_box, layout_for, load_canon
 from attendance.flags import Severity
+from attendance.ids import content_disposition
 from attendance.models import (
     Certificate,
     Event,
@@ -59,6 +59,11 @@ from forms.layout import MarkField, TimeField
 from forms.serial import format_serial
 from review_ui import drawing
 from review_ui.drawing import BoxState
+from scanner.header import HeaderReading, read_header, turned
+from scanner.tesseract import TesseractError
+
+if TYPE_CHECKING:
+    from scanner.pipeline import Reading
 from review_ui.web import (
     CSRF,
     ReviewerViewer,
@@ -79,7 +84,8 @@ EVENT_ROWS = 500
 RETURNABLE = frozenset(
     {SheetStatus.RECEIVED.value, SheetStatus.IN_REVIEW.value, SheetStatus.VERIFIED.value}
 )
-IMAGE_CACHE = "private, no-cache"
+# Page images and crops show children's names and handwriting: never kept by a browser or proxy.
+IMAGE_CACHE = "no-store"
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -471,7 +477,7 @@ def sheet_notice(request: Request, viewer: ReviewerViewer, serial: str) -> Respo
         render_notices([notice]),
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="notice-{target}.pdf"',
+            "Content-Disposition": content_disposition(f"notice-{target}.pdf"),
             "Cache-Control": "private, no-store",
         },
     )
@@ -531,70 +537,41 @@ def page_list(request: Request, viewer: ReviewerViewer) -> Response:
     return render(request, "pages.html", {"rows": rows})
 
 
-# Words printed in the header of every sheet: the orientation whose top band reads most of
-# them is the page's upright one (the page has no barcode to say so).
-HEADER_WORDS = (
-    "ATTENDANCE",
-    "MONTHLY",
-    "RECORD",
-    "CHILD",
-    "PARENT",
-    "PROVIDER",
-    "CERTIFICATE",
-    "SCHEDULE",
-    "SPECIALIST",
-    "ABSENCE",
-)
-# None: as scanned; else a cv2.rotate code.
-TURNS: tuple[int | None, ...] = (
-    None,
-    cv2.ROTATE_180,
-    cv2.ROTATE_90_CLOCKWISE,
-    cv2.ROTATE_90_COUNTERCLOCKWISE,
-)
-_HEADER_CACHE: dict[str, tuple[str | None, int | None]] = {}
+# Header readings by page image: pages are named by content hash, so a reading stays true;
+# a failure is not kept and is tried again next time.
+_HEADER_CACHE: dict[str, HeaderReading] = {}
+_HEADER_CACHE_SIZE = 64
 
 
-def _turned(image: np.ndarray, turn: int | None) -> np.ndarray:
-    return image if turn is None else cv2.rotate(image, turn)
-
-
-def _header_text(image_path: str) -> tuple[str | None, str | None]:
-    """(text, problem): what tesseract reads in the header of the page image, in whichever
-    quarter turn reads most of the form's printed header words (pages are named by content
-    hash, so a reading is kept; a failure is tried again next time)."""
+def _header(image_path: str) -> tuple[HeaderReading | None, str | None]:
+    """(reading, problem): the page image's header, read by `scanner.header`, cached."""
     if image_path in _HEADER_CACHE:
-        return _HEADER_CACHE[image_path][0], None
-    from scanner.tesseract import TesseractError, ocr_text
+        return _HEADER_CACHE[image_path], None
+    from intake.oneshot import PREVIEW_DPI  # what unidentified pages are kept at
 
     image = _read_grey(image_path)
     if image is None:
         return None, "the page image is not stored"
-    best: tuple[int, str, int | None] = (-1, "", None)
     try:
-        for turn in TURNS:
-            text = ocr_text(drawing.top_band(_turned(image, turn)), psm=3, dpi=150)
-            score = sum(word in text.upper() for word in HEADER_WORDS)
-            if score > best[0]:
-                best = (score, text, turn)
-            if score >= 3:
-                break
+        found = read_header(image, dpi=PREVIEW_DPI)
     except TesseractError as exc:
         return None, str(exc)
-    _, text, turn = best
-    lines = [" ".join(line.split()) for line in text.splitlines()]
-    kept = "\n".join(line for line in lines if len(line) > 1)[:2000] or None
-    if len(_HEADER_CACHE) >= 64:
+    if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
         _HEADER_CACHE.clear()
-    _HEADER_CACHE[image_path] = (kept, turn)
-    return kept, None
+    _HEADER_CACHE[image_path] = found
+    return found, None
+
+
+def _header_text(image_path: str) -> tuple[str | None, str | None]:
+    """(text, problem): what tesseract reads in the header of the page image."""
+    found, problem = _header(image_path)
+    return (found.text if found else None), problem
 
 
 def _upright(image_path: str, image: np.ndarray) -> np.ndarray:
     """The page image turned as its header reading found it upright (as scanned if unknown)."""
-    _header_text(image_path)
-    turn = _HEADER_CACHE.get(image_path, (None, None))[1]
-    return _turned(image, turn)
+    found, _ = _header(image_path)
+    return turned(image, found.turn) if found else image
 
 
 @dataclass(frozen=True)
@@ -683,22 +660,11 @@ def page_image(
     return _png(drawing.png_bytes(drawing.scale_to_width(image, width)))
 
 
-@functools.lru_cache(maxsize=1)
-def _digit_reader() -> Any:
-    from scanner.digits import DigitReader
-
-    return DigitReader.load()
-
-
-def _reading(settings: Settings) -> Any:
+def _reading(settings: Settings) -> Reading:
     """The same reading set-up as `attend review identify`."""
-    from intake.oneshot import Reading
-    from scanner.fields import ReadingSettings
+    from intake.reading import load_reading
 
-    return Reading(
-        reader=_digit_reader(),
-        settings=ReadingSettings(time_review_below=settings.review_threshold),
-    )
+    return load_reading(settings)
 
 
 def _chosen_serial(values: list[str]) -> str:

@@ -11,17 +11,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
 from attendance import agency_settings
 from attendance.db import session_scope
 from attendance.models import Certificate, Role, Sheet, SheetStatus
-from attendance.months import InvalidMonth, month_key, month_name, parse_month
+from attendance.months import month_name, parse_month
 from attendance.sheets import list_sheets
 from forms.serial import InvalidSerial, format_serial, normalize_serial
-from review_ui.web import Viewer, engine_of, render, require
+from review_ui.web import Viewer, engine_of, month_param, render, require
 
 router = APIRouter(include_in_schema=False)
 
@@ -191,12 +191,7 @@ def provider_page(
     month: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:
     if month:
-        try:
-            month = month_key(parse_month(month))
-        except InvalidMonth:
-            raise HTTPException(
-                status_code=422, detail="month must be YYYY-MM, for example 2026-11"
-            ) from None
+        month = month_param(month)
     provider_id = viewer.provider_id
     groups: list[dict[str, object]] = []
     months: list[str] = []
