@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test test-fast check setup setup-dev bench bench-reading bench-intake bench-ui bench-review
+.PHONY: demo test test-fast check setup setup-dev bench bench-reading bench-intake bench-ui bench-review bench-faults
 
 setup:
 	scripts/setup.sh
@@ -33,7 +33,7 @@ bench-reading: setup-dev
 
 bench-intake: setup-dev
 	.venv/bin/pip install -q -e ".[dev,bench]"
-	.venv/bin/python scripts/bench_intake.py --pages 200
+	.venv/bin/python scripts/bench_intake.py
 
 bench-ui: setup-dev
 	.venv/bin/python scripts/bench_review_ui.py --items 60
@@ -41,3 +41,7 @@ bench-ui: setup-dev
 # Reviewer load on a generated month of 40 sheets, and a scripted reviewer in Chromium.
 bench-review: setup-dev
 	.venv/bin/python scripts/bench_review.py --sheets 40 --seed 1
+
+# A throwaway PostgreSQL server; the full-disk scenario mounts a tmpfs and needs root.
+bench-faults: setup-dev
+	.venv/bin/python scripts/bench_faults.py
