@@ -36,8 +36,9 @@ MARKED = "marked"
 class ReadingSettings:
     """Review thresholds: a field whose confidence is below its threshold goes to review."""
 
-    # Chosen from the accuracy-review curve of scripts/bench_reading.py: at 0.95 the error
-    # among auto-accepted time fields is about 0.2 %, at 0.9 about 0.4 %.
+    # Chosen from the accuracy-review curve of scripts/bench_reading.py (README, Reading): with
+    # digits-v2 at 0.95 the error among auto-accepted time fields is 0.19-0.26 % and 15 % go to
+    # review, at 0.93 0.28-0.34 %, at 0.9 about 0.45 %.
     time_review_below: float = 0.95
     mark_review_below: float = 0.9
     signature_review_below: float = 0.9
