@@ -15,7 +15,6 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.lib.colors import Color
 from reportlab.lib.enums import TA_RIGHT
@@ -37,9 +36,11 @@ from reportlab.platypus import (
 
 from attendance.months import LANGUAGES, month_name
 from attendance.safetext import shown
+from forms import fonts
 from forms.serial import SERIAL_LENGTH, format_serial
 
 OTHER = "other"
+BOLD = "Helvetica-Bold"
 
 
 @dataclass(frozen=True)
@@ -555,9 +556,12 @@ def display_serial(serial: str) -> str:
     return format_serial(serial) if len(serial) == SERIAL_LENGTH else serial
 
 
-def _x(text: str) -> str:
-    """Escape text for a Paragraph; keep line breaks; format characters replaced (names)."""
-    return "<br/>".join(escape(shown(line.strip())) for line in text.strip().splitlines())
+def _x(text: str, font: str = "Helvetica") -> str:
+    """Escape text for a Paragraph; keep line breaks; format characters replaced (names);
+    runs `font` cannot print set in an embedded font that can (`forms.fonts`)."""
+    return "<br/>".join(
+        fonts.markup(shown(line.strip()), font) for line in text.strip().splitlines()
+    )
 
 
 def _info_table(notice: ReturnedNotice, lang: str, width: float) -> Table:
@@ -565,7 +569,7 @@ def _info_table(notice: ReturnedNotice, lang: str, width: float) -> Table:
     label_w = 96.0
     s = _STYLES
     provider = (
-        f"{_x(notice.provider_name)}"
+        f"{_x(notice.provider_name, BOLD)}"
         f"<br/><font name='Helvetica' size='10'>{words.provider_id} "
         f"{_x(notice.provider_id)}</font>"
     )
@@ -579,7 +583,7 @@ def _info_table(notice: ReturnedNotice, lang: str, width: float) -> Table:
             Paragraph(words.month, s["label"]),
             Paragraph(_x(month_text(notice.month, lang)), s["value"]),
         ],
-        [Paragraph(words.child, s["label"]), Paragraph(_x(notice.child_name), s["value"])],
+        [Paragraph(words.child, s["label"]), Paragraph(_x(notice.child_name, BOLD), s["value"])],
     ]
     table = Table(rows, colWidths=(label_w, width - label_w), hAlign="LEFT")
     table.setStyle(
@@ -605,7 +609,7 @@ def _page_story(notice: ReturnedNotice, lang: str, width: float) -> list[Any]:
     words = WORDS[lang]
     s = _STYLES
     serial = _x(display_serial(notice.serial))
-    story: list[Any] = [Paragraph(_x(notice.agency_name), s["letterhead"])]
+    story: list[Any] = [Paragraph(_x(notice.agency_name, BOLD), s["letterhead"])]
     if notice.return_address.strip():
         one_line = " \u00b7 ".join(
             _x(line) for line in notice.return_address.splitlines() if line.strip()
@@ -644,7 +648,7 @@ def _page_story(notice: ReturnedNotice, lang: str, width: float) -> list[Any]:
             KeepTogether(
                 [
                     Paragraph(f"{words.send} {words.mail}", s["item"], bulletText="4."),
-                    Paragraph(f"<b>{_x(notice.return_address)}</b>", s["indent"]),
+                    Paragraph(f"<b>{_x(notice.return_address, BOLD)}</b>", s["indent"]),
                 ]
             )
         )
