@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
@@ -205,3 +205,39 @@ def markup(text: str, font: str) -> str:
         piece = escape(run)
         parts.append(piece if name == font else f'<font face="{name}">{piece}</font>')
     return "".join(parts)
+
+
+_TAG = re.compile(r"(<[^>]*>)")
+_FONT_ATTR = re.compile(r"""(?:name|face)\s*=\s*['"]([^'"]+)['"]""")
+_BOLD_OF = {"Helvetica": "Helvetica-Bold", "Courier": "Courier-Bold"}
+
+
+def rich(xml: str, font: str) -> str:
+    """Paragraph markup (text already escaped, with `<b>`, `<br/>` and `<font>` tags) with the
+    runs of its text that the current standard font cannot print wrapped in a font that can;
+    `font` is the paragraph style's font. Tags are kept as they are."""
+    stack = [font]
+    out = []
+    for piece in _TAG.split(xml):
+        if not piece:
+            continue
+        if piece.startswith("<"):
+            out.append(piece)
+            tag = piece.strip("<>/ ").split()[0].lower() if piece.strip("<>/ ") else ""
+            if piece.startswith("</"):
+                if tag in ("b", "font", "strong") and len(stack) > 1:
+                    stack.pop()
+            elif not piece.endswith("/>"):
+                if tag in ("b", "strong"):
+                    stack.append(_BOLD_OF.get(stack[-1], stack[-1]))
+                elif tag == "font":
+                    found = _FONT_ATTR.search(piece)
+                    stack.append(found.group(1) if found else stack[-1])
+            continue
+        current = stack[-1]
+        if current not in _STYLE_OF:  # an embedded font chosen already
+            out.append(piece)
+            continue
+        text = unescape(piece)
+        out.append(markup(text, current))
+    return "".join(out)
