@@ -63,8 +63,8 @@ def test_provider_page_lists_only_its_own_sheets(site: Any, app: Any) -> None:
     with client_for(app, "provider-a") as provider:
         page = provider.get("/provider")
     assert page.status_code == 200
-    table = page.text[page.text.index('<table id="sheets">') :]
-    shown = re.findall(r'<tr data-serial="([A-Z0-9]+)"', table)
+    table = page.text[page.text.index('<div id="sheets">') :]
+    shown = re.findall(r'<li class="sheet-card" data-serial="([A-Z0-9]+)"', table)
     november = site.serials("P-100")
     assert set(november) <= set(shown)
     assert not set(site.serials("P-200")) & set(shown)
@@ -75,10 +75,18 @@ def test_provider_page_lists_only_its_own_sheets(site: Any, app: Any) -> None:
         assert name not in page.text
     # Newest month first; November's sheets are being checked, December's not received.
     assert table.index("December 2026") < table.index("November 2026")
-    assert re.search(r"received \d+ [A-Z][a-z]{2} \d{4} — being checked", table)
-    assert "not received yet" in table
+    assert re.search(r"<dt>Received</dt><dd>December \d+, 2026</dd>", table)
+    assert "Received: being checked" in table and "Not received yet" in table
+    assert "in_review" not in re.sub(r'data-status="[a-z_]+"', "", table)
+    # Serials grouped, never broken: 7K2M-9QXR-4T8.
+    assert all(
+        re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{3}", s)
+        for s in re.findall(r'<span class="serial-text">([^<]+)</span>', table)
+    )
     only_november = provider_page(app, "/provider?month=2026-11")
-    assert sorted(re.findall(r'<tr data-serial="([A-Z0-9]+)"', only_november)) == november
+    assert sorted(re.findall(r'class="sheet-card" data-serial="([A-Z0-9]+)"', only_november)) == (
+        november
+    )
 
 
 def provider_page(app: Any, path: str) -> str:
@@ -146,7 +154,9 @@ def test_print_pdfs_have_one_sheet_per_child(site: Any, app: Any, tmp_path: Path
     with client_for(app, "provider-a") as provider:
         page = provider.get("/print")
         assert page.status_code == 200
-        assert sorted(re.findall(r'<tr data-serial="([A-Z0-9]+)"', page.text)) == serials
+        assert sorted(re.findall(r'class="sheet-card" data-serial="([A-Z0-9]+)"', page.text)) == (
+            serials
+        )
         assert "P-200" not in page.text
         one = provider.get(f"/print/sheets/{serials[0]}.pdf")
         month = provider.get(f"/print/providers/P-100/{MONTH}.pdf")
@@ -161,9 +171,9 @@ def test_print_pdfs_have_one_sheet_per_child(site: Any, app: Any, tmp_path: Path
     assert pdf_pages(month.content, tmp_path) == per_sheet * len(serials)
     with client_for(app, "mailroom") as staff:
         chooser = staff.get(f"/print?provider=P-200&month={MONTH}")
-        assert sorted(re.findall(r'<tr data-serial="([A-Z0-9]+)"', chooser.text)) == (
-            site.serials("P-200")
-        )
+        assert sorted(
+            re.findall(r'class="sheet-card" data-serial="([A-Z0-9]+)"', chooser.text)
+        ) == (site.serials("P-200"))
         theirs = staff.get(f"/print/providers/P-200/{MONTH}.pdf")
         assert pdf_pages(theirs.content, tmp_path) == per_sheet * len(site.serials("P-200"))
         none = staff.get("/print/providers/P-100/2030-01.pdf")
@@ -181,7 +191,7 @@ def test_public_lookup_answers_in_english_and_spanish(site: Any, client: TestCli
     december = next(s for s in _all_serials(site) if s not in _all_november(site))
     nobody = unissued_serial(site)
     day = received_day(site, received)
-    english = f"{day.day} {day:%B} {day.year}"
+    english = f"{day:%B} {day.day}, {day.year}"
     spanish = f"{day.day} de {SPANISH_MONTHS[day.month - 1]} de {day.year}"
     answers = {
         "en": {
@@ -216,7 +226,13 @@ def test_public_lookup_answers_in_english_and_spanish(site: Any, client: TestCli
             assert "P-100" not in page.text and "in_review" not in page.text
     spanish = client.get("/lookup?lang=es").text
     assert "Número de hoja" in spanish and "Buscar" in spanish
-    assert client.get("/lookup?lang=fr").status_code == 422
+    # The last choice is remembered (a cookie); a language without a catalog changes nothing.
+    french = client.get("/lookup?lang=fr", headers={"Accept-Language": "fr"})
+    assert french.status_code == 200 and '<html lang="es">' in french.text
+    client.cookies.clear()
+    french = client.get("/lookup?lang=fr", headers={"Accept-Language": "fr"})
+    assert '<html lang="en">' in french.text
+    assert '<html lang="es">' in client.get("/lookup", headers={"Accept-Language": "es-MX"}).text
 
 
 SPANISH_MONTHS = [
