@@ -101,9 +101,10 @@ def _zone(session: Session) -> zoneinfo.ZoneInfo:
 
 
 def _local(moment: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
+    """A moment in the agency's time zone, the zone named (`2026-12-02 09:00 PST`)."""
     if moment is None:
         return ""
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _png(body: bytes) -> Response:
