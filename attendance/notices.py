@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
+from babel.lists import format_list
 from reportlab.lib.colors import Color
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import LETTER
@@ -365,6 +366,40 @@ def problem_text(problem: Problem, lang: str, *, past_due_days: int = 30) -> str
     return text
 
 
+def problem_texts(
+    problems: Sequence[Problem], lang: str, *, past_due_days: int = 30
+) -> list[str]:
+    """The problems as sentences, one per code: the days one code concerns are named in one
+    sentence ('On November 3, November 5 and November 10, ...'), as a reviewer decides one
+    finding per problem. A problem with the reviewer's own words stays on its own."""
+    groups: dict[str, list[Problem]] = {}
+    order: list[str | Problem] = []
+    for problem in problems:
+        sentence = SENTENCES.get(problem.code, SENTENCES[OTHER])
+        if problem.detail or problem.date is None or sentence.kind == SHEET:
+            order.append(problem)
+            continue
+        if problem.code not in groups:
+            groups[problem.code] = []
+            order.append(problem.code)
+        groups[problem.code].append(problem)
+    texts = []
+    tr = i18n.translations(lang).gettext
+    for entry in order:
+        if isinstance(entry, Problem):
+            texts.append(problem_text(entry, lang, past_due_days=past_due_days))
+            continue
+        group = groups[entry]
+        if len(group) == 1:
+            texts.append(problem_text(group[0], lang, past_due_days=past_due_days))
+            continue
+        sentence = SENTENCES.get(entry, SENTENCES[OTHER])
+        days = sorted({p.date for p in group if p.date is not None})
+        when = format_list([_when(d, lang, sentence.kind == WEEK) for d in days], locale=lang)
+        texts.append(tr(sentence.when).format(when=when))
+    return texts
+
+
 # --- page words --------------------------------------------------------------------------
 
 
@@ -590,28 +625,17 @@ def _page_story(notice: ReturnedNotice, lang: str, width: float) -> list[Any]:
         _info_table(notice, lang, width),
         _para(words.because, s["heading"]),
     ]
-    for number, problem in enumerate(notice.problems, start=1):
-        story.append(
-            _para(
-                _x(problem_text(problem, lang, past_due_days=notice.past_due_days)),
-                s["item"],
-                bulletText=f"{number}.",
-            )
-        )
+    texts = problem_texts(notice.problems, lang, past_due_days=notice.past_due_days)
+    for number, text in enumerate(texts, start=1):
+        story.append(_para(_x(text), s["item"], bulletText=f"{number}."))
     if notice.note and notice.note.strip():
         story.append(_para(words.note, s["note_label"]))
         story.append(_para(_x(notice.note), s["note"]))
     if notice.notes:
         # Told apart from the problems: what the rules settled, which does not stop payment.
         story.append(_para(words.notes, s["heading"]))
-        for problem in notice.notes:
-            story.append(
-                _para(
-                    _x(problem_text(problem, lang, past_due_days=notice.past_due_days)),
-                    s["item"],
-                    bulletText="\u2022",
-                )
-            )
+        for text in problem_texts(notice.notes, lang, past_due_days=notice.past_due_days):
+            story.append(_para(_x(text), s["item"], bulletText="\u2022"))
 
     story.append(_para(words.how_title, s["heading"]))
     steps: list[Any] = [

@@ -161,7 +161,7 @@ def test_a_photo_of_another_providers_sheet(
     batch = _send(client, token, ("theirs.jpg", photo), ("notes.jpg", b"not an image at all"))
     site.cli().ok("intake", "worker", "--drain")
     outcomes = _outcomes(client, batch)
-    state, words = outcomes["theirs.jpg"]
+    state, _words = outcomes["theirs.jpg"]
     assert state == "not_yours"
     page = client.get(f"/provider/photos?batch={batch}").text
     assert format_serial(serial) not in page and serial not in page and "P-200" not in page

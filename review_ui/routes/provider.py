@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup, escape
 from sqlmodel import Session, col, select
 from starlette.datastructures import UploadFile
 
@@ -44,7 +45,7 @@ from attendance.models import (
     utcnow,
 )
 from attendance.months import parse_month
-from attendance.notices import problem_text
+from attendance.notices import problem_texts
 from attendance.payments import expected_payment
 from attendance.receipt import ADVANCE_COPY, OTHER_PROVIDER, VIA_PHONE
 from attendance.rules import due_date
@@ -236,8 +237,8 @@ def sheet_cards(
         if sheet.status == SheetStatus.RETURNED.value:
             notice = sheet_actions.returned_notice(session, sheet, agency_name=agency_name)
             days = config.past_due_days
-            card.problems = [problem_text(p, lang, past_due_days=days) for p in notice.problems]
-            card.notes = [problem_text(p, lang, past_due_days=days) for p in notice.notes]
+            card.problems = problem_texts(notice.problems, lang, past_due_days=days)
+            card.notes = problem_texts(notice.notes, lang, past_due_days=days)
             card.reviewer_note = (notice.note or "").strip() or None
             card.notice_url = f"/sheets/{sheet.serial}/notice.pdf"
         cards.append(card)
@@ -409,7 +410,7 @@ class PhotoOutcome:
     name: str
     sent_at: str
     state: str
-    words: str
+    words: Markup  # escaped text, the serial in a span that does not break
     label: str
     colour: str
     batch_id: str
@@ -446,6 +447,8 @@ def photo_outcomes(
     if batch_id is not None:
         query = query.where(IntakeFile.batch_id == batch_id)
     arrivals = session.exec(query.order_by(col(IntakeFile.id).desc()).limit(RECENT_PHOTOS)).all()
+    # The newest sending first; its photos in the order they were sent.
+    arrivals = sorted(arrivals, key=lambda a: (a.batch_id, -(a.id or 0)), reverse=True)
     outcomes = []
     for arrival in arrivals:
         sent = config.local_date(arrival.arrived_at)
@@ -453,7 +456,7 @@ def photo_outcomes(
             "name": arrival.original_name,
             "sent_at": i18n.long_date(sent, lang)
             + " "
-            + arrival.arrived_at.astimezone(config.zone).strftime("%H:%M"),
+            + arrival.arrived_at.astimezone(config.zone).strftime("%H:%M %Z"),
             "batch_id": arrival.batch_id,
         }
         pages: list[tuple[str, dict[str, str]]] = []
@@ -471,10 +474,14 @@ def photo_outcomes(
             pages += [_page_words(session, p, provider_id, lang) for p in recorded]
         for state, values in pages or [("unreadable", {"reason": arrival.reason or "?"})]:
             label, colour = PHOTO_STATES[state]
+            if "serial" in values:  # a serial never breaks across lines
+                values["serial"] = Markup('<span class="serial-text">{}</span>').format(
+                    values["serial"]
+                )
             outcomes.append(
                 PhotoOutcome(
                     state=state,
-                    words=tr(PHOTO_WORDS[state]).format(**values),
+                    words=Markup(escape(tr(PHOTO_WORDS[state]))).format(**values),
                     label=tr(label),
                     colour=colour,
                     **base,
