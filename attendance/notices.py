@@ -366,9 +366,7 @@ def problem_text(problem: Problem, lang: str, *, past_due_days: int = 30) -> str
     return text
 
 
-def problem_texts(
-    problems: Sequence[Problem], lang: str, *, past_due_days: int = 30
-) -> list[str]:
+def problem_texts(problems: Sequence[Problem], lang: str, *, past_due_days: int = 30) -> list[str]:
     """The problems as sentences, one per code: the days one code concerns are named in one
     sentence ('On November 3, November 5 and November 10, ...'), as a reviewer decides one
     finding per problem. A problem with the reviewer's own words stays on its own."""

@@ -95,9 +95,7 @@ def test_photos_as_submissions(site: Any, client: TestClient, tmp_path: Path) ->
     assert state in ("received", "review"), words
     assert format_serial(serial) in words and "December 2026" in words
     assert outcomes["IMG_0002.jpg"][0] == "not_a_sheet"
-    (sheet,) = rows(
-        site, "SELECT status, received_via FROM sheets WHERE serial = :s", s=serial
-    )
+    (sheet,) = rows(site, "SELECT status, received_via FROM sheets WHERE serial = :s", s=serial)
     assert sheet.status in ("received", "in_review", "verified") and sheet.received_via == "phone"
     card = client.get("/provider?month=2026-12").text
     assert re.search(r"<dt>Received \(phone photo\)</dt><dd>December \d+, 2026</dd>", card)
@@ -147,9 +145,7 @@ def test_photos_as_advance_copies(site: Any, client: TestClient, tmp_path: Path)
     assert sheet.status != "issued" and sheet.received_via == "scan"
 
 
-def test_a_photo_of_another_providers_sheet(
-    site: Any, client: TestClient, tmp_path: Path
-) -> None:
+def test_a_photo_of_another_providers_sheet(site: Any, client: TestClient, tmp_path: Path) -> None:
     """GIVEN photos taken as submissions, and a photo of provider-b's sheet
     WHEN provider-a sends it THEN that sheet is not received, provider-a is told it is another
     provider's sheet without its serial, child or provider, and the page waits for a reviewer
