@@ -142,8 +142,12 @@ def test_sheet_status_api_has_no_child_name(site: Any, app: Any) -> None:
         "month",
         "status",
         "received_at",
+        "received_via",
+        "expected_payment",
     }
     assert data["serial"] == serial and data["provider_id"] == "P-100"
+    # Received on 2 December (the test's clock): paid on December 20.
+    assert data["received_via"] == "scan" and data["expected_payment"] == "2026-12-20"
     assert data["month"] == MONTH and data["received_at"]
     for name in first_names():
         assert name not in response.text
@@ -339,3 +343,26 @@ def test_export_for_reviewers_only(site: Any, app: Any) -> None:
     for username in ("provider-a", "mailroom"):
         with client_for(app, username) as other:
             assert other.get(f"/api/export?month={MONTH}").status_code == 403
+
+
+def test_a_provider_gets_its_own_notice_never_another_providers(site: Any, app: Any) -> None:
+    """GIVEN a sheet of provider-a and one of provider-b, both returned
+    WHEN provider-a asks for both notices, and for a serial never issued
+    THEN its own is the notice (a PDF), provider-b's is the same 404 as the missing one, and
+    provider-b's expected payment date appears nowhere provider-a can look."""
+    mine, theirs = site.serials("P-100")[0], site.serials("P-200")[0]
+    for serial in (mine, theirs):
+        site.cli().ok("sheets", "return", serial, "--reason", "please sign", "--as", "reviewer")
+    nobody = unissued_serial(site)
+    with client_for(app, "provider-a") as provider:
+        own = provider.get(f"/sheets/{mine}/notice.pdf")
+        other = provider.get(f"/sheets/{theirs}/notice.pdf")
+        missing = provider.get(f"/sheets/{nobody}/notice.pdf")
+        page = provider.get("/provider").text
+        api = provider.get(f"/api/sheets/{theirs}")
+    assert own.status_code == 200 and own.content.startswith(b"%PDF")
+    assert own.headers["content-disposition"] == f'attachment; filename="notice-{mine}.pdf"'
+    assert other.status_code == missing.status_code == 404
+    assert other.text == missing.text
+    assert theirs not in page and format_serial(theirs) not in page
+    assert api.status_code == 404
