@@ -22,6 +22,7 @@ a batch.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import math
 import re
@@ -35,12 +36,12 @@ import numpy as np
 from forms.layout import FORM_VERSION, Layout, build_layout
 from forms.payload import BarcodePayload, decode_payload
 from forms.serial import ALPHABET, InvalidSerial, check_symbol, normalize_serial
-from scanner.barcode import Barcode, find_barcode
+from scanner.barcode import Barcode, find_barcode, find_barcode_in
 from scanner.digits import DigitReader
 from scanner.fields import ReadingSettings, Windows, read_sheet_fields
 from scanner.load import PageImage
 from scanner.readings import FieldReading
-from scanner.register import Registration, register_page, warp_rect, warp_to_canon
+from scanner.register import Registration, map_points, register_page, warp_rect, warp_to_canon
 from scanner.tesseract import TesseractError, ocr_text
 
 log = logging.getLogger(__name__)
@@ -122,21 +123,29 @@ class SerialReading:
 
 
 def identify_page(page: PageImage) -> PageIdentity:
-    """Say which sheet the page belongs to and how it is turned: QR code first, then serial."""
-    barcode = find_barcode(page.image, dpi=page.dpi)
-    payload = decode_payload(barcode.text) if barcode is not None else None
-    if barcode is not None and payload is not None:
-        return PageIdentity(
-            payload=payload,
-            barcode=barcode,
-            rotation=barcode.rotation,
-            reason=None,
-            method=METHOD_QR,
-        )
+    """Say which sheet the page belongs to and how it is turned: QR code first, then serial.
+
+    The QR code is looked for in the page's corners (cheap, and where it is on nearly every
+    scan). Failing that, the page must show the form's fiducials in some quarter turn: a page
+    without them is not one of our sheets (a letter, another agency's form) or could not be
+    read anyway, and is unidentified at once, without the whole-page QR search and the serial
+    OCR (1-3 s on such a page). On a registered page the code is read where the layout puts
+    it (full resolution, then cleaned up), and failing that the printed serial.
+    """
+    barcode = find_barcode(page.image, dpi=page.dpi, corners_only=True)
+    identity = _by_barcode(barcode)
+    if identity is not None:
+        return identity
     if _is_blank(page.image):
         return PageIdentity(payload=None, barcode=None, rotation=None, reason=BLANK_PAGE)
+    registration = _registered_turn(page)
+    if registration is None:
+        return PageIdentity(payload=None, barcode=None, rotation=None, reason=NO_BARCODE_FOUND)
+    identity = _by_barcode(find_barcode_in(page.image, dpi=page.dpi, box=_qr_box(registration)))
+    if identity is not None:
+        return identity
     try:
-        reading = read_printed_serial(page.image, dpi=page.dpi)
+        reading = read_printed_serial(page.image, dpi=page.dpi, first=registration)
     except TesseractError as exc:
         log.warning("page %d: printed serial not read: %s", page.number, exc)
         reading = None
@@ -151,16 +160,25 @@ def identify_page(page: PageImage) -> PageIdentity:
     )
 
 
-def read_printed_serial(image: np.ndarray, *, dpi: float) -> SerialReading | None:
+def read_printed_serial(
+    image: np.ndarray, *, dpi: float, first: Registration | None = None
+) -> SerialReading | None:
     """The serial printed under the QR code, or None unless it is read beyond doubt.
 
-    Tries the page turns in order of likelihood; for each that registers, one tesseract call
-    reads a stack of differently prepared copies of the serial box (see `_accept`).
+    Tries the page turns in order of likelihood (`first`, a registration already found,
+    before the others); for each that registers, one tesseract call reads a stack of
+    differently prepared copies of the serial box (see `_accept`).
     Raises TesseractError when tesseract itself is missing or fails.
     """
     layout = geometry_layout()
-    for rotation in _rotation_order(image.shape):
-        registration = register_page(image, dpi=dpi, layout=layout, rotation=rotation)
+    order = _rotation_order(image.shape)
+    if first is not None:
+        order = (first.rotation, *(r for r in order if r != first.rotation))
+    for rotation in order:
+        if first is not None and rotation == first.rotation:
+            registration = first
+        else:
+            registration = register_page(image, dpi=dpi, layout=layout, rotation=rotation)
         if not registration.ok:
             continue
         text = ocr_text(
@@ -174,6 +192,44 @@ def read_printed_serial(image: np.ndarray, *, dpi: float) -> SerialReading | Non
         if serial is not None:
             return SerialReading(serial=serial, rotation=rotation, reads=reads)
     return None
+
+
+def _by_barcode(barcode: Barcode | None) -> PageIdentity | None:
+    payload = decode_payload(barcode.text) if barcode is not None else None
+    if barcode is None or payload is None:
+        return None
+    return PageIdentity(
+        payload=payload, barcode=barcode, rotation=barcode.rotation, reason=None, method=METHOD_QR
+    )
+
+
+def _registered_turn(page: PageImage) -> Registration | None:
+    """The form's geometry registered in the first quarter turn that fits, or None."""
+    layout = geometry_layout()
+    for rotation in _rotation_order(page.image.shape):
+        registration = register_page(page.image, dpi=page.dpi, layout=layout, rotation=rotation)
+        if registration.ok:
+            return registration
+    return None
+
+
+def _qr_box(registration: Registration) -> tuple[int, int, int, int]:
+    """Pixel box of the page where the registered layout puts the QR code, with a margin."""
+    x, y, w, h = geometry_layout().barcode
+    margin = 0.15 * max(w, h)
+    corners = [
+        (x - margin, y - margin),
+        (x + w + margin, y - margin),
+        (x + w + margin, y + h + margin),
+        (x - margin, y + h + margin),
+    ]
+    xs, ys = zip(*map_points(registration, corners), strict=True)
+    return (
+        math.floor(min(xs)),
+        math.floor(min(ys)),
+        math.ceil(max(xs)),
+        math.ceil(max(ys)),
+    )
 
 
 def _rotation_order(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -295,6 +351,7 @@ def _accept(reads: tuple[str, ...]) -> str | None:
     return valid[0]
 
 
+@functools.lru_cache(maxsize=1)
 def geometry_layout() -> Layout:
     """A layout with the form's geometry (fiducials, QR code, serial box) for any sheet."""
     return build_layout(_GEOMETRY_BODY + check_symbol(_GEOMETRY_BODY), _GEOMETRY_MONTH)
@@ -343,7 +400,7 @@ class PageReading:
     registered page (when kept) and `readings` every field, or `review_reason` says why the
     page could not be registered (the page goes to a person to key it). `residual_pt` is
     None when nothing was fitted. `timings` are seconds per stage (identify, register, warp,
-    read): only the stages that ran.
+    read, each also as ``STAGE:cpu``, its CPU time): only the stages that ran.
     """
 
     number: int
@@ -366,6 +423,15 @@ class PageReading:
         return self.attempted and self.review_reason is None
 
 
+def configure_process() -> None:
+    """Set up a process that reads pages: OpenCV on one thread.
+
+    Parallelism comes from processes (`intake run --jobs`, workers); OpenCV's own pool only
+    adds overhead on the small per-cell work and made one worker use 1.2 cores.
+    """
+    cv2.setNumThreads(1)
+
+
 def read_page(
     page: PageImage,
     *,
@@ -379,15 +445,15 @@ def read_page(
     image once the fields are read (a caller that does not store it saves the memory).
     """
     timings: dict[str, float] = {}
-    started = time.perf_counter()
+    started = stage_mark()
     identity = identify_page(page)
-    _lap(timings, "identify", started)
+    add_stage(timings, "identify", started)
     context = context_for(identity.payload.serial) if identity.payload is not None else None
     if context is None or reading is None:
         return PageReading(page.number, identity, timings=timings)
     assert identity.rotation is not None
     layout = build_layout(context.serial, context.month)
-    started = time.perf_counter()
+    started = stage_mark()
     registration = register_page(
         page.image,
         dpi=page.dpi,
@@ -395,7 +461,7 @@ def read_page(
         rotation=identity.rotation,
         barcode=identity.barcode,
     )
-    _lap(timings, "register", started)
+    add_stage(timings, "register", started)
     return _read_registered(
         page, identity, registration, layout, context, reading, timings, keep_canon=keep_canon
     )
@@ -416,13 +482,13 @@ def read_page_as(
     """
     timings: dict[str, float] = {}
     layout = build_layout(context.serial, context.month)
-    started = time.perf_counter()
+    started = stage_mark()
     best: Registration | None = None
     for rotation in QUARTER_TURNS:
         found = register_page(page.image, dpi=page.dpi, layout=layout, rotation=rotation)
         if found.ok and (best is None or found.residual_pt < best.residual_pt):
             best = found
-    _lap(timings, "register", started)
+    add_stage(timings, "register", started)
     payload = BarcodePayload(serial=context.serial, form=FORM_VERSION, page=1)
     identity = PageIdentity(
         payload=payload,
@@ -462,13 +528,13 @@ def _read_registered(
             review_reason=registration.reason,
             timings=timings,
         )
-    started = time.perf_counter()
+    started = stage_mark()
     canon = warp_to_canon(page.image, registration, layout)
-    started = _lap(timings, "warp", started)
+    started = add_stage(timings, "warp", started)
     readings = read_sheet_fields(
         canon, layout, reading.reader, windows=context.windows, settings=reading.settings
     )
-    _lap(timings, "read", started)
+    add_stage(timings, "read", started)
     return PageReading(
         page.number,
         identity,
@@ -480,7 +546,20 @@ def _read_registered(
     )
 
 
-def _lap(timings: dict[str, float], stage: str, since: float) -> float:
-    now = time.perf_counter()
-    timings[stage] = timings.get(stage, 0.0) + now - since
+StageMark = tuple[float, float]
+"""A moment as (wall clock, this thread's CPU clock), in seconds."""
+
+
+def stage_mark() -> StageMark:
+    """Now, for `add_stage`."""
+    return time.perf_counter(), time.thread_time()
+
+
+def add_stage(timings: dict[str, float], stage: str, since: StageMark) -> StageMark:
+    """Add the wall time since `since` to ``timings[stage]`` and this thread's CPU time to
+    ``timings[stage + ":cpu"]`` (on a busy machine the wall time is mostly waiting for a
+    core; the CPU time is what the stage costs). Returns now."""
+    now = stage_mark()
+    timings[stage] = timings.get(stage, 0.0) + now[0] - since[0]
+    timings[f"{stage}:cpu"] = timings.get(f"{stage}:cpu", 0.0) + now[1] - since[1]
     return now
