@@ -26,7 +26,7 @@ from tests.liveserver import running_server
 from tests.test_ui_browser import _login, _shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-chromium = test_ui_browser.browser  # the `browser` fixture (Debian's Chromium), shared
+chromium = test_ui_browser.browser  # test_ui_browser's `browser` fixture, here as `chromium`
 
 DECEMBER = "2026-12"
 REASON = "Zoë's times for the 3rd are written on the 4th's line: please check them."
@@ -64,7 +64,7 @@ def _pdftotext(path: Path) -> str:
 def test_a_provider_on_a_phone_and_on_a_desktop(
     site: Any,
     tmp_path: Path,
-    browser: Any,
+    chromium: Any,
     width: int,
     height: int,
 ) -> None:
@@ -90,7 +90,7 @@ def test_a_provider_on_a_phone_and_on_a_desktop(
     received = next(s for s in site.serials(PROVIDER_A, month="2026-11") if s != returned)
 
     with running_server(site, tmp_path) as server:
-        context = browser.new_context(
+        context = chromium.new_context(
             viewport={"width": width, "height": height},
             is_mobile=width < 500,
             locale="en-US",
