@@ -100,6 +100,33 @@ def _status_words(context: Any, status: str) -> str:
 
 TEMPLATES.env.filters["status_words"] = _status_words
 
+ROLE_WORDS = {
+    "admin": N_("administrator"),
+    "mailroom": N_("mailroom"),
+    "reviewer": N_("reviewer"),
+    "provider": N_("provider"),
+}
+
+
+@pass_context
+def _role_words(context: Any, role: str) -> str:
+    words = ROLE_WORDS.get(role, role)
+    return i18n.gettext(context.get("lang", i18n.SOURCE_LANGUAGE), words)
+
+
+@pass_context
+def _month_words(context: Any, month: str) -> str:
+    """`2026-11` as `November 2026` / `noviembre de 2026`."""
+    try:
+        first = parse_month(month)
+    except InvalidMonth:
+        return month
+    return i18n.month_year(first, context.get("lang", i18n.SOURCE_LANGUAGE))
+
+
+TEMPLATES.env.filters["role_words"] = _role_words
+TEMPLATES.env.filters["month_words"] = _month_words
+
 # Jinja2's i18n extension: `{% trans %}` blocks and `_()` look up the page's `lang` in the
 # catalogs (attendance/i18n.py); whitespace inside trans blocks is trimmed, as extraction
 # (scripts/catalogs.py) trims it.
