@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test test-fast check setup setup-dev bench bench-reading bench-intake bench-ui bench-review bench-faults
+.PHONY: demo test test-fast check setup setup-dev catalogs bench bench-reading bench-intake bench-ui bench-review bench-faults
 
 setup:
 	scripts/setup.sh
@@ -45,3 +45,8 @@ bench-review: setup-dev
 # A throwaway PostgreSQL server; the full-disk scenario mounts a tmpfs and needs root.
 bench-faults: setup-dev
 	.venv/bin/python scripts/bench_faults.py
+
+# The translators' files: the catalog template extracted again from the code and templates,
+# and merged into every language's catalog (new strings arrive untranslated).
+catalogs: setup-dev
+	.venv/bin/python scripts/catalogs.py

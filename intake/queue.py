@@ -174,11 +174,15 @@ def accept_upload(
     name: str | bytes,
     batch_id: str,
     check_timeout_s: float = 60,
+    source: str = "upload",
+    provider_id: str | None = None,
 ) -> Arrival:
     """Take a file uploaded from a browser into the same queue, with the same guarantees.
 
     The bytes are written straight into the processing folder under a new claim id (the
-    client's name is only stored, as `display_name`), synced, then admitted.
+    client's name is only stored, as `display_name`), synced, then admitted. `source` is
+    `upload` (the mailroom) or `phone` (photos a provider sent, with its `provider_id`: the
+    receipt takes only that provider's sheets from them).
     """
     claim_id = new_claim_id()
     with session_scope(engine) as session:
@@ -186,7 +190,8 @@ def accept_upload(
             IntakeFile(
                 claim_id=claim_id,
                 batch_id=batch_id,
-                source="upload",
+                source=source,
+                provider_id=provider_id,
                 original_name=display_name(name),
                 state=ArrivalState.CLAIMING.value,
             )
