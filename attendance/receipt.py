@@ -32,11 +32,11 @@ from attendance import findings, lifecycle, review_queue
 from attendance.agency_settings import load_config
 from attendance.db import record_event
 from attendance.models import FieldReading, PageStatus, ScannedFile, ScannedPage, Sheet, SheetStatus
-from forms.layout import FORM_VERSION
+from forms.layout import FORMS
 
 log = logging.getLogger(__name__)
 
-KNOWN_FORMS = frozenset({FORM_VERSION})
+KNOWN_FORMS = frozenset(FORMS)
 
 
 class MachineReading(Protocol):

@@ -33,7 +33,7 @@ from attendance.months import parse_month
 from attendance.receipt import PageRecord, record_pages
 from attendance.schedule import Schedule
 from forms.canon import canon_shape, canon_slice
-from forms.layout import FORM_VERSION, MarkField, SignatureField, TimeField, build_layout
+from forms.layout import FORM_V1, MarkField, SignatureField, TimeField, build_layout
 from scanner.readings import FieldReading as MachineReading
 from tests.conftest import Cli
 
@@ -158,7 +158,7 @@ def receive(
         page = PageRecord(
             number=1,
             serial=serial,
-            form=FORM_VERSION,
+            form=FORM_V1,
             rotation=0,
             barcode_method="test",
             reason=None,

@@ -11,7 +11,7 @@ import pytest
 
 from forms.layout import (
     ABSENCE_CODES,
-    FORM_VERSION,
+    FORM_V1,
     MM,
     PAGE_HEIGHT_PT,
     PAGE_WIDTH_PT,
@@ -91,7 +91,7 @@ def test_json_contract_shape() -> None:
         "fiducials",
         "fields",
     }
-    assert data["form"] == FORM_VERSION == "monthly-v1"
+    assert data["form"] == FORM_V1 == "monthly-v1"
     assert data["serial"] == SERIAL
     assert data["month"] == "2026-11"
     assert data["page"] == {"width_pt": 612, "height_pt": 792}

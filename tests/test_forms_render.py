@@ -17,7 +17,7 @@ from pyzbar import pyzbar
 
 from forms.layout import (
     ABSENCE_LEFT,
-    FORM_VERSION,
+    FORM_V1,
     Layout,
     Rect,
     TimeField,
@@ -106,7 +106,7 @@ def test_qr_decodes_to_the_sheet_and_sits_in_its_rect(rendered: Rendered) -> Non
         symbols = pyzbar.decode(Image.fromarray(page), symbols=[pyzbar.ZBarSymbol.QRCODE])
         assert len(symbols) == 1
         payload = decode_payload(symbols[0].data.decode("ascii"))
-        assert payload == BarcodePayload(layout.serial, FORM_VERSION, 1)
+        assert payload == BarcodePayload(layout.serial, FORM_V1, 1)
         x, y, w, h = layout.barcode
         for point in symbols[0].polygon:
             assert px(x) - 1 <= point.x <= px(x + w) + 1
@@ -189,7 +189,7 @@ def test_printed_text(rendered: Rendered) -> None:
         "Family fee paid this month",
         "DO NOT SCALE WHEN PRINTING",
         "Page 1 of 1",
-        FORM_VERSION,
+        FORM_V1,
     ):
         assert expected in first, expected
     assert "February 2028" in pages[1] and "Tue 29" in pages[1]

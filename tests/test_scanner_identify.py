@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fixtures.samples import sample_sheet
-from forms.layout import FORM_VERSION, Rect, build_layout
+from forms.layout import FORM_V1, Rect, build_layout
 from forms.payload import BarcodePayload
 from forms.render import render_sheets
 from forms.serial import ALPHABET, check_symbol, format_serial, is_valid_serial
@@ -104,7 +104,7 @@ def _page(image: np.ndarray, dpi: int) -> PageImage:
 def test_qr_code_identifies_with_method_qr(sheets: Callable[[int], list[np.ndarray]]) -> None:
     scan = simulate_scan(sheets(200)[GOOD], rotate=90, skew_deg=1.5, noise=5.0, blur=0.6)
     identity = identify_page(_page(scan, 200))
-    assert identity.payload == BarcodePayload(SERIAL, FORM_VERSION, 1)
+    assert identity.payload == BarcodePayload(SERIAL, FORM_V1, 1)
     assert identity.method == METHOD_QR
     assert identity.barcode is not None
     assert identity.rotation == 90
@@ -138,7 +138,7 @@ def test_blotted_qr_code_is_identified_by_its_printed_serial(
     identity = identify_page(_page(scan, dpi))
 
     assert identity.identified
-    assert identity.payload == BarcodePayload(serial, FORM_VERSION, 1)
+    assert identity.payload == BarcodePayload(serial, FORM_V1, 1)
     assert identity.method == METHOD_SERIAL_OCR
     assert identity.barcode is None
     assert identity.rotation == rotate
