@@ -20,7 +20,7 @@ from attendance.models import FieldReading, ReviewItem, ScannedPage, Sheet, Shee
 from attendance.months import parse_month
 from attendance.sheets import source_page
 from forms.canon import canon_slice
-from forms.layout import DateField, Layout, Rect, TimeField, build_layout, row_rect
+from forms.layout import FORM_V1, DateField, Layout, Rect, TimeField, build_layout, row_rect
 from forms.layout import Field as LayoutField
 
 # Points of page around a field's box shown with it.
@@ -33,8 +33,9 @@ class EvidenceMissing(DomainError, LookupError):
     kind = ErrorKind.NOT_FOUND
 
 
-def layout_for(serial: str, month: str) -> Layout:
-    return build_layout(serial, parse_month(month))
+def layout_for(serial: str, month: str, form: str = FORM_V1) -> Layout:
+    """The layout of sheet `serial` for `month` (YYYY-MM), in its form revision."""
+    return build_layout(serial, parse_month(month), form=form)
 
 
 def field_box(field: LayoutField) -> Rect:
@@ -93,9 +94,11 @@ def png(image: np.ndarray) -> bytes:
     return bytes(encoded.tobytes())
 
 
-def field_crop_png(canon_path: str | None, serial: str, month: str, field_name: str) -> bytes:
+def field_crop_png(
+    canon_path: str | None, serial: str, month: str, field_name: str, form: str = FORM_V1
+) -> bytes:
     """PNG of one field of the page, with a margin: the evidence a reviewer looks at."""
-    field = layout_for(serial, month).field(field_name)
+    field = layout_for(serial, month, form).field(field_name)
     return png(cut(load_canon(canon_path), field_box(field), margin_pt=EVIDENCE_MARGIN_PT))
 
 
@@ -122,7 +125,9 @@ def item_evidence_png(session: Session, item_id: int) -> bytes:
     if item.reading_id is not None and sheet is not None:
         reading = session.get(FieldReading, item.reading_id)
         assert reading is not None
-        return field_crop_png(page.canon_path, sheet.serial, sheet.month, reading.field_name)
+        return field_crop_png(
+            page.canon_path, sheet.serial, sheet.month, reading.field_name, sheet.form_version
+        )
     if item.flag_id is not None and sheet is not None and page.canon_path:
         flag = session.get(SheetFlag, item.flag_id)
         assert flag is not None

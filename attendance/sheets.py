@@ -151,6 +151,7 @@ def sheet_print(
         period_start=certificate.start_date,
         period_end=certificate.end_date,
         authorized_weekdays=schedule.weekdays,
+        form=sheet.form_version,
     )
 
 

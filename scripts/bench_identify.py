@@ -38,8 +38,7 @@ def build_pages(count: int, dpi: int, seed: int) -> list[tuple[str | None, int, 
     code is blanked out (text None): the worst case, where every search tier runs."""
     serials = [new_serial() for _ in range(count)]
     texts: list[str | None] = [
-        encode_payload(BarcodePayload(serial=serial, form=FORM_V1, page=1))
-        for serial in serials
+        encode_payload(BarcodePayload(serial=serial, form=FORM_V1, page=1)) for serial in serials
     ]
     texts.append(None)
     with tempfile.TemporaryDirectory() as tmp:
