@@ -91,10 +91,10 @@ _MIN_PAGE_WIDTH_FRACTION = 0.2
 # Points agree with a fit within this (layout points), per search level.
 _AGREE_PT = {COARSE: 6.0, MEDIUM: 2.5, FINE: 1.5}
 # Each level's search radius (points) around the rougher placement's prediction.
-_WIDE = ((COARSE, 70.0), (MEDIUM, 10.0), (FINE, 3.0))
-_NARROW = ((FINE, 5.0),)
+_WIDE = ((COARSE, 70.0), (MEDIUM, 10.0), (FINE, 8.0))
+_NARROW = ((FINE, 8.0),)
 # The page is cut into this many bands each way; the worst band's median misfit counts.
-_REGIONS = 3
+_REGIONS = 4
 
 _QUARTER_TURNS = (0, 90, 180, 270)
 
@@ -140,7 +140,7 @@ def register_page(
     layout: Layout,
     rotation: int,
     barcode: Barcode | None = None,
-    max_residual_pt: float = 2.5,
+    max_residual_pt: float = 1.5,
 ) -> Registration:
     """Place the page (turned by `rotation` clockwise) on `layout` from its printed structure.
 
