@@ -173,8 +173,10 @@ def register_page(
     pyramid = _Pyramid(image)
     best: Registration | None = None
     tried: list[Matrix] = []
-    for start, rough in starts:
-        if any(_same_placement(rough, other, layout) for other in tried):
+    while starts:
+        start, rough = starts.pop(0)
+        retry = start == "targets again"
+        if not retry and any(_same_placement(rough, other, layout) for other in tried):
             continue
         tried.append(rough)
         if not _plausible(rough, rotation=rotation, layout=layout, image_shape=image.shape):
@@ -186,11 +188,18 @@ def register_page(
             rough,
             start=start,
             qr=qr,
-            wide=start != "targets" or len(targets) < 4,
+            wide=not start.startswith("targets") or len(targets) < 4,
             max_residual_pt=max_residual_pt,
         )
         if found.ok:
             return found
+        # Targets found where this fit put them but disagreeing with it: the structure locked
+        # onto a repeat (the table's rows); start again from the targets themselves.
+        again = _targets_at(image, np.array(found.matrix), layout, half_in=0.5)
+        if found.reason == POOR_REGISTRATION and len(again) >= 2 and not retry:
+            redo = _similarity(again) if len(again) < 3 else _affine_of(again)
+            if redo is not None:
+                starts.insert(0, ("targets again", redo))
         if best is None or (found.matched, -found.residual_pt) > (best.matched, -best.residual_pt):
             best = found
     if best is None:
@@ -259,7 +268,8 @@ def _fit_from(
     kept = [pair for pair, ok in zip(weighted, agree, strict=True) if ok]
     checked = len(pairs) + len(extra)
     matched = sum(agree[: len(pairs)])
-    matched += int(np.sum(_errors_pt(matrix, extra) <= _AGREE_PT[FINE]))
+    extra_agree = _errors_pt(matrix, extra) <= _AGREE_PT[FINE]
+    matched += int(np.sum(extra_agree))
     residual = _residual_pt(matrix, kept, pairs + extra, layout)
     result = Registration(
         ok=False,
@@ -275,6 +285,8 @@ def _fit_from(
     )
     if matched < MIN_MATCHED or matched < 0.5 * checked:
         return replace(result, reason=POOR_REGISTRATION)
+    if len(extra) - int(np.sum(extra_agree)) >= 2:
+        return replace(result, reason=POOR_REGISTRATION)  # two targets say otherwise
     if not _plausible(matrix, rotation=rotation, layout=layout, image_shape=pyramid.image.shape):
         return replace(result, reason=IMPLAUSIBLE_TRANSFORM)
     if residual > max_residual_pt:
@@ -427,8 +439,13 @@ def _similarity(pairs: list[Pair]) -> Matrix | None:
 
 
 def _affine_of(pairs: list[Pair]) -> Matrix:
+    """Affine through three pairs; the homography (perspective: a photo) through four."""
     src = np.array([p[0] for p in pairs], dtype=np.float64)
     dst = np.array([p[1] for p in pairs], dtype=np.float64)
+    if len(pairs) == 4:
+        found, _ = cv2.findHomography(src, dst, 0)
+        if found is not None and abs(found[2, 2]) > 1e-12:
+            return np.asarray(found / found[2, 2], dtype=np.float64)
     return _fit_affine(src, dst)
 
 
