@@ -156,25 +156,25 @@ def register_page(
     nominal = _nominal_matrix(image.shape, dpi=dpi, layout=layout, rotation=rotation)
     targets = _targets_at(image, nominal, layout)
     qr = _qr_pair(layout, barcode)
-    starts: list[tuple[str, Matrix]] = []
+    starts: list[tuple[str, Matrix, int]] = []  # name, placement, targets it stands on
     known = targets + ([qr] if qr is not None else [])
     if len(targets) >= 2 or (targets and qr is not None):
         rough = _similarity(known) if len(known) < 3 else _affine_of(known)
         if rough is not None:
-            starts.append(("targets", rough))
+            starts.append(("targets", rough, len(targets)))
     quad = _page_quad(image)
     if quad is not None:
-        starts.append(("page", _corners_matrix(quad, layout, rotation)))
+        starts.append(("page", _corners_matrix(quad, layout, rotation), 0))
     height, width = image.shape
     frame = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
-    starts.append(("frame", _corners_matrix(frame, layout, rotation)))
-    starts.append(("nominal", nominal))
+    starts.append(("frame", _corners_matrix(frame, layout, rotation), 0))
+    starts.append(("nominal", nominal, 0))
 
     pyramid = _Pyramid(image)
     best: Registration | None = None
     tried: list[Matrix] = []
     while starts:
-        start, rough = starts.pop(0)
+        start, rough, standing_on = starts.pop(0)
         retry = start == "targets again"
         if not retry and any(_same_placement(rough, other, layout) for other in tried):
             continue
@@ -188,7 +188,7 @@ def register_page(
             rough,
             start=start,
             qr=qr,
-            wide=not start.startswith("targets") or len(targets) < 4,
+            wide=standing_on < 4,
             max_residual_pt=max_residual_pt,
         )
         if found.ok:
@@ -199,7 +199,7 @@ def register_page(
         if found.reason == POOR_REGISTRATION and len(again) >= 2 and not retry:
             redo = _similarity(again) if len(again) < 3 else _affine_of(again)
             if redo is not None:
-                starts.insert(0, ("targets again", redo))
+                starts.insert(0, ("targets again", redo, len(again)))
         if best is None or (found.matched, -found.residual_pt) > (best.matched, -best.residual_pt):
             best = found
     if best is None:
@@ -253,7 +253,10 @@ def _fit_from(
         framed, origin = _framed(pyramid, matrix, layout, level.px_per_pt, radius + level.patch_pt)
         matches = match_points(framed, origin, layout.form, level, radius, skip=skip)
         pairs = [(m.centre, _apply(matrix, m.found)) for m in matches]
-        fitted = _robust_fit(pairs, matrix, agree_pt=_AGREE_PT[level], affine=level is COARSE)
+        # A photo's perspective is kept from the first level on when there are points enough.
+        fitted = _robust_fit(
+            pairs, matrix, agree_pt=_AGREE_PT[level], affine=level is COARSE and len(pairs) < 12
+        )
         if fitted is None:
             return _failed(STRUCTURE_NOT_FOUND, matrix, rotation, start, checked=len(pairs))
         matrix, _ = fitted

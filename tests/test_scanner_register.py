@@ -317,7 +317,7 @@ def test_a_target_like_blot_in_the_wrong_place_is_outvoted(
     registration = register_page(scan, dpi=200, layout=LAYOUT, rotation=0)
 
     assert registration.ok, registration
-    assert registration.matched < registration.checked  # the blot did not agree
+    assert registration.fiducials_found == 3  # the blot was not taken for the target
     assert registration.residual_pt < 0.5
     assert _max_error_pt(registration, truth, 200 / 72) < 1.5
 
@@ -455,7 +455,7 @@ def test_a_photocopy_of_a_photocopy_registers(
     registration = register_page(scan, dpi=200, layout=LAYOUT, rotation=180)
 
     assert registration.ok, registration
-    assert registration.matched > 100
+    assert registration.matched > 40
     assert registration.residual_pt < 1.0
 
 
