@@ -517,14 +517,35 @@ def _same_placement(a: Matrix, b: Matrix, layout: Layout) -> bool:
 
 
 def warp_to_canon(image: np.ndarray, registration: Registration, layout: Layout) -> np.ndarray:
-    """The page warped upright into layout coordinates at `CANON_PX_PER_PT` (white outside)."""
+    """The page warped upright into layout coordinates at `CANON_PX_PER_PT` (white outside).
+
+    Paper that is not evenly white (a phone photo's shadow and exposure, a grey photocopy) is
+    made so (`scanner.structure.flatten`), so the field readers see what they see on a scan.
+    """
     height, width = canon_shape(layout.page_width_pt, layout.page_height_pt)
-    return warp_rect(
+    canon = warp_rect(
         image,
         registration,
         (0.0, 0.0, width / CANON_PX_PER_PT, height / CANON_PX_PER_PT),
         px_per_pt=CANON_PX_PER_PT,
     )
+    return even_paper(canon)
+
+
+# Paper this even and this white is left as scanned.
+_EVEN_PAPER_LEVEL = 225
+_EVEN_PAPER_SPREAD = 20
+
+
+def even_paper(canon: np.ndarray) -> np.ndarray:
+    """`canon` with its paper made white when it is grey or uneven; unchanged otherwise."""
+    small = cv2.resize(canon, None, fx=0.125, fy=0.125, interpolation=cv2.INTER_AREA)
+    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    low, high = np.percentile(paper, [5, 95])
+    if low >= _EVEN_PAPER_LEVEL and high - low <= _EVEN_PAPER_SPREAD:
+        return canon
+    # Wider than a blacked-out mark box (11.5 pt) or a thick signature stroke.
+    return flatten(canon, CANON_PX_PER_PT, widest_pt=24.0)
 
 
 def warp_rect(

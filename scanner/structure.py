@@ -112,13 +112,13 @@ def structure_points(form: str, level: Level) -> tuple[Patch, ...]:
     return tuple(patches)
 
 
-def flatten(grey: np.ndarray, px_per_pt: float) -> np.ndarray:
+def flatten(grey: np.ndarray, px_per_pt: float, *, widest_pt: float = 12.0) -> np.ndarray:
     """`grey` with its paper made even: shadows, uneven light and a grey photocopy lifted.
 
-    Each pixel is divided by the local paper brightness (a grey closing wider than any
-    printed stroke or box), so ink keeps its contrast and the paper becomes white.
+    Each pixel is divided by the local paper brightness (a grey closing wider than any dark
+    thing of up to `widest_pt` points), so ink keeps its contrast and the paper becomes white.
     """
-    size = max(3, round(12 * px_per_pt) | 1)
+    size = max(3, round(widest_pt * px_per_pt) | 1)
     paper = cv2.morphologyEx(
         grey, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     )
