@@ -330,19 +330,44 @@ def _accept(reads: tuple[str, ...]) -> str | None:
 
     A read counts only when it has the printed shape (``XXXX-XXXX-XXX``) and its check
     character is right: that catches every single misread symbol, and most double ones.
+    When no read is valid, one symbol tesseract is known to confuse (S/5, Z/2, B/8, G/6,
+    Q/0, D/0) may be swapped in a read: accepted only when exactly one serial comes out of
+    all such swaps, from at least two reads (a second valid candidate leaves the page to a
+    person).
     """
+    shaped = [r.replace(" ", "") for r in reads if _PRINTED_SERIAL.match(r.replace(" ", ""))]
     valid: list[str] = []
-    for read in reads:
-        compact = read.replace(" ", "")
-        if not _PRINTED_SERIAL.match(compact):
-            continue
+    for compact in shaped:
         try:
             valid.append(normalize_serial(compact))
         except InvalidSerial:
             continue
-    if len(set(valid)) != 1 or len(valid) < _MIN_AGREEING_READS:
+    if valid:
+        if len(set(valid)) != 1 or len(valid) < _MIN_AGREEING_READS:
+            return None
+        return valid[0]
+    supported: dict[str, int] = {}
+    for compact in shaped:
+        found: set[str] = set()
+        for index, char in enumerate(compact):
+            for other in _CONFUSED.get(char, ""):
+                try:
+                    found.add(normalize_serial(compact[:index] + other + compact[index + 1 :]))
+                except InvalidSerial:
+                    continue
+        for serial in found:
+            supported[serial] = supported.get(serial, 0) + 1
+    if len(supported) != 1:
         return None
-    return valid[0]
+    ((serial, count),) = supported.items()
+    return serial if count >= _MIN_AGREEING_READS else None
+
+
+# Symbols tesseract reads for one another in the printed serial (OCR-B and Courier).
+_CONFUSED = {
+    "S": "5", "5": "S", "Z": "2", "2": "Z", "B": "8", "8": "B",
+    "G": "6", "6": "G", "Q": "0", "D": "0",
+}  # fmt: skip
 
 
 def geometry_layout(form: str = FORM_V1) -> Layout:
