@@ -28,6 +28,7 @@ import logging
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -326,41 +327,64 @@ def _stack(images: list[np.ndarray]) -> np.ndarray:
 
 
 def _accept(reads: tuple[str, ...]) -> str | None:
-    """The serial when at least two reads agree on it and no read gives another valid one.
+    """The serial when the reads agree on it beyond doubt, else None.
 
-    A read counts only when it has the printed shape (``XXXX-XXXX-XXX``) and its check
-    character is right: that catches every single misread symbol, and most double ones.
-    When no read is valid, one symbol tesseract is known to confuse (S/5, Z/2, B/8, G/6,
-    Q/0, D/0) may be swapped in a read: accepted only when exactly one serial comes out of
-    all such swaps, from at least two reads (a second valid candidate leaves the page to a
-    person).
+    A read counts only when it has the printed shape (``XXXX-XXXX-XXX``). The reads are put
+    to a vote symbol by symbol; the serial must be that strict majority, read whole by at
+    least two reads, with a right check character (which catches every single misread
+    symbol, and most double ones), and no read may give another valid serial. When the
+    majority's check character is wrong, one symbol tesseract is known to confuse (S/5, Z/2,
+    B/8, G/6, Q/0, D/0) may be swapped in it: accepted only when exactly one valid serial
+    comes out. (Two reads agreeing on a valid serial were not enough: a photocopied page read
+    ``W8XR`` three times and ``WEXR`` three times, and the latter's check character was right
+    by chance.)
     """
-    shaped = [r.replace(" ", "") for r in reads if _PRINTED_SERIAL.match(r.replace(" ", ""))]
-    valid: list[str] = []
+    shaped = [
+        r.replace(" ", "").upper().replace("-", "").translate(_LOOKALIKE)
+        for r in reads
+        if _PRINTED_SERIAL.match(r.replace(" ", "").upper())
+    ]
+    majority = _majority(shaped)
+    if majority is None or shaped.count(majority) < _MIN_AGREEING_READS:
+        return None
+    valid = set()
     for compact in shaped:
         try:
-            valid.append(normalize_serial(compact))
+            valid.add(normalize_serial(compact))
         except InvalidSerial:
             continue
+    try:
+        serial = normalize_serial(majority)
+    except InvalidSerial:
+        serial = None
+    if serial is not None:
+        return serial if valid == {serial} else None
     if valid:
-        if len(set(valid)) != 1 or len(valid) < _MIN_AGREEING_READS:
-            return None
-        return valid[0]
-    supported: dict[str, int] = {}
-    for compact in shaped:
-        found: set[str] = set()
-        for index, char in enumerate(compact):
-            for other in _CONFUSED.get(char, ""):
-                try:
-                    found.add(normalize_serial(compact[:index] + other + compact[index + 1 :]))
-                except InvalidSerial:
-                    continue
-        for serial in found:
-            supported[serial] = supported.get(serial, 0) + 1
-    if len(supported) != 1:
         return None
-    ((serial, count),) = supported.items()
-    return serial if count >= _MIN_AGREEING_READS else None
+    found: set[str] = set()
+    for index, char in enumerate(majority):
+        for other in _CONFUSED.get(char, ""):
+            try:
+                found.add(normalize_serial(majority[:index] + other + majority[index + 1 :]))
+            except InvalidSerial:
+                continue
+    return found.pop() if len(found) == 1 else None
+
+
+def _majority(compacts: list[str]) -> str | None:
+    """Each symbol the strict majority of `compacts` (same length) read there, or None."""
+    if not compacts:
+        return None
+    out = []
+    for column in zip(*compacts, strict=True):
+        symbol, count = Counter(column).most_common(1)[0]
+        if 2 * count <= len(column):
+            return None
+        out.append(symbol)
+    return "".join(out)
+
+
+_LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
 # Symbols tesseract reads for one another in the printed serial (OCR-B and Courier).
