@@ -28,7 +28,6 @@ import logging
 import math
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -329,69 +328,57 @@ def _stack(images: list[np.ndarray]) -> np.ndarray:
 def _accept(reads: tuple[str, ...]) -> str | None:
     """The serial when the reads agree on it beyond doubt, else None.
 
-    A read counts only when it has the printed shape (``XXXX-XXXX-XXX``). The reads are put
-    to a vote symbol by symbol; the serial must be that strict majority, read whole by at
-    least two reads, with a right check character (which catches every single misread
-    symbol, and most double ones), and no read may give another valid serial. When the
-    majority's check character is wrong, one symbol tesseract is known to confuse (S/5, Z/2,
-    B/8, G/6, Q/0, D/0) may be swapped in it: accepted only when exactly one valid serial
-    comes out. (Two reads agreeing on a valid serial were not enough: a photocopied page read
-    ``W8XR`` three times and ``WEXR`` three times, and the latter's check character was right
-    by chance.)
+    A read counts only when it has the printed shape (``XXXX-XXXX-XXX``). Candidates are the
+    reads whose check character is right (which catches every single misread symbol, and
+    most double ones) and, when no read is right, a read with one symbol tesseract is known
+    to confuse (S/5, Z/2, B/8, G/6, Q/0, D/0, J/1) swapped. A candidate is accepted when it is
+    the only one, at least two reads are it or one known confusion away from it, and no read
+    contradicts it: a read one or two symbols away where a symbol differs otherwise than by a
+    known confusion. (Two reads agreeing on a valid serial were not enough: a photocopied
+    page read ``W8XR`` three times and ``WEXR`` three times, and the latter's check character
+    was right by chance.)
     """
     shaped = [
         r.replace(" ", "").upper().replace("-", "").translate(_LOOKALIKE)
         for r in reads
         if _PRINTED_SERIAL.match(r.replace(" ", "").upper())
     ]
-    majority = _majority(shaped)
-    if majority is None or shaped.count(majority) < _MIN_AGREEING_READS:
-        return None
-    valid = set()
+    candidates: set[str] = set()
     for compact in shaped:
         try:
-            valid.add(normalize_serial(compact))
+            candidates.add(normalize_serial(compact))
         except InvalidSerial:
             continue
-    try:
-        serial = normalize_serial(majority)
-    except InvalidSerial:
-        serial = None
-    if serial is not None:
-        return serial if valid == {serial} else None
-    if valid:
+    if not candidates:
+        for compact in set(shaped):
+            for index, char in enumerate(compact):
+                for other in _CONFUSED.get(char, ""):
+                    try:
+                        swapped = compact[:index] + other + compact[index + 1 :]
+                        candidates.add(normalize_serial(swapped))
+                    except InvalidSerial:
+                        continue
+    if len(candidates) != 1:
         return None
-    found: set[str] = set()
-    for index, char in enumerate(majority):
-        for other in _CONFUSED.get(char, ""):
-            try:
-                found.add(normalize_serial(majority[:index] + other + majority[index + 1 :]))
-            except InvalidSerial:
-                continue
-    return found.pop() if len(found) == 1 else None
-
-
-def _majority(compacts: list[str]) -> str | None:
-    """Each symbol the strict majority of `compacts` (same length) read there, or None."""
-    if not compacts:
-        return None
-    out = []
-    for column in zip(*compacts, strict=True):
-        symbol, count = Counter(column).most_common(1)[0]
-        if 2 * count <= len(column):
-            return None
-        out.append(symbol)
-    return "".join(out)
-
-
-_LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+    (serial,) = candidates
+    support = 0
+    for compact in shaped:
+        differing = [(a, b) for a, b in zip(compact, serial, strict=True) if a != b]
+        explained = all(b in _CONFUSED.get(a, "") for a, b in differing)
+        if len(differing) <= 2 and not explained:
+            return None  # a near read that says otherwise
+        support += int(len(differing) <= 1 and explained)
+    return serial if support >= _MIN_AGREEING_READS else None
 
 
 # Symbols tesseract reads for one another in the printed serial (OCR-B and Courier).
 _CONFUSED = {
     "S": "5", "5": "S", "Z": "2", "2": "Z", "B": "8", "8": "B",
-    "G": "6", "6": "G", "Q": "0", "D": "0",
+    "G": "6", "6": "G", "Q": "0", "D": "0", "J": "1", "1": "J",
 }  # fmt: skip
+
+
+_LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
 def geometry_layout(form: str = FORM_V1) -> Layout:
