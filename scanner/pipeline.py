@@ -332,9 +332,9 @@ def _accept(reads: tuple[str, ...]) -> str | None:
     reads whose check character is right (which catches every single misread symbol, and
     most double ones) and, when no read is right, a read with one symbol tesseract is known
     to confuse (S/5, Z/2, B/8, G/6, Q/0, D/0, J/1) swapped. A candidate is accepted when it is
-    the only one, at least two reads are it or one known confusion away from it, and no read
-    contradicts it: a read one or two symbols away where a symbol differs otherwise than by a
-    known confusion. (Two reads agreeing on a valid serial were not enough: a photocopied
+    the only one, at least two reads are it or one known confusion away from it, and those
+    reads outnumber more than twice the reads that contradict it (one or two symbols away,
+    differing otherwise than by a known confusion). (Two reads agreeing on a valid serial were not enough: a photocopied
     page read ``W8XR`` three times and ``WEXR`` three times, and the latter's check character
     was right by chance.)
     """
@@ -361,14 +361,15 @@ def _accept(reads: tuple[str, ...]) -> str | None:
     if len(candidates) != 1:
         return None
     (serial,) = candidates
-    support = 0
+    support = against = 0
     for compact in shaped:
         differing = [(a, b) for a, b in zip(compact, serial, strict=True) if a != b]
         explained = all(b in _CONFUSED.get(a, "") for a, b in differing)
-        if len(differing) <= 2 and not explained:
-            return None  # a near read that says otherwise
         support += int(len(differing) <= 1 and explained)
-    return serial if support >= _MIN_AGREEING_READS else None
+        against += int(len(differing) <= 2 and not explained)  # a near read saying otherwise
+    if support < _MIN_AGREEING_READS or 2 * against >= support:
+        return None
+    return serial
 
 
 # Symbols tesseract reads for one another in the printed serial (OCR-B and Courier).
