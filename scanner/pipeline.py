@@ -334,9 +334,9 @@ def _accept(reads: tuple[str, ...]) -> str | None:
     to confuse (S/5, Z/2, B/8, G/6, Q/0, D/0, J/1) swapped. A candidate is accepted when it is
     the only one, at least two reads are it or one known confusion away from it, and those
     reads outnumber more than twice the reads that contradict it (one or two symbols away,
-    differing otherwise than by a known confusion). (Two reads agreeing on a valid serial were not enough: a photocopied
-    page read ``W8XR`` three times and ``WEXR`` three times, and the latter's check character
-    was right by chance.)
+    differing otherwise than by a known confusion). (Two reads agreeing on a valid serial
+    were not enough: a photocopied page read ``W8XR`` three times and ``WEXR`` three times,
+    and the latter's check character was right by chance.)
     """
     shaped = [
         r.replace(" ", "").upper().replace("-", "").translate(_LOOKALIKE)
