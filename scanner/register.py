@@ -454,7 +454,12 @@ def _affine_of(pairs: list[Pair]) -> Matrix:
 
 def _page_quad(image: np.ndarray) -> np.ndarray | None:
     """The paper's four corners (clockwise from top-left, image pixels) when the page lies on
-    a clearly darker background (a photo); None for a scan (paper to the image's edges)."""
+    a clearly darker background (a photo); None for a scan (paper to the image's edges).
+
+    The paper is what is clearly brighter than the background seen along the image's edges;
+    a shadow across the page is still brighter than the desk, though Otsu's threshold may
+    cut it off, so the larger of the two pages found is taken.
+    """
     height, width = image.shape
     factor = 600.0 / max(height, width)
     small = cv2.resize(
@@ -463,24 +468,31 @@ def _page_quad(image: np.ndarray) -> np.ndarray | None:
         interpolation=cv2.INTER_AREA,
     )
     blurred = cv2.GaussianBlur(small, (5, 5), 0)
-    _, paper = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    edge = np.concatenate([blurred[:4].ravel(), blurred[-4:].ravel()])
+    edge = np.concatenate([edge, blurred[:, :4].ravel(), blurred[:, -4:].ravel()])
+    desk, bright = float(np.median(edge)), float(np.percentile(blurred, 90))
+    if bright - desk < 40:
+        return None  # no darker background: a scan
+    _, otsu = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, low = cv2.threshold(blurred, desk + 0.25 * (bright - desk), 255, cv2.THRESH_BINARY)
+    best: np.ndarray | None = None
+    best_area = 0.0
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
-    paper = cv2.morphologyEx(paper, cv2.MORPH_CLOSE, kernel)
-    contours, _ = cv2.findContours(paper, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
+    for paper in (otsu, low):
+        paper = cv2.morphologyEx(paper, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        paper = cv2.morphologyEx(paper, cv2.MORPH_CLOSE, kernel)
+        contours, _ = cv2.findContours(paper, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not contours:
+            continue
+        hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+        area = cv2.contourArea(hull)
+        if 0.2 * paper.size <= area <= 0.95 * paper.size and area > best_area:
+            best, best_area = hull, area
+    if best is None:
         return None
-    biggest = max(contours, key=cv2.contourArea)
-    area = cv2.contourArea(biggest)
-    if not 0.2 * paper.size <= area <= 0.95 * paper.size:
-        return None
-    # The background must be clearly darker than the paper, not a grey margin of a scan.
-    inside = cv2.drawContours(np.zeros_like(paper), [biggest], -1, 255, -1) > 0
-    if float(np.median(small[inside])) - float(np.median(small[~inside])) < 40:
-        return None
-    hull = cv2.convexHull(biggest)
-    quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2)
+    quad = cv2.approxPolyDP(best, 0.02 * cv2.arcLength(best, True), True).reshape(-1, 2)
     if len(quad) != 4:
-        quad = cv2.boxPoints(cv2.minAreaRect(hull))
+        quad = cv2.boxPoints(cv2.minAreaRect(best))
     points = np.asarray(quad, dtype=np.float64) / factor
     return _clockwise(points)
 

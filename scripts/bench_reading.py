@@ -186,6 +186,9 @@ def evaluate(paths: list[Path], reader: DigitReader, settings: ReadingSettings) 
         counts["identified"] += 1
         tally.serial_ocr += int(identity.barcode is None)
         counts["by_serial"] += int(identity.barcode is None)
+        counts["blotted_by_serial"] += int(
+            identity.barcode is None and "blot_qr" in truth.degradations
+        )
         if not result.registered or result.canon is None:
             tally.registration_failed += 1
             counts[f"failed {result.review_reason}"] += 1
@@ -230,7 +233,7 @@ def report(tally: Tally, threshold: float) -> None:
             f"{c['registered']:>7}  {failures}"
         )
     blotted = sum(c["blotted"] for c in tally.by_condition.values())
-    rescued = sum(c["by_serial"] for c in tally.by_condition.values())
+    rescued = sum(c["blotted_by_serial"] for c in tally.by_condition.values())
     print(f"blotted-code pages identified by printed serial: {rescued}/{blotted}")
     print(
         f"pages: {tally.pages}  identified {tally.identified} (by printed serial "
