@@ -33,7 +33,7 @@ bench-reading: setup-dev
 
 bench-intake: setup-dev
 	.venv/bin/pip install -q -e ".[dev,bench]"
-	.venv/bin/python scripts/bench_intake.py --pages 200
+	.venv/bin/python scripts/bench_intake.py
 
 bench-ui: setup-dev
 	.venv/bin/python scripts/bench_review_ui.py --items 60

@@ -29,6 +29,7 @@ from attendance.models import (
     utcnow,
 )
 from attendance.review_queue import close_item, finding_flags, finish_item, take_item
+from attendance.review_queue import finding_version as current_finding_version
 from attendance.sheets import page_readings
 from attendance.values import KEYED, current_value, normalize_value
 from forms.layout import MarkField, SignatureField, TimeField
@@ -51,10 +52,21 @@ def accept_item(
     reviewer: str,
     version: int | None = None,
     reason: str | None = None,
+    finding_version: str | None = None,
 ) -> Decision:
-    """The reviewer confirms: a field's machine value is right, or a flag may stand."""
+    """The reviewer confirms: a field's machine value is right, or a flag may stand.
+
+    `finding_version` (`review_queue.finding_version`) is the finding as the reviewer saw
+    it: when its days or severity changed since, nothing is written (VersionConflict)."""
     with session_scope(engine) as session:
-        return _accept(session, item_id, reviewer=reviewer, version=version, reason=reason)
+        return _accept(
+            session,
+            item_id,
+            reviewer=reviewer,
+            version=version,
+            reason=reason,
+            finding_version=finding_version,
+        )
 
 
 def accept_items(
@@ -68,7 +80,13 @@ def accept_items(
 
 
 def _accept(
-    session: Session, item_id: int, *, reviewer: str, version: int | None, reason: str | None
+    session: Session,
+    item_id: int,
+    *,
+    reviewer: str,
+    version: int | None,
+    reason: str | None,
+    finding_version: str | None = None,
 ) -> Decision:
     item = take_item(session, item_id, reviewer=reviewer, now=utcnow())
     if item.reading_id is not None:
@@ -86,6 +104,11 @@ def _accept(
         else:  # an item of one flag and day, from before findings
             flag = session.get(SheetFlag, item.flag_id)
             flags = [flag] if flag is not None and flag.state == FlagState.OPEN.value else []
+        if finding_version is not None and finding_version != current_finding_version(flags):
+            raise VersionConflict(
+                f"item {item_id}: the finding changed since it was shown (its days or "
+                "severity); look at it again"
+            )
         red = [f for f in flags if f.severity == Severity.RED.value]
         if red and not (reason and reason.strip()):
             raise NotAllowed(

@@ -14,9 +14,17 @@ import cv2
 import numpy as np
 from sqlmodel import Session
 
+from attendance import crops, review_queue
 from attendance.errors import DomainError, ErrorKind, ItemNotFound
 from attendance.flags import FLAG_CODES
-from attendance.models import FieldReading, ReviewItem, ScannedPage, Sheet, SheetFlag
+from attendance.models import (
+    Certificate,
+    FieldReading,
+    ReviewItem,
+    ScannedPage,
+    Sheet,
+    SheetFlag,
+)
 from attendance.months import parse_month
 from attendance.sheets import source_page
 from forms.canon import canon_slice
@@ -33,8 +41,10 @@ class EvidenceMissing(DomainError, LookupError):
     kind = ErrorKind.NOT_FOUND
 
 
+@functools.lru_cache(maxsize=64)
 def layout_for(serial: str, month: str, form: str = FORM_V1) -> Layout:
-    """The layout of sheet `serial` for `month` (YYYY-MM), in its form revision."""
+    """The sheet's layout in its form revision (frozen, so shared: the review screen asks for
+    it per item)."""
     return build_layout(serial, parse_month(month), form=form)
 
 
@@ -107,12 +117,64 @@ def digit_cells(canon: np.ndarray, field: TimeField) -> list[np.ndarray]:
     return [cut(canon, rect) for rect in field.cells]
 
 
-WEEKLY_CODES = frozenset({"weekly_hours_over", "weekly_hours_inconsistent"})
+WEEKLY_CODES = crops.WEEKLY_CODES
+
+
+def finding_image(session: Session, sheet: Sheet, canon: np.ndarray, code: str) -> np.ndarray:
+    """The crop of the finding `code` on `sheet`: the rows of its days with their authorized
+    hours, its signature box, or the page's header for a finding about the whole sheet."""
+    assert sheet.id is not None
+    certificate = session.get(Certificate, sheet.certificate_id)
+    assert certificate is not None
+    flags = review_queue.finding_flags(session, sheet.id, code)
+    days = [
+        crops.FindingDay(
+            day=dt.date.fromisoformat(flag.day),
+            authorized=review_queue.authorized_hours(certificate, dt.date.fromisoformat(flag.day)),
+            message=flag.message,
+        )
+        for flag in flags
+        if flag.day
+    ]
+    meaning = FLAG_CODES[code].meaning if code in FLAG_CODES else code
+    summary = "; ".join(f.message for f in flags if not f.day) or meaning
+    return crops.finding_crop(
+        canon,
+        layout_for(sheet.serial, sheet.month, sheet.form_version),
+        code,
+        days,
+        summary=summary,
+        authorized=certificate.schedule_text,
+        hours=lambda day: review_queue.authorized_hours(certificate, day),
+    )
+
+
+def item_rects(session: Session, item_id: int) -> list[Rect]:
+    """Where the item is on its sheet's page (points): a field's boxes, a finding's rows or
+    signature box; none for a whole page or a finding about the whole sheet."""
+    item = session.get(ReviewItem, item_id)
+    if item is None:
+        raise ItemNotFound(f"no review item {item_id}")
+    sheet = session.get(Sheet, item.sheet_id) if item.sheet_id else None
+    if sheet is None:
+        return []
+    if item.reading_id is not None:
+        reading = session.get(FieldReading, item.reading_id)
+        assert reading is not None
+        layout = layout_for(sheet.serial, sheet.month, sheet.form_version)
+        return [field_box(layout.field(reading.field_name))]
+    if item.finding_code is not None:
+        assert sheet.id is not None
+        flags = review_queue.finding_flags(session, sheet.id, item.finding_code)
+        days = [dt.date.fromisoformat(f.day) for f in flags if f.day]
+        return crops.finding_rects(item.finding_code, days)
+    return []
 
 
 def item_evidence_png(session: Session, item_id: int) -> bytes:
-    """The image a reviewer judges the item by: a field's crop, a flagged day's row, or the
-    whole page (unidentified or unregistered pages, and flags on the whole sheet)."""
+    """The image a reviewer judges the item by (`attendance.crops`): a field's crop with its
+    boxes and labels drawn, a finding's rows or box, or the whole page (unidentified or
+    unregistered pages)."""
     item = session.get(ReviewItem, item_id)
     if item is None:
         raise ItemNotFound(f"no review item {item_id}")
@@ -125,9 +187,10 @@ def item_evidence_png(session: Session, item_id: int) -> bytes:
     if item.reading_id is not None and sheet is not None:
         reading = session.get(FieldReading, item.reading_id)
         assert reading is not None
-        return field_crop_png(
-            page.canon_path, sheet.serial, sheet.month, reading.field_name, sheet.form_version
-        )
+        layout = layout_for(sheet.serial, sheet.month, sheet.form_version)
+        return png(crops.field_crop(load_canon(page.canon_path), layout, reading.field_name))
+    if item.finding_code is not None and sheet is not None and page.canon_path:
+        return png(finding_image(session, sheet, load_canon(page.canon_path), item.finding_code))
     if item.flag_id is not None and sheet is not None and page.canon_path:
         flag = session.get(SheetFlag, item.flag_id)
         assert flag is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
 
 from sqlmodel import Session, col, select
 
@@ -19,7 +20,6 @@ from attendance.flags import NOTE, REVIEW, Flag, Severity
 from attendance.lifecycle import IN_PLAY, settle_status
 from attendance.models import (
     Certificate,
-    FieldReading,
     FlagState,
     ItemKind,
     ItemState,
@@ -44,12 +44,12 @@ from attendance.rules import (
     fiscal_year_start,
 )
 from attendance.schedule import Schedule
-from attendance.sheets import page_readings, source_page
+from attendance.sheets import FieldValue, page_values, source_page
 from attendance.values import MARKED, SIGNED, current_value, minutes
 from forms.layout import ABSENCE_CODES
 
 
-def _day_entries(month: dt.date, readings: dict[str, FieldReading]) -> tuple[DayEntry, ...]:
+def _day_entries(month: dt.date, readings: Mapping[str, FieldValue]) -> tuple[DayEntry, ...]:
     entries = []
     for day in month_days(month):
         prefix = f"day.{day.day:02d}"
@@ -72,7 +72,7 @@ def _day_entries(month: dt.date, readings: dict[str, FieldReading]) -> tuple[Day
     return tuple(entries)
 
 
-def _signed(reading: FieldReading | None) -> bool | None:
+def _signed(reading: FieldValue | None) -> bool | None:
     return None if reading is None else current_value(reading) == SIGNED
 
 
@@ -97,7 +97,7 @@ def _absence_days(session: Session, sheet: Sheet) -> dict[str, int]:
     page = source_page(session, sheet)
     if page is None or page.id is None:
         return {}
-    readings = page_readings(session, page.id)
+    readings = page_values(session, page.id)
     counts: dict[str, int] = defaultdict(int)
     for entry in _day_entries(parse_month(sheet.month), readings):
         for category in {absence_category(code) for code in entry.absences}:
@@ -121,7 +121,7 @@ def _prior_absences(session: Session, sheet: Sheet, certificate: Certificate) ->
 
 
 def _duplicates(
-    session: Session, sheet: Sheet, record: dict[str, FieldReading]
+    session: Session, sheet: Sheet, record: Mapping[str, FieldValue]
 ) -> tuple[DuplicateScan, ...]:
     scans = []
     for page, file in session.exec(
@@ -138,13 +138,13 @@ def _duplicates(
             DuplicateScan(
                 file_sha256=file.sha256,
                 page=page.page_number,
-                differs=content_differs(record, page_readings(session, page.id)),
+                differs=content_differs(record, page_values(session, page.id)),
             )
         )
     return tuple(scans)
 
 
-def content_differs(record: dict[str, FieldReading], other: dict[str, FieldReading]) -> bool:
+def content_differs(record: Mapping[str, FieldValue], other: Mapping[str, FieldValue]) -> bool:
     """True when a second scan says something else than the record on a field both read
     with confidence (a field the machine was unsure of on either scan is not evidence)."""
     if not record or not other:
@@ -166,7 +166,7 @@ def sheet_facts(session: Session, sheet: Sheet) -> SheetFacts:
     assert provider is not None
     month = parse_month(sheet.month)
     page = source_page(session, sheet)
-    readings = page_readings(session, page.id) if page is not None and page.id else {}
+    readings = page_values(session, page.id) if page is not None and page.id else {}
     received = sheet.received_at
     return SheetFacts(
         serial=sheet.serial,

@@ -32,6 +32,7 @@ from attendance import findings, lifecycle, review_queue
 from attendance.agency_settings import load_config
 from attendance.db import record_event
 from attendance.models import FieldReading, PageStatus, ScannedFile, ScannedPage, Sheet, SheetStatus
+from attendance.review_queue import NewReading
 from forms.layout import FORMS
 
 log = logging.getLogger(__name__)
@@ -154,10 +155,11 @@ def record_pages(
         for name, value in values.items():
             setattr(page_row, name, value)
         session.add(page_row)
+        stored: list[NewReading] = []
         if sheet is not None and page.readings:
             # Kept for duplicates too: a second scan's content is evidence a reviewer compares.
             session.flush()  # the page's id, for its readings
-            _store_readings(session, sheet, page_row, page.readings, model_version)
+            stored = _store_readings(session, sheet, page_row, page.readings, model_version)
         if sheet is not None and status is PageStatus.IDENTIFIED and reason is None:
             if resubmitted:
                 review_queue.close_sheet_items(session, sheet, resolution="superseded", actor=actor)
@@ -175,7 +177,12 @@ def record_pages(
             )
             session.flush()
             review_queue.open_page_items(
-                session, sheet=sheet, page=page_row, file_sha256=file_row.sha256, config=config
+                session,
+                sheet=sheet,
+                page=page_row,
+                file_sha256=file_row.sha256,
+                config=config,
+                readings=stored,
             )
             findings.evaluate(session, sheet, actor=actor, config=config)
         elif sheet is not None and status is PageStatus.DUPLICATE:
@@ -221,12 +228,16 @@ def _store_readings(
     page_row: ScannedPage,
     readings: Sequence[MachineReading],
     model_version: str | None,
-) -> None:
+) -> list[NewReading]:
+    """Insert the page's readings in one statement; each with the id it was given."""
     assert sheet.id is not None and page_row.id is not None
-    # One multi-row INSERT: ~270 readings a page one by one through the ORM cost 27 ms of a
-    # worker's page time (and of the SQLite write lock), in bulk about 5.
-    session.execute(
-        insert(FieldReading),
+    # One multi-row INSERT (nulls written out, so every row has the same columns): ~270
+    # readings a page one by one through the ORM cost 27 ms of a worker's page time (and of
+    # the SQLite write lock).
+    ids = session.execute(
+        insert(FieldReading)
+        .returning(col(FieldReading.id), col(FieldReading.field_name), sort_by_parameter_order=True)
+        .execution_options(render_nulls=True),
         [
             {
                 "sheet_id": sheet.id,
@@ -246,7 +257,21 @@ def _store_readings(
             }
             for machine in readings
         ],
-    )
+    ).all()
+    stored = []
+    for (row_id, name), machine in zip(ids, readings, strict=True):
+        assert name == machine.name  # RETURNING in the order of the rows given
+        stored.append(
+            NewReading(
+                id=row_id,
+                field_name=machine.name,
+                kind=machine.kind,
+                machine_value=machine.value,
+                confidence=machine.confidence,
+                needs_review=machine.needs_review,
+            )
+        )
+    return stored
 
 
 def _no_longer_the_record(session: Session, sheet: Sheet) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, or_
+from sqlalchemy import Engine, and_, case, insert, or_
 from sqlmodel import Session, col, func, select
 
 from attendance.agency import AgencyConfig
@@ -39,7 +39,6 @@ from attendance.models import (
 from attendance.months import parse_month
 from attendance.rules import due_date
 from attendance.schedule import Schedule
-from attendance.sheets import page_readings
 from attendance.values import current_value
 
 
@@ -180,6 +179,18 @@ def qa_budget_left(session: Session, file_id: int, config: AgencyConfig) -> int:
     return max(0, config.qa_batch_cap - int(used))
 
 
+@dataclass(frozen=True)
+class NewReading:
+    """A reading just stored for a page, as the receipt hands it to the queue."""
+
+    id: int
+    field_name: str
+    kind: str
+    machine_value: str | None
+    confidence: float | None
+    needs_review: bool
+
+
 def open_page_items(
     session: Session,
     *,
@@ -187,12 +198,14 @@ def open_page_items(
     page: ScannedPage,
     file_sha256: str,
     config: AgencyConfig,
+    readings: Sequence[NewReading],
 ) -> None:
-    """Queue what a person must look at on the sheet's record page: fields read with low
-    confidence, the QA sample of the others, or the whole page when it did not register."""
+    """Queue what a person must look at on a page just recorded as the sheet's record: fields
+    read with low confidence, the QA sample of the others, or the whole page when it did not
+    register. Its readings are new, so no item can exist for them yet: the items are written
+    in one statement."""
     assert sheet.id is not None and page.id is not None
     deadline = sheet_deadline(sheet, config)
-    readings = page_readings(session, page.id)
     if page.needs_review and not readings:
         open_item(
             session,
@@ -204,10 +217,10 @@ def open_page_items(
             page_id=page.id,
         )
         return
-    fields: list[tuple[FieldReading, ItemKind]] = []
-    drawn: list[tuple[float, FieldReading]] = []
-    for reading in readings.values():
-        if reading.kind not in ("time", "mark", "signature") or reading.reviewed:
+    fields: list[tuple[NewReading, ItemKind]] = []
+    drawn: list[tuple[float, NewReading]] = []
+    for reading in readings:
+        if reading.kind not in ("time", "mark", "signature"):
             continue
         if reading.needs_review:
             fields.append((reading, ItemKind.FIELD))
@@ -219,21 +232,27 @@ def open_page_items(
         # The lowest draws first, so a smaller budget keeps a subset of the same sample.
         budget = qa_budget_left(session, page.file_id, config)
         fields += [(reading, ItemKind.QA_SAMPLE) for _, reading in sorted(drawn)[:budget]]
-    for reading, kind in fields:
-        assert reading.id is not None
-        prefix = "field" if kind is ItemKind.FIELD else "qa"
-        open_item(
-            session,
-            key=f"{prefix}:{reading.id}",
-            kind=kind,
-            deadline=deadline,
-            priority=reading.confidence if reading.confidence is not None else 0.0,
-            sheet_id=sheet.id,
-            page_id=page.id,
-            reading_id=reading.id,
-            field_kind=reading.kind,
-            machine_value=reading.machine_value,
-        )
+    if not fields:
+        return
+    session.execute(
+        insert(ReviewItem),
+        [
+            {
+                "key": f"{'field' if kind is ItemKind.FIELD else 'qa'}:{reading.id}",
+                "kind": kind.value,
+                "state": ItemState.OPEN.value,
+                "deadline": deadline,
+                "priority": reading.confidence if reading.confidence is not None else 0.0,
+                "sheet_id": sheet.id,
+                "page_id": page.id,
+                "reading_id": reading.id,
+                "field_kind": reading.kind,
+                "machine_value": reading.machine_value,
+                "created_at": utcnow(),
+            }
+            for reading, kind in fields
+        ],
+    )
 
 
 def open_unidentified_item(
@@ -400,10 +419,7 @@ def _day_context(session: Session, sheet: Sheet, reading: FieldReading) -> dict[
     day = parse_month(sheet.month).replace(day=int(parts[1]))
     certificate = session.get(Certificate, sheet.certificate_id)
     assert certificate is not None
-    windows = Schedule.from_json(certificate.schedule_json).days[day.weekday()]
-    authorized = ", ".join(f"{_hhmm(w.start)}-{_hhmm(w.end)}" for w in windows) or "none"
-    if not certificate.start_date <= day <= certificate.end_date:
-        authorized = "none (outside the certificate)"
+    authorized = authorized_hours(certificate, day)
     other = None
     if parts[2] in ("in", "out"):
         other_name = f"day.{parts[1]}.{'out' if parts[2] == 'in' else 'in'}"
@@ -424,6 +440,23 @@ def _day_context(session: Session, sheet: Sheet, reading: FieldReading) -> dict[
         ).all()
     )
     return {"date": day, "authorized": authorized, "other_time": other, "day_flags": day_flags}
+
+
+def authorized_hours(certificate: Certificate, day: dt.date) -> str:
+    """The certificate's authorized hours on `day`: `07:30-17:30`, `none`, or `none (outside
+    the certificate)`."""
+    if not certificate.start_date <= day <= certificate.end_date:
+        return "none (outside the certificate)"
+    windows = Schedule.from_json(certificate.schedule_json).days[day.weekday()]
+    return ", ".join(f"{_hhmm(w.start)}-{_hhmm(w.end)}" for w in windows) or "none"
+
+
+def finding_version(flags: Collection[SheetFlag]) -> str:
+    """What a finding is made of, as a short token: its flags with their days, severities
+    and messages. A decision sent with the token a reviewer saw is refused when the finding
+    changed since (a correction elsewhere on the sheet added a day or made it red)."""
+    parts = sorted(f"{f.id}|{f.day}|{f.severity}|{f.state}|{f.message}" for f in flags)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def unidentified_suggestions(session: Session, page_id: int, limit: int = 12) -> list[str]:
@@ -650,6 +683,26 @@ def queue_stats(session: Session) -> dict[str, Any]:
         "decisions": open_items - by_kind.get(ItemKind.QA_SAMPLE.value, 0),
         "by_kind": dict(sorted(by_kind.items())),
     }
+
+
+def release_sheet(engine: Engine, sheet_id: int, *, reviewer: str) -> list[int]:
+    """Give back every open item of the sheet that `reviewer` holds (the sheet is skipped):
+    they return to the queue for anyone. The items released, by id."""
+    with session_scope(engine) as session:
+        items = session.exec(
+            select(ReviewItem)
+            .where(
+                ReviewItem.sheet_id == sheet_id,
+                ReviewItem.state == ItemState.OPEN.value,
+                ReviewItem.claimed_by == reviewer,
+            )
+            .with_for_update()
+        ).all()
+        for item in items:
+            item.claimed_by = None
+            item.claim_expires_at = None
+            session.add(item)
+        return sorted(item.id for item in items if item.id is not None)
 
 
 def release_item(engine: Engine, item_id: int, *, reviewer: str) -> None:

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="seconds added to the wall clock (read by attendance.clock at first use)",
     )
     scan_dpi: int = Field(default=200, ge=72, le=600, description="PDF pages are rendered at this")
+    intake_stats: Path | None = Field(
+        default=None,
+        description="a folder where intake processes write their stage times as they stop "
+        "(for make bench-intake; read by intake.stats)",
+    )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -179,6 +181,24 @@ def source_page(session: Session, sheet: Sheet) -> ScannedPage | None:
             ScannedPage.page_number == sheet.source_page,
         )
     ).first()
+
+
+class FieldValue(NamedTuple):
+    """The columns of a stored reading the rules read (no ORM object: a page has ~270)."""
+
+    field_name: str
+    kind: str
+    machine_value: str | None
+    final_value: str | None
+    reviewed: bool
+    needs_review: bool
+
+
+def page_values(session: Session, page_id: int) -> dict[str, FieldValue]:
+    """A page's readings by field name, as plain values (for the rules and comparisons)."""
+    columns = [getattr(FieldReading, name) for name in FieldValue._fields]
+    rows = session.execute(sa_select(*columns).where(col(FieldReading.page_id) == page_id)).all()
+    return {row[0]: FieldValue(*row) for row in rows}
 
 
 def page_readings(session: Session, page_id: int) -> dict[str, FieldReading]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from attendance.errors import InvalidValue
-from attendance.models import (
-    FieldReading,
-)
 
 MARKED = "marked"
 
@@ -15,7 +14,18 @@ SIGNED = "signed"
 KEYED = "keyed"
 
 
-def current_value(reading: FieldReading) -> str | None:
+class StoredValue(Protocol):
+    """What decides a field's value: a `FieldReading`, or its `sheets.FieldValue` columns."""
+
+    @property
+    def machine_value(self) -> str | None: ...
+    @property
+    def final_value(self) -> str | None: ...
+    @property
+    def reviewed(self) -> bool: ...
+
+
+def current_value(reading: StoredValue) -> str | None:
     """The value that counts: the reviewer's where there is one, else the machine's."""
     return reading.final_value if reading.reviewed else reading.machine_value
 

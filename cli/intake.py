@@ -53,7 +53,7 @@ def _page_progress(files: list[Path]) -> Iterator[Callable[[str], None]]:
 
 
 def cmd_intake_run(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from intake.oneshot import collect_files, missing_paths, run_intake
+    from intake.oneshot import collect_files, default_jobs, missing_paths, run_intake
 
     paths = [Path(p) for p in args.paths]
     missing = missing_paths(paths)
@@ -77,6 +77,8 @@ def cmd_intake_run(args: argparse.Namespace, settings: Settings) -> ExitCode:
             dpi=settings.scan_dpi,
             reading=reading,
             progress=progress,
+            jobs=args.jobs or default_jobs(),
+            database_url=settings.database_url,
         )
     counts = report.counts()
     if args.json:
@@ -253,6 +255,13 @@ def register(commands: Commands) -> None:
     p = commands.add(intake_commands, "run", cmd_intake_run, "process scan files and folders once")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="the batch report as JSON")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes reading pages (default: the machine's cores)",
+    )
     p = commands.add(
         intake_commands,
         "watch",

@@ -32,6 +32,7 @@ from watchdog.observers.polling import PollingObserver
 from attendance.models import ArrivalState, IntakeFile
 from intake.folders import IntakeDirs, is_inside
 from intake.queue import CannotClaim, claim_path, new_batch_id, place_unplaced, recover
+from intake.stats import ProcessStats
 
 log = logging.getLogger(__name__)
 
@@ -302,3 +303,4 @@ class Watcher:
         finally:
             observer.stop()
             observer.join(timeout=5)
+            ProcessStats("watch").write()

@@ -22,7 +22,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import cv2
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -42,8 +41,10 @@ from intake.queue import (
     renew_lease,
     wait_for_jobs,
 )
+from intake.stats import ProcessStats
 from scanner.errors import ScanError
 from scanner.load import load_page
+from scanner.pipeline import add_stage, configure_process, stage_mark
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +145,11 @@ class Worker:
         if len(options.worker_id) > 64:  # the lease column's width
             raise ValueError("a worker id is at most 64 characters")
         self.stats = WorkerStats(worker=options.worker_id)
+        self.process_stats = ProcessStats("worker")
         self.actor = f"worker:{options.worker_id}"[:64]
 
     def run(self, stop: threading.Event) -> WorkerStats:
-        # One thread per worker: parallelism comes from running more workers. OpenCV's pool
-        # only adds overhead on small per-cell work and made one worker use 1.2 cores.
-        cv2.setNumThreads(1)
+        configure_process()
         started = time.perf_counter()
         log.info("worker %s: started (pid %d)", self.options.worker_id, os.getpid())
         try:
@@ -166,6 +166,7 @@ class Worker:
         finally:
             self.stats.wall_s = time.perf_counter() - started
             self.stats.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            self.process_stats.write()
             log.info(
                 "worker %s: stopped after %d page(s)",
                 self.options.worker_id,
@@ -185,7 +186,7 @@ class Worker:
             return None
 
     def _read(self, ticket: JobTicket, timings: dict[str, float]) -> ReadPage | ScanError:
-        started = time.perf_counter()
+        started = stage_mark()
         try:
             page = load_page(
                 self.dirs.processing / ticket.claim_id,
@@ -196,7 +197,7 @@ class Worker:
             )
         except ScanError as exc:
             return exc
-        timings["load"] = time.perf_counter() - started
+        add_stage(timings, "load", started)
         return read_page(
             page,
             sha=ticket.sha256,
@@ -213,7 +214,7 @@ class Worker:
         try:
             with _Heartbeat(self.engine, ticket, self.options.lease_s):
                 result = self._read(ticket, timings)
-                recorded = time.perf_counter()
+                recorded = stage_mark()
                 finished = complete_job(
                     self.engine,
                     ticket,
@@ -221,7 +222,7 @@ class Worker:
                     actor=self.actor,
                     model_version=self.reading.reader.version if self.reading else None,
                 )
-                timings["record"] = time.perf_counter() - recorded
+                add_stage(timings, "record", recorded)
         except LeaseLost:
             self.stats.lease_lost += 1
             log.warning("page job %d: lease lost; another worker has it", ticket.job_id)
@@ -256,6 +257,7 @@ class Worker:
             self.stats.pages_done += 1
         for stage, seconds in timings.items():
             self.stats.stage_ms.setdefault(stage, []).append(seconds * 1000)
+        self.process_stats.add(ticket.sha256, ticket.page_number, timings)
         self.stats.page_ms.append((time.perf_counter() - started) * 1000)
         if finished is not None:
             place(self.engine, self.dirs, finished)

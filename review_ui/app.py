@@ -20,12 +20,12 @@ from attendance.errors import DomainError
 from attendance.settings import Settings
 from review_ui.auth import RateLimiter
 from review_ui.bodylimit import BodyLimit
-from review_ui.routes import admin, api, login, mailroom, printing, queue, sheets, status
+from review_ui.routes import admin, api, login, mailroom, printing, queue, screen, sheets, status
 from review_ui.web import HERE, Forbidden, LoginRequired, login_redirect, render
 
 log = logging.getLogger("attend.web")
 
-ROUTE_MODULES = (login, queue, sheets, mailroom, printing, status, admin, api)
+ROUTE_MODULES = (login, screen, queue, sheets, mailroom, printing, status, admin, api)
 
 
 def route_table(app: FastAPI) -> list[tuple[str, str]]:

@@ -50,14 +50,38 @@ class Barcode:
     method: str
 
 
-def find_barcode(page: np.ndarray, *, dpi: float) -> Barcode | None:
-    """Return the page's Attendance Intake QR code, or None when there is none to read."""
+def find_barcode(page: np.ndarray, *, dpi: float, corners_only: bool = False) -> Barcode | None:
+    """Return the page's Attendance Intake QR code, or None when there is none to read.
+
+    `corners_only`: only the cheap first tiers (the four corners, reduced), not the whole
+    page (a whole-page search costs up to a second or more on a page with no code of ours).
+    """
     if page.ndim != 2 or page.dtype != np.uint8:
         raise ValueError("page must be a 2-D uint8 grey image")
     if dpi <= 0:
         raise ValueError("dpi must be positive")
     for method, region, scale, origin in _search_regions(page, dpi):
+        if corners_only and not method.startswith("corner:"):
+            return None
         found = _decode_region(region, scale=scale, origin=origin, page=page, method=method)
+        if found is not None:
+            return found
+    return None
+
+
+def find_barcode_in(
+    page: np.ndarray, *, dpi: float, box: tuple[int, int, int, int]
+) -> Barcode | None:
+    """Our QR code within `box` (left, top, right, bottom pixels) of the page, where the
+    registered layout puts it: read as it is at full resolution, then cleaned up."""
+    height, width = page.shape
+    left, top = max(0, box[0]), max(0, box[1])
+    right, bottom = min(width, box[2]), min(height, box[3])
+    if right - left < 8 or bottom - top < 8:
+        return None
+    crop = page[top:bottom, left:right]
+    for method, region in (("box@1", crop), ("box@1:cleaned", _clean(crop, dpi))):
+        found = _decode_region(region, scale=1.0, origin=(left, top), page=page, method=method)
         if found is not None:
             return found
     return None

@@ -15,7 +15,7 @@ into the graph, so both backends return the same calibrated numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,7 +139,6 @@ def _drop_edge_lines(mask: np.ndarray) -> np.ndarray:
 
 def _keep_mark(mask: np.ndarray) -> np.ndarray:
     """The components of `mask` that make up the written mark (specks and edge slivers gone)."""
-    height, width = mask.shape
     # Pieces one or two pixels apart are one stroke (a light or bilevel stroke breaks up):
     # group on a slightly grown mask, but keep only the original ink pixels.
     grown = cv2.dilate(mask, np.ones((3, 3), np.uint8))
@@ -147,12 +146,26 @@ def _keep_mark(mask: np.ndarray) -> np.ndarray:
     if count <= 1:
         return np.zeros_like(mask)
     ink_area = np.bincount(labels[mask > 0], minlength=count)
+    boxes = {label: tuple(int(v) for v in stats[label, :4]) for label in range(1, count)}
+    keep = _mark_labels(boxes, ink_area, mask.shape)
+    if not keep:
+        return np.zeros_like(mask)
+    wanted = np.zeros(count, np.uint8)
+    wanted[keep] = 1
+    kept: np.ndarray = wanted[labels] & mask
+    return kept
+
+
+def _mark_labels(
+    boxes: dict[int, tuple[int, ...]], ink_area: np.ndarray, shape: tuple[int, ...]
+) -> list[int]:
+    """Which components (label -> x, y, w, h in the cell) make up the written mark."""
+    height, width = shape[0], shape[1]
     band_rows = max(2, round(EDGE_BAND_SHARE * height))
     band_cols = max(2, round(EDGE_BAND_SHARE * width))
     min_area = max(3.0, SPECK_SHARE * height * width)
     candidates: list[int] = []
-    for label in range(1, count):
-        x, y, w, h = (int(v) for v in stats[label, :4])
+    for label, (x, y, w, h) in boxes.items():
         if ink_area[label] < min_area:
             continue
         # A sliver lying wholly in one edge band and touching that edge is a box remnant or a
@@ -165,37 +178,168 @@ def _keep_mark(mask: np.ndarray) -> np.ndarray:
             continue
         candidates.append(label)
     if not candidates:
-        return np.zeros_like(mask)
+        return []
     largest = max(int(ink_area[label]) for label in candidates)
     major = [label for label in candidates if ink_area[label] >= MAJOR_SHARE * largest]
-    x0 = min(int(stats[label, cv2.CC_STAT_LEFT]) for label in major)
-    y0 = min(int(stats[label, cv2.CC_STAT_TOP]) for label in major)
-    x1 = max(int(stats[label, 0] + stats[label, 2]) for label in major)
-    y1 = max(int(stats[label, 1] + stats[label, 3]) for label in major)
+    x0 = min(boxes[label][0] for label in major)
+    y0 = min(boxes[label][1] for label in major)
+    x1 = max(boxes[label][0] + boxes[label][2] for label in major)
+    y1 = max(boxes[label][1] + boxes[label][3] for label in major)
     reach_x, reach_y = REACH_SHARE * (x1 - x0), REACH_SHARE * (y1 - y0)
     keep = list(major)
     for label in candidates:
         if label in major or ink_area[label] < MINOR_SHARE * largest:
             continue
-        x, y, w, h = (int(v) for v in stats[label, :4])
+        x, y, w, h = boxes[label]
         near_x = x + w >= x0 - reach_x and x <= x1 + reach_x
         near_y = y + h >= y0 - reach_y and y <= y1 + reach_y
         if near_x and near_y:
             keep.append(label)
+    return keep
+
+
+def _grow(stack: np.ndarray) -> np.ndarray:
+    """Each (N, h, w) layer dilated by a 3 x 3 square, nothing beyond its own edges (what
+    ``cv2.dilate`` does to one layer)."""
+    n, h, w = stack.shape
+    padded = np.zeros((n, h + 2, w + 2), stack.dtype)
+    padded[:, 1:-1, 1:-1] = stack
+    grown = padded[:, :h, :w].copy()
+    for dy in range(3):
+        for dx in range(3):
+            np.maximum(grown, padded[:, dy : dy + h, dx : dx + w], out=grown)
+    return grown
+
+
+def _drop_edge_lines_stack(stack: np.ndarray) -> np.ndarray:
+    """`_drop_edge_lines` of each (N, h, w) layer, the openings done once for all: a
+    horizontal run cannot reach another layer stacked above or below, a vertical run not one
+    set beside it."""
+    n, height, width = stack.shape
+    band_rows = max(2, round(EDGE_BAND_SHARE * height))
+    band_cols = max(2, round(EDGE_BAND_SHARE * width))
+    horizontal = cv2.getStructuringElement(
+        cv2.MORPH_RECT, (max(3, round(EDGE_LINE_MIN_SHARE * width)), 1)
+    )
+    vertical = cv2.getStructuringElement(
+        cv2.MORPH_RECT, (1, max(3, round(EDGE_LINE_MIN_SHARE * height)))
+    )
+    runs_h = cv2.morphologyEx(
+        np.ascontiguousarray(stack.reshape(n * height, width)), cv2.MORPH_OPEN, horizontal
+    ).reshape(n, height, width)
+    side_by_side = np.ascontiguousarray(stack.transpose(1, 0, 2).reshape(height, n * width))
+    runs_v = (
+        cv2.morphologyEx(side_by_side, cv2.MORPH_OPEN, vertical)
+        .reshape(height, n, width)
+        .transpose(1, 0, 2)
+    )
+    lines = np.zeros_like(stack)
+    lines[:, :band_rows] |= runs_h[:, :band_rows]
+    lines[:, -band_rows:] |= runs_h[:, -band_rows:]
+    lines[:, :, :band_cols] |= runs_v[:, :, :band_cols]
+    lines[:, :, -band_cols:] |= runs_v[:, :, -band_cols:]
+    lines = _grow(lines)
+    edge = np.zeros((height, width), np.uint8)
+    edge[: band_rows + 1] = 1
+    edge[-band_rows - 1 :] = 1
+    edge[:, : band_cols + 1] = 1
+    edge[:, -band_cols - 1 :] = 1
+    cleaned = stack.copy()
+    cleaned[(lines & edge) > 0] = 0
+    return cleaned
+
+
+def _keep_marks_stack(stack: np.ndarray) -> np.ndarray:
+    """`_keep_mark` of each (N, h, w) layer: one connected-components pass over the layers
+    stacked with a blank row between them (8-connected components cannot cross it)."""
+    n, height, width = stack.shape
+    pitch = height + 1
+    tiled = np.zeros((n * pitch, width), np.uint8)
+    tiled.reshape(n, pitch, width)[:, :height] = _grow(stack)
+    ink = np.zeros_like(tiled)
+    ink.reshape(n, pitch, width)[:, :height] = stack
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(tiled, connectivity=8)
+    kept = np.zeros_like(stack)
+    if count <= 1:
+        return kept
+    ink_area = np.bincount(labels[ink > 0], minlength=count)
+    per_layer: dict[int, dict[int, tuple[int, ...]]] = {}
+    for label in range(1, count):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        layer = y // pitch
+        per_layer.setdefault(layer, {})[label] = (x, y - layer * pitch, w, h)
     wanted = np.zeros(count, np.uint8)
-    wanted[keep] = 1
-    kept: np.ndarray = wanted[labels] & mask
+    for boxes in per_layer.values():
+        wanted[_mark_labels(boxes, ink_area, (height, width))] = 1
+    chosen = (wanted[labels] & ink).reshape(n, pitch, width)[:, :height]
+    kept[:] = chosen
     return kept
+
+
+def ink_masks(cells: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each cell's ink mask and ink share, exactly as `prepare_cell` and `ink_fraction` find
+    them, computed for all cells of one size at once (a page's digit cells are nearly all
+    one size: one partial sort and one comparison for the lot instead of one per cell)."""
+    greys = [_grey(cell) for cell in cells]
+    masks: list[np.ndarray] = [np.zeros((0, 0), np.uint8)] * len(greys)
+    shares = np.zeros(len(greys), np.float64)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for index, grey in enumerate(greys):
+        if grey.size:
+            by_shape.setdefault(grey.shape, []).append(index)
+    for shape, indices in by_shape.items():
+        stack = np.stack([greys[i] for i in indices])
+        flat = stack.reshape(len(indices), -1)
+        position = PAPER_PERCENTILE / 100 * (flat.shape[1] - 1)
+        low = int(np.floor(position))
+        high = min(low + 1, flat.shape[1] - 1)
+        partitioned = np.partition(flat, (low, high), axis=1)
+        low_value = partitioned[:, low].astype(np.float64)
+        high_value = partitioned[:, high].astype(np.float64)
+        paper = np.maximum(low_value + (position - low) * (high_value - low_value), PAPER_FLOOR)
+        threshold = paper * INK_RATIO
+        inked = (stack < threshold.reshape(-1, *([1] * len(shape)))).astype(np.uint8)
+        for k, index in enumerate(indices):
+            masks[index] = inked[k]
+            shares[index] = inked[k].mean()
+    return masks, shares
 
 
 def prepare_cell(cell: np.ndarray) -> np.ndarray:
     """The network's input for one cell crop: float32 (28, 28) in 0..1, ink 1; zeros if empty."""
-    out = np.zeros((INPUT_SIZE, INPUT_SIZE), np.float32)
     grey = _grey(cell)
     if grey.ndim != 2 or min(grey.shape) < 8:
-        return out
-    height = grey.shape[0]
-    mark = _keep_mark(_drop_edge_lines(_ink_mask(grey)))
+        return np.zeros((INPUT_SIZE, INPUT_SIZE), np.float32)
+    return prepare_mask(_ink_mask(grey))
+
+
+def prepare_mask(mask: np.ndarray) -> np.ndarray:
+    """`prepare_cell` from the cell's ink mask (`ink_masks`): the same input, step for step."""
+    if mask.ndim != 2 or min(mask.shape) < 8:
+        return np.zeros((INPUT_SIZE, INPUT_SIZE), np.float32)
+    return _network_input(_keep_mark(_drop_edge_lines(mask)))
+
+
+def prepare_masks(masks: Sequence[np.ndarray]) -> np.ndarray:
+    """`prepare_mask` of every mask, (N, 28, 28): the same inputs, with the morphology and
+    the connected components of all masks of one size done in one pass each."""
+    out = np.zeros((len(masks), INPUT_SIZE, INPUT_SIZE), np.float32)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for index, mask in enumerate(masks):
+        if mask.ndim == 2 and min(mask.shape) >= 8:
+            by_shape.setdefault(mask.shape, []).append(index)
+    for indices in by_shape.values():
+        stack = np.stack([masks[i] for i in indices]).astype(np.uint8, copy=False)
+        marks = _keep_marks_stack(_drop_edge_lines_stack(stack))
+        for k, index in enumerate(indices):
+            out[index] = _network_input(marks[k])
+    return out
+
+
+def _network_input(mark: np.ndarray) -> np.ndarray:
+    """The 28 x 28 input for the kept mark of one cell (cropped, scaled, centred by mass)."""
+    out = np.zeros((INPUT_SIZE, INPUT_SIZE), np.float32)
+    height = mark.shape[0]
     rows = np.flatnonzero(mark.any(axis=1))
     cols = np.flatnonzero(mark.any(axis=0))
     if rows.size == 0:

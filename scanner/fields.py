@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forms.layout import DateField, Layout, MarkField, SignatureField, TimeField
-from scanner.digits import CLASSES, EMPTY, DigitReader, ink_fraction, prepare_cell
-from scanner.marks import read_mark
+from forms.layout import DateField, Layout, MarkField, Rect, SignatureField, TimeField
+from scanner.digits import CLASSES, EMPTY, DigitReader, ink_masks, prepare_masks
+from scanner.marks import mark_features_many, reading_of_mark
 from scanner.readings import FieldReading, crop
 from scanner.signature import read_signature
 from scanner.timefield import (
@@ -52,24 +52,34 @@ def _cell_probabilities(
     out = np.zeros((len(fields), 4, CLASSES), dtype=np.float64)
     batch: list[np.ndarray] = []
     where: list[tuple[int, int]] = []
-    for f, field in enumerate(fields):
-        for c, rect in enumerate(field.cells):
-            cell = crop(canon, rect)
-            if ink_fraction(cell) < empty_ink:
-                out[f, c, EMPTY] = 1.0
-                continue
-            batch.append(prepare_cell(cell))
-            where.append((f, c))
+    places = [(f, c) for f, field in enumerate(fields) for c in range(len(field.cells))]
+    masks, shares = ink_masks([crop(canon, fields[f].cells[c]) for f, c in places])
+    for (f, c), mask, share in zip(places, masks, shares, strict=True):
+        if share < empty_ink:
+            out[f, c, EMPTY] = 1.0
+            continue
+        batch.append(mask)
+        where.append((f, c))
     if batch:
-        probabilities = reader.probabilities(np.stack(batch).astype(np.float32))
+        probabilities = reader.probabilities(prepare_masks(batch))
         for (f, c), row in zip(where, probabilities, strict=True):
             out[f, c] = row
     return out
 
 
-def _ampm(canon: np.ndarray, field: TimeField, settings: ReadingSettings) -> AmPm:
-    am = read_mark(canon, f"{field.name}.am", field.am, review_below=settings.mark_review_below)
-    pm = read_mark(canon, f"{field.name}.pm", field.pm, review_below=settings.mark_review_below)
+def _marks(
+    canon: np.ndarray, boxes: dict[str, Rect], settings: ReadingSettings
+) -> dict[str, FieldReading]:
+    """Every mark box of the page read (by name), measured all at once."""
+    features = mark_features_many(canon, list(boxes.values()))
+    return {
+        name: reading_of_mark(name, found, review_below=settings.mark_review_below)
+        for name, found in zip(boxes, features, strict=True)
+    }
+
+
+def _ampm(marks: dict[str, FieldReading], field: TimeField) -> AmPm:
+    am, pm = marks[f"{field.name}.am"], marks[f"{field.name}.pm"]
     return AmPm(
         am=am.value == MARKED, pm=pm.value == MARKED, confidence=min(am.confidence, pm.confidence)
     )
@@ -96,6 +106,11 @@ def read_sheet_fields(
         field.name: time_distribution(probabilities[i]) for i, field in enumerate(time_fields)
     }
     by_name = {field.name: field for field in time_fields}
+    boxes: dict[str, Rect] = {}
+    for field in time_fields:
+        boxes[f"{field.name}.am"], boxes[f"{field.name}.pm"] = field.am, field.pm
+    boxes.update({f.name: f.box for f in layout.fields if isinstance(f, MarkField)})
+    marks = _marks(canon, boxes, settings)
 
     readings: dict[str, FieldReading] = {}
     for field in time_fields:
@@ -106,8 +121,8 @@ def read_sheet_fields(
         resolved_in, resolved_out = resolve_day(
             written[field.name],
             written[out_name],
-            in_marks=_ampm(canon, field, settings),
-            out_marks=_ampm(canon, out_field, settings),
+            in_marks=_ampm(marks, field),
+            out_marks=_ampm(marks, out_field),
             windows=windows.get(field.date, ()),
         )
         readings[field.name] = _time_reading(field.name, resolved_in, settings)
@@ -115,9 +130,7 @@ def read_sheet_fields(
 
     for other in layout.fields:
         if isinstance(other, MarkField):
-            readings[other.name] = read_mark(
-                canon, other.name, other.box, review_below=settings.mark_review_below
-            )
+            readings[other.name] = marks[other.name]
         elif isinstance(other, SignatureField):
             readings[other.name] = read_signature(
                 canon, other.name, other.box, review_below=settings.signature_review_below

@@ -1,7 +1,11 @@
 """Load a scan file (PDF, TIFF, JPEG, PNG) as 8-bit grey page rasters.
 
-Only reads its input. PDFs are rasterized by poppler (``pdfinfo``, ``pdftoppm``) writing to a
-pipe, never to temporary files; every poppler call has a timeout. Raster formats are decoded by
+Only reads its input. A PDF page that is one scanned image (JPEG, or 1-bit CCITT Group 3/4)
+covering the page, as scanners write them, is decoded in-process from that image, at its own
+resolution: the PDF is read with qpdf (``pikepdf``), which also gives the page count and
+sizes. Any other page, and any PDF qpdf has to repair or cannot open, is rasterized by
+poppler (``pdfinfo``, ``pdftoppm``) writing to a pipe, never to temporary files; every
+poppler call has a timeout. Raster formats are decoded by
 Pillow after their header has been checked against a size limit, so a decompression bomb is
 refused before any pixel is decoded. Failures raise ``ScanError`` with a reason code and a
 message that never names the file (mailrooms name scans after children).
@@ -10,28 +14,34 @@ A symbolic link is refused, never followed, and anything but a regular file (a F
 is refused before it is opened: opening a FIFO would block.
 
 ``check_file`` does every up-front check without rendering; ``load_pages`` checks the whole
-file, then yields its pages; ``load_page`` gives one page, as a worker does per page job.
+file, then yields its pages; ``load_page`` gives one page, as a worker does per page job. Both
+take a page's embedded image when it has one (``prefer_embedded``, the default), so a page is
+loaded the same way whichever intake reads it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
 import stat
+import struct
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import cv2
 import numpy as np
 from PIL import Image, ImageChops, ImageOps
 
 from scanner.errors import Reason, ScanError
+
+if TYPE_CHECKING:
+    import pikepdf
 
 DEFAULT_IMAGE_DPI = 200.0
 """Resolution assumed for a raster file whose metadata gives none (or a nonsensical one)."""
@@ -124,6 +134,9 @@ def count_pages(path: Path, *, timeout_s: float = 60) -> int:
     """Return the number of pages in the scan file, without rendering any of them."""
     fmt = sniff_format(path)
     if fmt == "pdf":
+        with _QpdfFile.open(path) as qpdf:
+            if qpdf.pdf is not None:
+                return len(qpdf.pdf.pages)
         return len(_pdf_pages(path, first=1, last=_MAX_PAGE, timeout_s=timeout_s))
     if fmt == "tiff":
         with _open_image(path) as image:
@@ -136,7 +149,10 @@ def check_file(path: Path, *, timeout_s: float = 60, max_page_inches: float = 20
     page's size) without rendering or decoding pixels. Raises ScanError."""
     fmt = sniff_format(path)
     if fmt == "pdf":
-        pages = _checked_pdf_pages(path, timeout_s=timeout_s, max_page_inches=max_page_inches)
+        with _QpdfFile.open(path) as qpdf:
+            pages = _checked_pdf_pages(
+                path, timeout_s=timeout_s, max_page_inches=max_page_inches, qpdf=qpdf.pdf
+            )
         return FileCheck(format=fmt, pages=len(pages))
     return FileCheck(format=fmt, pages=_check_raster_pages(path, _raster_limit(max_page_inches)))
 
@@ -147,19 +163,31 @@ def load_pages(
     dpi: int = 200,
     timeout_s: float = 120,
     max_page_inches: float = 20.0,
+    prefer_embedded: bool = True,
 ) -> Iterator[PageImage]:
     """Yield each page of the scan file as an 8-bit grey raster.
 
-    PDFs are rendered at `dpi`; raster files keep their own resolution (from metadata, else
-    200 dpi) and `dpi` does not apply to them. `timeout_s` bounds each poppler call. The whole
-    file is checked (as `check_file` does) when this is called, before the first page is
-    rendered or decoded, so a bad file fails at once and never half-way.
+    A PDF page that is one scanned image is that image at its own resolution (unless
+    `prefer_embedded` is False); other PDF pages are rendered at `dpi`. Raster files keep
+    their own resolution (from metadata, else 200 dpi) and `dpi` does not apply to them.
+    `timeout_s` bounds each poppler call. The whole file is checked (as `check_file` does)
+    when this is called, before the first page is rendered or decoded, so a bad file fails at
+    once and never half-way.
     """
     _check_dpi(dpi)
     fmt = sniff_format(path)
     if fmt == "pdf":
-        pages = _checked_pdf_pages(path, timeout_s=timeout_s, max_page_inches=max_page_inches)
-        return (_render_pdf_page(path, page, dpi=dpi, timeout_s=timeout_s) for page in pages)
+        qpdf = _QpdfFile.open(path) if prefer_embedded else _QpdfFile(None, None)
+        try:
+            pages = _checked_pdf_pages(
+                path, timeout_s=timeout_s, max_page_inches=max_page_inches, qpdf=qpdf.pdf
+            )
+        except BaseException:
+            qpdf.close()
+            raise
+        return _pdf_page_images(
+            path, pages, qpdf, dpi=dpi, timeout_s=timeout_s, max_page_inches=max_page_inches
+        )
     limit_px = _raster_limit(max_page_inches)
     _check_raster_pages(path, limit_px)
     return _decode_raster_pages(path, limit_px=limit_px)
@@ -172,16 +200,16 @@ def load_page(
     dpi: int = 200,
     timeout_s: float = 120,
     max_page_inches: float = 20.0,
-    prefer_embedded: bool = False,
+    prefer_embedded: bool = True,
 ) -> PageImage:
     """Only page `number` (1-based) of the file, same checks and same result as the matching
     page from load_pages. Raises ScanError (CORRUPT_FILE if number is out of range).
 
-    With `prefer_embedded`, a PDF page that is nothing but one JPEG image covering the page
-    (what scanners write) is returned as that image, decoded at its own resolution, instead
-    of rendered: half the time of ``pdftoppm``. Any other page is rendered as usual.
+    A PDF page that is nothing but one scanned image covering the page (JPEG or CCITT, what
+    scanners write) is that image, decoded in-process at its own resolution (unless
+    `prefer_embedded` is False); any other page is rendered by ``pdftoppm``.
 
-    Only this page is looked at: one ``pdfinfo`` and one ``pdftoppm`` for this page of a PDF,
+    Only this page is looked at: this page of a PDF (and ``pdftoppm`` for this page only),
     a seek to this frame of a TIFF. So another page being too large does not stop this one;
     `check_file` is the whole-file check.
     """
@@ -192,12 +220,13 @@ def load_page(
     if fmt == "pdf":
         if number > _MAX_PAGE:
             raise ScanError(Reason.CORRUPT_FILE, f"the PDF has no page {number}")
-        (page,) = _pdf_pages(path, first=number, last=number, timeout_s=timeout_s)
-        _check_pdf_page_size(page, max_page_inches)
-        if prefer_embedded:
-            embedded = _embedded_jpeg(
-                path, page, timeout_s=timeout_s, max_page_inches=max_page_inches
-            )
+        with _QpdfFile.open(path) if prefer_embedded else _QpdfFile(None, None) as qpdf:
+            if qpdf.pdf is not None:
+                page = _qpdf_page(qpdf.pdf, number)
+            else:
+                (page,) = _pdf_pages(path, first=number, last=number, timeout_s=timeout_s)
+            _check_pdf_page_size(page, max_page_inches)
+            embedded = _embedded_image(qpdf.pdf, page, max_page_inches=max_page_inches)
             if embedded is not None:
                 return embedded
         return _render_pdf_page(path, page, dpi=dpi, timeout_s=timeout_s)
@@ -209,60 +238,210 @@ def load_page(
         return _decode_raster_page(image, number - 1, limit_px=limit_px, path=path)
 
 
-def _embedded_jpeg(
-    path: Path, page: _PdfPage, *, timeout_s: float, max_page_inches: float
-) -> PageImage | None:
-    """The page's one full-page JPEG image, decoded grey; None when the page is anything else
-    (several images, another encoding, a /Rotate, an image not covering the page)."""
-    if page.rotation:
-        return None
-    n = str(page.number)
-    listed = _run(
-        ["pdfimages", "-f", n, "-l", n, "-list", _pdf_argument(path)],
-        path=path,
-        timeout_s=timeout_s,
-        tool="pdfimages",
-    )
-    rows = [
-        line.split()
-        for line in listed.stdout.decode("utf-8", "replace").splitlines()[2:]
-        if line.strip()
-    ]
-    if listed.returncode != 0 or len(rows) != 1 or len(rows[0]) < 14:
-        return None
-    row = rows[0]
-    kind, color, bpc, encoding = row[2], row[5], row[7], row[8]
+# --- PDF pages read in-process (qpdf) ---------------------------------------------------------
+
+# Only these operators may draw a page taken as its one image: save, transform, draw, restore.
+_IMAGE_PAGE_OPERATORS = frozenset({"q", "Q", "cm", "Do"})
+_TIFF_COMPRESSION = {"group3": 3, "group4": 4}
+
+
+class _QpdfFile:
+    """A PDF opened by qpdf, or nothing (`pdf` None) when it cannot be read cleanly: then
+    poppler reads the file as before, and says why when it is bad."""
+
+    def __init__(self, pdf: pikepdf.Pdf | None, handle: BinaryIO | None) -> None:
+        self.pdf, self._handle = pdf, handle
+
+    @classmethod
+    def open(cls, path: Path) -> _QpdfFile:
+        try:
+            import pikepdf
+        except ImportError:  # not installed: every page is rendered
+            return cls(None, None)
+        handle = open_regular(path)
+        try:
+            pdf = pikepdf.open(handle)
+        except Exception:  # encrypted, damaged, not a PDF to qpdf: poppler will say
+            handle.close()
+            return cls(None, None)
+        # qpdf repairs what it can (a broken cross-reference table, a truncated file) and
+        # warns; such a file goes to poppler, whose verdict on damaged files is the one kept.
+        if pdf.get_warnings() or pdf.is_encrypted:
+            pdf.close()
+            handle.close()
+            return cls(None, None)
+        return cls(pdf, handle)
+
+    def close(self) -> None:
+        if self.pdf is not None:
+            self.pdf.close()
+        if self._handle is not None:
+            self._handle.close()
+        self.pdf = self._handle = None
+
+    def __enter__(self) -> _QpdfFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _inherited(page: Any, key: str) -> Any:
+    """A page attribute that may be set on the page or inherited from its page tree."""
+    node = page
+    for _ in range(64):  # a page tree deeper than this is a loop
+        if node is None:
+            return None
+        if key in node:
+            return node[key]
+        node = node.get("/Parent")
+    return None
+
+
+def _qpdf_page(pdf: pikepdf.Pdf, number: int) -> _PdfPage:
+    """Page `number`'s displayed size and turn, as pdfinfo gives them (crop box)."""
+    count = len(pdf.pages)
+    if number > count:
+        raise ScanError(Reason.CORRUPT_FILE, f"the PDF has no page {number}")
+    obj = pdf.pages[number - 1].obj
+    box = _inherited(obj, "/CropBox") or _inherited(obj, "/MediaBox")
     try:
-        width, height, x_ppi, y_ppi = int(row[3]), int(row[4]), float(row[12]), float(row[13])
-    except ValueError:
+        x0, y0, x1, y1 = (float(v) for v in box)
+        rotation = int(_inherited(obj, "/Rotate") or 0) % 360
+    except (TypeError, ValueError):
+        raise ScanError(Reason.CORRUPT_FILE, f"the PDF's page {number} has no size") from None
+    width, height = abs(x1 - x0), abs(y1 - y0)
+    if rotation % 180 == 90:
+        width, height = height, width
+    if width <= 0 or height <= 0:
+        raise ScanError(Reason.CORRUPT_FILE, f"the PDF's page {number} has an empty size")
+    return _PdfPage(number=number, width_pt=width, height_pt=height, rotation=rotation)
+
+
+def _pdf_page_images(
+    path: Path,
+    pages: list[_PdfPage],
+    qpdf: _QpdfFile,
+    *,
+    dpi: int,
+    timeout_s: float,
+    max_page_inches: float,
+) -> Iterator[PageImage]:
+    with qpdf:
+        for page in pages:
+            embedded = _embedded_image(qpdf.pdf, page, max_page_inches=max_page_inches)
+            yield embedded or _render_pdf_page(path, page, dpi=dpi, timeout_s=timeout_s)
+
+
+def _embedded_image(
+    pdf: pikepdf.Pdf | None, page: _PdfPage, *, max_page_inches: float
+) -> PageImage | None:
+    """The page's one scanned image, decoded grey; None when the page is anything else (more
+    than one thing drawn, another encoding, a /Rotate, an image not covering the page)."""
+    if pdf is None or page.rotation:
         return None
-    limit_px = _raster_limit(max_page_inches)
+    try:
+        return _decode_page_image(pdf, page, max_page_inches)
+    except Exception:  # anything odd in the file: poppler renders the page instead
+        return None
+
+
+def _decode_page_image(
+    pdf: pikepdf.Pdf, page: _PdfPage, max_page_inches: float
+) -> PageImage | None:
+    import pikepdf
+
+    obj = pdf.pages[page.number - 1].obj
+    if "/Annots" in obj:
+        return None
+    xobjects = (_inherited(obj, "/Resources") or {}).get("/XObject")
+    if xobjects is None or len(xobjects.keys()) != 1:
+        return None
+    (name,) = xobjects.keys()
+    image = xobjects[name]
+    if image.get("/Subtype") != "/Image" or image.get("/ImageMask", False):
+        return None
+    if any(key in image for key in ("/SMask", "/Mask", "/Decode")):
+        return None
+    drawn = [
+        str(item.operator) for item in pikepdf.parse_content_stream(pdf.pages[page.number - 1])
+    ]
+    if not set(drawn) <= _IMAGE_PAGE_OPERATORS or drawn.count("Do") != 1:
+        return None
+    width, height = int(image.Width), int(image.Height)
+    x_ppi = width / (page.width_pt / 72)
+    y_ppi = height / (page.height_pt / 72)
     if (
-        kind != "image"
-        or encoding != "jpeg"
-        or color not in ("gray", "rgb")
-        or bpc != "8"
-        or not 0 < max(width, height) <= limit_px
-        or x_ppi <= 0
+        not 0 < max(width, height) <= _raster_limit(max_page_inches)
         or abs(x_ppi - y_ppi) > 0.01 * x_ppi
-        or not _close(width, page.width_pt / 72 * x_ppi)
-        or not _close(height, page.height_pt / 72 * y_ppi)
+        or not _PLAUSIBLE_DPI[0] <= x_ppi <= _PLAUSIBLE_DPI[1]
     ):
         return None
-    with tempfile.TemporaryDirectory(prefix="attend-page-") as folder:
-        extracted = _run(
-            ["pdfimages", "-f", n, "-l", n, "-j", _pdf_argument(path), f"{folder}/p"],
-            path=path,
-            timeout_s=timeout_s,
-            tool="pdfimages",
-        )
-        files = sorted(Path(folder).iterdir())
-        if extracted.returncode != 0 or len(files) != 1 or files[0].suffix != ".jpg":
+    filters = image.get("/Filter")
+    if isinstance(filters, pikepdf.Array):
+        if len(filters) != 1:
             return None
-        image = cv2.imread(str(files[0]), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None or image.shape != (height, width):
+        filters = filters[0]
+    parms = image.get("/DecodeParms")
+    if isinstance(parms, pikepdf.Array):
+        parms = parms[0] if len(parms) == 1 else None
+    data = image.read_raw_bytes()
+    grey: np.ndarray | None
+    if filters == "/DCTDecode":
+        if image.get("/ColorSpace") not in ("/DeviceGray", "/DeviceRGB"):
+            return None
+        grey = cv2.imdecode(
+            np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
+        )
+    elif filters == "/CCITTFaxDecode":
+        if int(image.get("/BitsPerComponent", 1)) != 1:
+            return None
+        grey = _decode_ccitt(data, width, height, parms or {})
+    else:
         return None
-    return PageImage(number=page.number, image=image, dpi=x_ppi)
+    if grey is None or grey.shape != (height, width):
+        return None
+    return PageImage(number=page.number, image=grey, dpi=x_ppi)
+
+
+def _decode_ccitt(data: bytes, width: int, height: int, parms: Any) -> np.ndarray | None:
+    """CCITT fax data (a PDF's /CCITTFaxDecode stream) decoded by libtiff, as grey pixels.
+
+    The stream is given a minimal TIFF header (one strip); black runs are ink unless the PDF
+    says /BlackIs1 true, which flips the meaning of the decoded bits.
+    """
+    k = int(parms.get("/K", 0))
+    if bool(parms.get("/EncodedByteAlign", False)) or int(parms.get("/Columns", 1728)) != width:
+        return None
+    rows = int(parms.get("/Rows", height))
+    if rows not in (0, height):
+        return None
+    compression = _TIFF_COMPRESSION["group4" if k < 0 else "group3"]
+    photometric = 1 if bool(parms.get("/BlackIs1", False)) else 0
+    tags: list[tuple[int, int, int, int]] = [  # tag, type (3 short, 4 long), count, value
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, 1),
+        (259, 3, 1, compression),
+        (262, 3, 1, photometric),
+        (273, 4, 1, 0),  # strip offset, filled in below
+        (277, 3, 1, 1),
+        (278, 4, 1, height),
+        (279, 4, 1, len(data)),
+    ]
+    if compression == 3:
+        tags.append((292, 4, 1, 1 if k > 0 else 0))  # T4Options: 2-D coding when K > 0
+    header_size = 8 + 2 + 12 * len(tags) + 4
+    tags[5] = (273, 4, 1, header_size)
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHIHH", tag, kind, count, value, 0)
+        if kind == 3
+        else struct.pack("<HHII", tag, kind, count, value)
+        for tag, kind, count, value in tags
+    )
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + data
+    with Image.open(io.BytesIO(tiff)) as decoded:
+        return np.array(decoded.convert("L"), dtype=np.uint8)
 
 
 def _check_dpi(dpi: int) -> None:
@@ -354,9 +533,18 @@ def _pdf_argument(path: Path) -> str:
     return os.path.abspath(path)
 
 
-def _checked_pdf_pages(path: Path, *, timeout_s: float, max_page_inches: float) -> list[_PdfPage]:
-    """Every page of the PDF, each checked against the size limit."""
-    pages = _pdf_pages(path, first=1, last=_MAX_PAGE, timeout_s=timeout_s)
+def _checked_pdf_pages(
+    path: Path, *, timeout_s: float, max_page_inches: float, qpdf: pikepdf.Pdf | None = None
+) -> list[_PdfPage]:
+    """Every page of the PDF, each checked against the size limit (from qpdf when the file
+    opened there cleanly, else from pdfinfo)."""
+    if qpdf is not None:
+        count = len(qpdf.pages)
+        if count < 1:
+            raise ScanError(Reason.CORRUPT_FILE, "the PDF has no pages")
+        pages = [_qpdf_page(qpdf, number) for number in range(1, count + 1)]
+    else:
+        pages = _pdf_pages(path, first=1, last=_MAX_PAGE, timeout_s=timeout_s)
     for page in pages:
         _check_pdf_page_size(page, max_page_inches)
     return pages

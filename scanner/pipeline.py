@@ -24,6 +24,7 @@ a batch.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import math
 import re
@@ -37,13 +38,13 @@ import numpy as np
 from forms.layout import FORM_V1, FORM_V2, FORMS, Layout, build_layout
 from forms.payload import BarcodePayload, decode_payload
 from forms.serial import ALPHABET, InvalidSerial, check_symbol, normalize_serial
-from scanner.barcode import Barcode, find_barcode
+from scanner.barcode import Barcode, find_barcode, find_barcode_in
 from scanner.digits import DigitReader
 from scanner.fields import ReadingSettings, Windows, read_sheet_fields
 from scanner.header import read_header
 from scanner.load import PageImage
 from scanner.readings import FieldReading
-from scanner.register import Registration, register_page, warp_rect, warp_to_canon
+from scanner.register import Registration, map_points, register_page, warp_rect, warp_to_canon
 from scanner.tesseract import TesseractError, ocr_text
 
 log = logging.getLogger(__name__)
@@ -132,21 +133,32 @@ class SerialReading:
 
 
 def identify_page(page: PageImage) -> PageIdentity:
-    """Say which sheet the page belongs to and how it is turned: QR code first, then serial."""
-    barcode = find_barcode(page.image, dpi=page.dpi)
-    payload = decode_payload(barcode.text) if barcode is not None else None
-    if barcode is not None and payload is not None:
-        return PageIdentity(
-            payload=payload,
-            barcode=barcode,
-            rotation=barcode.rotation,
-            reason=None,
-            method=METHOD_QR,
-        )
+    """Say which sheet the page belongs to and how it is turned: QR code first, then serial.
+
+    The QR code is looked for in the page's corners (cheap, and where it is on nearly every
+    scan). Failing that, the page must show a form revision's printed structure in some
+    quarter turn: a page without it is not one of our sheets (a letter, another agency's
+    form) or could not be read anyway, and is unidentified at once, without the whole-page
+    QR search and the serial OCR (1-3 s on such a page). On a registered page the code is
+    read where the layout puts it (full resolution, then cleaned up), and failing that the
+    printed serial.
+    """
+    barcode = find_barcode(page.image, dpi=page.dpi, corners_only=True)
+    identity = _by_barcode(barcode)
+    if identity is not None:
+        return identity
     if _is_blank(page.image):
         return PageIdentity(payload=None, barcode=None, rotation=None, reason=BLANK_PAGE)
+    registered = _registered_form(page)
+    if registered is None:
+        return PageIdentity(payload=None, barcode=None, rotation=None, reason=NO_BARCODE_FOUND)
+    form, registration = registered
+    box = _qr_box(registration, form)
+    identity = _by_barcode(find_barcode_in(page.image, dpi=page.dpi, box=box))
+    if identity is not None:
+        return identity
     try:
-        reading = read_printed_serial(page.image, dpi=page.dpi)
+        reading = read_printed_serial(page.image, dpi=page.dpi, first=registration, form=form)
     except TesseractError as exc:
         log.warning("page %d: printed serial not read: %s", page.number, exc)
         reading = None
@@ -161,18 +173,29 @@ def identify_page(page: PageImage) -> PageIdentity:
     )
 
 
-def read_printed_serial(image: np.ndarray, *, dpi: float) -> SerialReading | None:
+def read_printed_serial(
+    image: np.ndarray,
+    *,
+    dpi: float,
+    first: Registration | None = None,
+    form: str | None = None,
+) -> SerialReading | None:
     """The serial printed under the QR code, or None unless it is read beyond doubt.
 
-    For each form revision (newest first) the page is registered in every quarter turn and
-    the best fit (most agreeing points) is taken: the printed structure is not symmetric, so
-    this is the turn the page is in. One tesseract call then reads a stack of differently
-    prepared copies of the serial box (see `_accept`). Raises TesseractError when tesseract
-    itself is missing or fails.
+    For each form revision (`form` first when given, with `first` its registration already
+    found; then the newest first) the page is registered in every quarter turn and the best
+    fit (most agreeing points) is taken: the printed structure is not symmetric, so this is
+    the turn the page is in. One tesseract call then reads a stack of differently prepared
+    copies of the serial box (see `_accept`). Raises TesseractError when tesseract itself is
+    missing or fails.
     """
-    for form in _SERIAL_FORMS:
-        layout = geometry_layout(form)
-        registration = best_turn(image, dpi=dpi, layout=layout)
+    forms = _SERIAL_FORMS if form is None else (form, *(f for f in _SERIAL_FORMS if f != form))
+    for candidate in forms:
+        layout = geometry_layout(candidate)
+        if first is not None and candidate == form:
+            registration: Registration | None = first
+        else:
+            registration = best_turn(image, dpi=dpi, layout=layout)
         if registration is None:
             continue
         text = ocr_text(
@@ -185,7 +208,7 @@ def read_printed_serial(image: np.ndarray, *, dpi: float) -> SerialReading | Non
         serial = _accept(reads)
         if serial is not None:
             return SerialReading(
-                serial=serial, rotation=registration.rotation, reads=reads, form=form
+                serial=serial, rotation=registration.rotation, reads=reads, form=candidate
             )
     return None
 
@@ -223,6 +246,44 @@ def best_turn(
 
 # A second turn fitting this share of the best turn's points makes the turn uncertain.
 _AMBIGUOUS_TURN = 0.6
+
+
+def _by_barcode(barcode: Barcode | None) -> PageIdentity | None:
+    payload = decode_payload(barcode.text) if barcode is not None else None
+    if barcode is None or payload is None:
+        return None
+    return PageIdentity(
+        payload=payload, barcode=barcode, rotation=barcode.rotation, reason=None, method=METHOD_QR
+    )
+
+
+def _registered_form(page: PageImage) -> tuple[str, Registration] | None:
+    """The form revision whose printed structure the page fits best, in its best turn."""
+    best: tuple[str, Registration] | None = None
+    for form in _SERIAL_FORMS:
+        found = best_turn(page.image, dpi=page.dpi, layout=geometry_layout(form))
+        if found is not None and (best is None or found.matched > best[1].matched):
+            best = (form, found)
+    return best
+
+
+def _qr_box(registration: Registration, form: str) -> tuple[int, int, int, int]:
+    """Pixel box of the page where the registered layout puts the QR code, with a margin."""
+    x, y, w, h = geometry_layout(form).barcode
+    margin = 0.15 * max(w, h)
+    corners = [
+        (x - margin, y - margin),
+        (x + w + margin, y - margin),
+        (x + w + margin, y + h + margin),
+        (x - margin, y + h + margin),
+    ]
+    xs, ys = zip(*map_points(registration, corners), strict=True)
+    return (
+        math.floor(min(xs)),
+        math.floor(min(ys)),
+        math.ceil(max(xs)),
+        math.ceil(max(ys)),
+    )
 
 
 def _rotation_order(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -382,6 +443,7 @@ _CONFUSED = {
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
+@functools.lru_cache(maxsize=4)
 def geometry_layout(form: str = FORM_V1) -> Layout:
     """A layout with revision `form`'s geometry (fiducials, QR code, serial box) for any
     sheet of it."""
@@ -433,7 +495,7 @@ class PageReading:
     registered page (when kept) and `readings` every field, or `review_reason` says why the
     page could not be registered (the page goes to a person to key it). `residual_pt` is
     None when nothing was fitted. `timings` are seconds per stage (identify, register, warp,
-    read): only the stages that ran.
+    read, each also as ``STAGE:cpu``, its CPU time): only the stages that ran.
     """
 
     number: int
@@ -456,6 +518,15 @@ class PageReading:
         return self.attempted and self.review_reason is None
 
 
+def configure_process() -> None:
+    """Set up a process that reads pages: OpenCV on one thread.
+
+    Parallelism comes from processes (`intake run --jobs`, workers); OpenCV's own pool only
+    adds overhead on the small per-cell work and made one worker use 1.2 cores.
+    """
+    cv2.setNumThreads(1)
+
+
 def read_page(
     page: PageImage,
     *,
@@ -469,9 +540,9 @@ def read_page(
     image once the fields are read (a caller that does not store it saves the memory).
     """
     timings: dict[str, float] = {}
-    started = time.perf_counter()
+    started = stage_mark()
     identity = identify_page(page)
-    _lap(timings, "identify", started)
+    add_stage(timings, "identify", started)
     context = context_for(identity.payload.serial) if identity.payload is not None else None
     if context is None or reading is None:
         return PageReading(page.number, identity, timings=timings)
@@ -484,7 +555,7 @@ def read_page(
             page.number, identity, attempted=True, review_reason=UNKNOWN_FORM, timings=timings
         )
     layout = build_layout(context.serial, context.month, form=form)
-    started = time.perf_counter()
+    started = stage_mark()
     registration = register_page(
         page.image,
         dpi=page.dpi,
@@ -492,7 +563,7 @@ def read_page(
         rotation=identity.rotation,
         barcode=identity.barcode,
     )
-    _lap(timings, "register", started)
+    add_stage(timings, "register", started)
     return _read_registered(
         page, identity, registration, layout, context, reading, timings, keep_canon=keep_canon
     )
@@ -516,7 +587,7 @@ def read_page_as(
     """
     timings: dict[str, float] = {}
     layout = build_layout(context.serial, context.month, form=context.form)
-    started = time.perf_counter()
+    started = stage_mark()
 
     def header_turn() -> int:
         try:
@@ -526,7 +597,7 @@ def read_page_as(
             return -1
 
     best = best_turn(page.image, dpi=page.dpi, layout=layout, header_turn=header_turn)
-    _lap(timings, "register", started)
+    add_stage(timings, "register", started)
     payload = BarcodePayload(serial=context.serial, form=context.form, page=1)
     identity = PageIdentity(
         payload=payload,
@@ -566,13 +637,13 @@ def _read_registered(
             review_reason=registration.reason,
             timings=timings,
         )
-    started = time.perf_counter()
+    started = stage_mark()
     canon = warp_to_canon(page.image, registration, layout)
-    started = _lap(timings, "warp", started)
+    started = add_stage(timings, "warp", started)
     readings = read_sheet_fields(
         canon, layout, reading.reader, windows=context.windows, settings=reading.settings
     )
-    _lap(timings, "read", started)
+    add_stage(timings, "read", started)
     return PageReading(
         page.number,
         identity,
@@ -584,7 +655,20 @@ def _read_registered(
     )
 
 
-def _lap(timings: dict[str, float], stage: str, since: float) -> float:
-    now = time.perf_counter()
-    timings[stage] = timings.get(stage, 0.0) + now - since
+StageMark = tuple[float, float]
+"""A moment as (wall clock, this thread's CPU clock), in seconds."""
+
+
+def stage_mark() -> StageMark:
+    """Now, for `add_stage`."""
+    return time.perf_counter(), time.thread_time()
+
+
+def add_stage(timings: dict[str, float], stage: str, since: StageMark) -> StageMark:
+    """Add the wall time since `since` to ``timings[stage]`` and this thread's CPU time to
+    ``timings[stage + ":cpu"]`` (on a busy machine the wall time is mostly waiting for a
+    core; the CPU time is what the stage costs). Returns now."""
+    now = stage_mark()
+    timings[stage] = timings.get(stage, 0.0) + now[0] - since[0]
+    timings[f"{stage}:cpu"] = timings.get(f"{stage}:cpu", 0.0) + now[1] - since[1]
     return now

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -48,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fixtures.badinput import PdfImage, image_pdf
 from fixtures.fill import fill_page, plan_sheet
-from forms.layout import TimeField, build_layout
+from forms.layout import CURRENT_FORM, TimeField, build_layout
 from forms.payload import decode_payload
 from scanner.barcode import find_barcode
 from scanner.load import count_pages, load_pages
@@ -111,6 +112,39 @@ def _attend(args: Sequence[str], home: Path) -> subprocess.CompletedProcess[str]
             f"{result.stderr.strip()}"
         )
     return result
+
+
+def _attend_with(code_dir: Path, args: Sequence[str], home: Path) -> None:
+    """`attend ARGS` with the command line of the checkout `code_dir` (not timed)."""
+    result = subprocess.run(
+        [sys.executable, "-m", _cli_module(code_dir), *args],
+        env={**_env(home), "PYTHONPATH": str(code_dir)},
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(
+            f"bench_intake: `attend {' '.join(args)}` ({code_dir}) exited "
+            f"{result.returncode}:\n{result.stderr.strip()}"
+        )
+
+
+def _schema_revision(database: Path) -> str | None:
+    with sqlite3.connect(database) as db:
+        row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    return str(row[0]) if row else None
+
+
+def _knows_revision(code_dir: Path, revision: str | None) -> bool:
+    """Whether the checkout's migrations include `revision` (it can use a database there)."""
+    if revision is None:
+        return False
+    versions = code_dir / "attendance" / "migrations" / "versions"
+    return any(
+        f'"{revision}"' in path.read_text(encoding="utf-8") for path in versions.glob("*.py")
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -184,7 +218,7 @@ def _scan_printed(task: tuple[str, int, str, int]) -> list[tuple[int, str, float
         payload = decode_payload(barcode.text) if barcode else None
         if payload is None:
             raise RuntimeError(f"printed page {index + 1}: its QR code was not read")
-        layout = build_layout(payload.serial, MONTH_DATE)
+        layout = build_layout(payload.serial, MONTH_DATE, form=payload.form)
         rng = np.random.default_rng([seed, index])
         filled = fill_page(page.image, DPI, layout, plan_sheet(layout, rng, font_rate=0.0), rng)
         skew = round(float(rng.uniform(-1.5, 1.5)), 2)
@@ -619,7 +653,7 @@ def run_naive(cache: Path, batch: Batch, count: int) -> Naive:
         if payload is None:
             naive.zbar_missed += 1
         serial = payload.serial if payload else batch.serials[index]
-        layout = build_layout(serial, MONTH_DATE)
+        layout = build_layout(serial, MONTH_DATE, form=payload.form if payload else CURRENT_FORM)
         time_fields = [f for f in layout.fields if isinstance(f, TimeField)]
         for f in time_fields:
             left = min(c[0] for c in f.cells)
@@ -863,6 +897,583 @@ def report(
     return figures, all_ok
 
 
+# --- the mixed batch: what a mailroom really sends -------------------------------------------
+
+MIXED_CACHE_VERSION = 1
+MIXED_SHEETS = 40
+# (file, pages as (kind, dpi)): 23 files, 41 pages. Kinds: "jpeg" grey JPEG, "g4" 1-bit
+# Group 4, "png" grey PNG, "blot" a JPEG page whose QR code is blotted out (read by its
+# printed serial), "letter" a page that is not one of our sheets.
+MIXED_PLAN: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
+    ("scan-01.pdf", (("jpeg", 300),) * 3),
+    ("scan-02.pdf", (("jpeg", 300),) * 3),
+    ("scan-03.pdf", (("jpeg", 200),) * 3),
+    ("scan-04.pdf", (("g4", 300),) * 3),
+    ("scan-05.pdf", (("g4", 200),) * 3),
+    ("scan-06.pdf", (("jpeg", 300), ("g4", 300), ("jpeg", 300))),
+    ("fax-07.tif", (("g4", 300),) * 3),
+    ("fax-08.tif", (("g4", 200),) * 3),
+    ("fax-09.tif", (("g4", 300),) * 3),
+    *((f"page-{n:02d}.jpg", (("jpeg", 200),)) for n in range(10, 15)),
+    ("page-15.jpg", (("jpeg", 300),)),
+    ("page-16.jpg", (("blot", 200),)),
+    ("page-17.jpg", (("jpeg", 200),)),
+    *((f"page-{n:02d}.png", (("png", 200),)) for n in range(18, 23)),
+    ("page-23.png", (("letter", 200),)),
+)
+# The naive path's sample: one page of each kind of file.
+NAIVE_SAMPLE = (
+    ("scan-01.pdf", 1),
+    ("scan-04.pdf", 2),
+    ("scan-06.pdf", 2),
+    ("fax-08.tif", 1),
+    ("page-10.jpg", 1),
+    ("page-18.png", 1),
+)
+
+
+@dataclass
+class MixedBatch:
+    """The mixed batch: every file's hash, and each page's serial (None: not a sheet)."""
+
+    files: list[str]
+    serials: dict[str, list[str | None]]  # file -> serial per page
+    sha256: dict[str, str]
+    version: int = MIXED_CACHE_VERSION
+
+    @property
+    def pages(self) -> int:
+        return sum(len(v) for v in self.serials.values())
+
+    def expected(self) -> dict[tuple[str, int], str | None]:
+        return {
+            (self.sha256[name], number): serial
+            for name, serials in self.serials.items()
+            for number, serial in enumerate(serials, start=1)
+        }
+
+
+def _letter(dpi: int, rng: np.random.Generator) -> np.ndarray:
+    """A typed letter on Letter paper: a page that is not one of our sheets."""
+    import cv2
+
+    height, width = round(11 * dpi), round(8.5 * dpi)
+    page = np.full((height, width), 250, np.uint8)
+    scale = dpi / 200
+    y = round(150 * scale)
+    while y < height - 150 * scale:
+        words = " ".join(
+            "".join(chr(int(c)) for c in rng.integers(97, 123, size=int(rng.integers(2, 9))))
+            for _ in range(int(rng.integers(6, 11)))
+        )
+        cv2.putText(
+            page, words, (round(120 * scale), y), cv2.FONT_HERSHEY_SIMPLEX, 0.9 * scale, 20, 2
+        )
+        y += round(42 * scale)
+    return page
+
+
+def _jpeg(image: np.ndarray, dpi: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image, mode="L").save(buffer, "JPEG", quality=JPEG_QUALITY, dpi=(dpi, dpi))
+    return buffer.getvalue()
+
+
+def generate_mixed(cache: Path, code_dir: Path) -> MixedBatch:
+    """Make (or reuse) the template data folder and the mixed batch in `cache`, the data
+    folder made by the checkout `code_dir` (the oldest code to be measured: newer code
+    upgrades its copy, older code could not use a newer schema)."""
+    from fixtures.badinput import PdfImage, ccitt_image, image_pdf, ink_of
+    from fixtures.fill import degrade_with_params
+    from fixtures.scanbatch import write_image, write_tiff
+
+    manifest = cache / "manifest.json"
+    if manifest.exists():
+        try:
+            data = json.loads(manifest.read_text())
+            found = MixedBatch(
+                files=list(data["files"]),
+                serials={k: list(v) for k, v in data["serials"].items()},
+                sha256=dict(data["sha256"]),
+                version=int(data["version"]),
+            )
+            template = cache / "template" / "attend.sqlite3"
+            if (
+                found.version == MIXED_CACHE_VERSION
+                and template.exists()
+                and _knows_revision(code_dir, _schema_revision(template))
+                and all((cache / "inbox" / n).is_file() for n in found.files)
+            ):
+                print(f"batch: reusing {cache}")
+                return found
+        except (ValueError, KeyError, TypeError):
+            pass
+    if cache.exists() and any(cache.iterdir()):
+        if not (cache / ".attend-bench-cache").exists():
+            raise SystemExit(f"bench_intake: {cache} is not empty and not a benchmark cache")
+        shutil.rmtree(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / ".attend-bench-cache").write_text("made by scripts/bench_intake.py\n")
+    started = time.perf_counter()
+    home = cache / "template"
+    home.mkdir()
+    write_certificates(cache / "certificates.csv", MIXED_SHEETS)
+    _attend_with(code_dir, ["init"], home)
+    _attend_with(code_dir, ["certificates", "import", str(cache / "certificates.csv")], home)
+    _attend_with(code_dir, ["sheets", "issue", "--month", MONTH], home)
+    printed = cache / "printed.pdf"
+    _attend_with(code_dir, ["sheets", "print", "--month", MONTH, "-o", str(printed)], home)
+    rasters = {dpi: [p.image for p in load_pages(printed, dpi=dpi)] for dpi in (200, 300)}
+    inbox = cache / "inbox"
+    inbox.mkdir()
+    rng = np.random.default_rng(SEED)
+    sheet = 0
+    serials: dict[str, list[str | None]] = {}
+    for name, kinds in MIXED_PLAN:
+        images: list[np.ndarray] = []
+        serials[name] = []
+        for kind, dpi in kinds:
+            if kind == "letter":
+                images.append(_letter(dpi, rng))
+                serials[name].append(None)
+                continue
+            printed_page = rasters[dpi][sheet]
+            barcode = find_barcode(printed_page, dpi=dpi)
+            payload = decode_payload(barcode.text) if barcode else None
+            if payload is None:
+                raise RuntimeError(f"printed sheet {sheet + 1}: its QR code was not read")
+            layout = build_layout(payload.serial, MONTH_DATE, form=payload.form)
+            page_rng = np.random.default_rng([SEED, sheet])
+            filled = fill_page(
+                printed_page, dpi, layout, plan_sheet(layout, page_rng, font_rate=0.0), page_rng
+            )
+            if kind == "blot":
+                filled, _, _ = degrade_with_params(filled, dpi, page_rng, ["blot_qr"])
+            scanned = simulate_scan(
+                filled,
+                rotate=180 if sheet % 7 == 3 else 0,
+                skew_deg=round(float(page_rng.uniform(-1.5, 1.5)), 2),
+                noise=3.0,
+                blur=0.6 * dpi / 300,
+                seed=SEED + sheet,
+            )
+            images.append(scanned)
+            serials[name].append(payload.serial)
+            sheet += 1
+        target = inbox / name
+        dpi = kinds[0][1]
+        if name.endswith(".pdf"):
+            objects = []
+            for image, (kind, _) in zip(images, kinds, strict=True):
+                if kind == "g4":
+                    objects.append(ccitt_image(ink_of(image)))
+                else:
+                    entries = b"/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /DCTDecode"
+                    height, width = image.shape
+                    objects.append(PdfImage(width, height, entries, _jpeg(image, dpi)))
+            target.write_bytes(image_pdf(objects, dpi=dpi))
+        elif name.endswith(".tif"):
+            write_tiff(images, target, dpi)
+        elif name.endswith(".jpg"):
+            target.write_bytes(_jpeg(images[0], dpi))
+        else:
+            write_image(images[0], target, dpi)
+    files = [name for name, _ in MIXED_PLAN]
+    batch = MixedBatch(files, serials, {n: _sha256(inbox / n) for n in files})
+    manifest.write_text(json.dumps(asdict(batch)) + "\n")
+    print(
+        f"generated {batch.pages} pages in {len(files)} files in "
+        f"{time.perf_counter() - started:.1f} s into {cache}"
+    )
+    return batch
+
+
+def describe_mixed(cache: Path, batch: MixedBatch) -> str:
+    size = sum((cache / "inbox" / n).stat().st_size for n in batch.files)
+    kinds = Counter(kind for _, pages in MIXED_PLAN for kind, _ in pages)
+    dpis = Counter(dpi for _, pages in MIXED_PLAN for _, dpi in pages)
+    return (
+        f"mixed batch: {batch.pages} pages in {len(batch.files)} files "
+        f"({sum(n.endswith('.pdf') for n in batch.files)} PDFs with JPEG and Group 4 pages, "
+        f"{sum(n.endswith('.tif') for n in batch.files)} Group 4 TIFFs, "
+        f"{sum(n.endswith('.jpg') for n in batch.files)} JPEG and "
+        f"{sum(n.endswith('.png') for n in batch.files)} PNG files), {size / 1e6:.1f} MB; "
+        f"pages by kind {dict(kinds)}, by dpi {dict(dpis)}"
+    )
+
+
+@dataclass
+class Command:
+    """One way to run the intake: a label and the `attend` arguments (INBOX replaced)."""
+
+    label: str
+    args: tuple[str, ...]
+    readers: int  # processes reading pages in parallel
+
+
+def mixed_commands(workers: Sequence[int], jobs: Sequence[int]) -> list[Command]:
+    commands = [
+        Command(f"run --jobs {n}", ("intake", "run", "INBOX", "--json", "--jobs", str(n)), n)
+        for n in (1, *jobs)
+    ]
+    commands += [
+        Command(
+            f"watch --workers {n}",
+            (
+                *("intake", "watch", "INBOX", "--once", "--workers", str(n)),
+                *("--settle", "0", "--interval", "0.2", "--json"),
+            ),
+            n,
+        )
+        for n in workers
+    ]
+    return commands
+
+
+@dataclass
+class Timed:
+    """One whole command, timed, and what its processes said about themselves."""
+
+    code: str  # "after" (this checkout) or "before"
+    command: Command
+    pages: int
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    max_rss_mb: float = 0.0  # the largest of the command's processes
+    processes: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    identified: int = 0
+    unidentified: int = 0
+
+    @property
+    def stages(self) -> dict[str, list[float]]:
+        """ms per page by stage (wall; ``STAGE:cpu`` CPU), over every page-reading process."""
+        found: dict[str, list[float]] = {}
+        for process in self.processes:
+            for page in process["stage_s"]:
+                for stage, seconds in page.items():
+                    found.setdefault(stage, []).append(seconds * 1000)
+        return found
+
+    def cpu_totals_ms(self) -> dict[str, float]:
+        """Total CPU ms by stage, with start-up (the whole command's CPU less the stages')."""
+        totals = {
+            stage[: -len(":cpu")]: sum(values)
+            for stage, values in self.stages.items()
+            if stage.endswith(":cpu")
+        }
+        totals["start-up"] = 0.0
+        totals["other"] = max(0.0, self.cpu_s * 1000 - sum(totals.values()))
+        return totals
+
+    @property
+    def startup_s(self) -> float:
+        loops = [p["loop_s"] for p in self.processes if p["stage_s"]]
+        return max(0.0, self.wall_s - max(loops)) if loops else 0.0
+
+    def totals_ms(self) -> dict[str, float]:
+        """Total ms by stage, with start-up and the rest of the reading processes' time."""
+        totals = {stage: sum(values) for stage, values in self.stages.items() if ":" not in stage}
+        loops = sum(p["loop_s"] for p in self.processes if p["stage_s"]) * 1000
+        totals["other"] = max(0.0, loops - sum(totals.values()))
+        totals["start-up"] = self.startup_s * 1000 * self.command.readers
+        return totals
+
+
+def _code_env(code_dir: Path, home: Path, stats: Path) -> dict[str, str]:
+    env = _env(home)
+    env["PYTHONPATH"] = str(code_dir)
+    env["ATTEND_INTAKE_STATS"] = str(stats)
+    return env
+
+
+def run_mixed(cache: Path, batch: MixedBatch, command: Command, code: str, code_dir: Path) -> Timed:
+    """Run `command` with the code in `code_dir` on a fresh copy of the data and the batch."""
+    timed = Timed(code, command, batch.pages)
+    tmp = Path(tempfile.mkdtemp(prefix="attend-bench-mixed-"))
+    try:
+        home, inbox, stats = tmp / "home", tmp / "inbox", tmp / "stats"
+        shutil.copytree(cache / "template", home)
+        shutil.copytree(cache / "inbox", inbox)
+        stats.mkdir()
+        _attend_with(code_dir, ["init"], home)  # this code's schema (not timed)
+        args = [str(inbox) if a == "INBOX" else a for a in command.args]
+        argv = [sys.executable, "-m", _cli_module(code_dir), *args]
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            argv,
+            env=_code_env(code_dir, home, stats),
+            # Not this checkout: `python -m` puts the working folder first on sys.path, ahead
+            # of PYTHONPATH, and the code to run is `code_dir`'s.
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert child.stderr is not None
+        err = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        timed.wall_s = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        timed.cpu_s = usage.ru_utime + usage.ru_stime
+        timed.max_rss_mb = usage.ru_maxrss / 1024
+        if child.returncode not in (0, 6):  # 6: some files failed (none should here)
+            tail = err.decode("utf-8", "replace").strip().splitlines()[-3:]
+            timed.problems.append(f"exited {child.returncode}: {' | '.join(tail)}")
+        timed.processes = [json.loads(p.read_text()) for p in sorted(stats.glob("*.json"))]
+        _verify_mixed(timed, home / "attend.sqlite3", batch.expected())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return timed
+
+
+def _verify_mixed(timed: Timed, database: Path, expected: dict[tuple[str, int], Any]) -> None:
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT f.sha256, p.page_number, COUNT(*), MAX(p.status), MAX(p.serial) "
+            "FROM scanned_pages p JOIN scanned_files f ON f.id = p.file_id "
+            "GROUP BY f.sha256, p.page_number"
+        ).fetchall()
+    seen = {(sha, page): (count, status, serial) for sha, page, count, status, serial in rows}
+    missing = set(expected) - set(seen)
+    doubled = [k for k, (count, _, _) in seen.items() if count > 1]
+    wrong = [k for k, (_, _, serial) in seen.items() if serial and serial != expected.get(k)]
+    timed.identified = sum(1 for _, status, _ in seen.values() if status == "identified")
+    timed.unidentified = sum(1 for _, status, _ in seen.values() if status == "unidentified")
+    if missing or doubled or wrong or len(seen) != len(expected):
+        timed.problems.append(
+            f"{len(missing)} page(s) missing, {len(doubled)} doubled, {len(wrong)} on the "
+            f"wrong sheet, {len(seen)} recorded of {len(expected)}"
+        )
+
+
+def run_naive_mixed(cache: Path, batch: MixedBatch) -> list[float]:
+    """ms per page of the naive path on `NAIVE_SAMPLE`: pdf2image (300 dpi) or Pillow, pyzbar
+    on the whole page, tesseract on every time field's box."""
+    from pdf2image import convert_from_path
+    from pytesseract import image_to_string
+    from pyzbar.pyzbar import decode as zbar_decode
+
+    config = "--psm 7 -c tessedit_char_whitelist=0123456789:"
+    page_ms = []
+    for name, number in NAIVE_SAMPLE:
+        path = cache / "inbox" / name
+        started = time.perf_counter()
+        if name.endswith(".pdf"):
+            image = convert_from_path(
+                path, dpi=DPI, first_page=number, last_page=number, grayscale=True
+            )[0]
+            dpi = DPI
+        else:
+            with Image.open(path) as opened:
+                opened.seek(number - 1)
+                dpi = round(float(opened.info.get("dpi", (200, 200))[0]))
+                image = opened.convert("L")
+        symbols = zbar_decode(image)
+        payload = decode_payload(symbols[0].data.decode("utf-8", "replace")) if symbols else None
+        serial = payload.serial if payload else batch.serials[name][number - 1] or "0000000000T"
+        scale = dpi / 72
+        form = payload.form if payload else CURRENT_FORM
+        for f in build_layout(serial, MONTH_DATE, form=form).fields:
+            if not isinstance(f, TimeField):
+                continue
+            left, top = min(c[0] for c in f.cells), min(c[1] for c in f.cells)
+            right = max(c[0] + c[2] for c in f.cells)
+            bottom = max(c[1] + c[3] for c in f.cells)
+            box = (round(left * scale), round(top * scale), round(right * scale))
+            image_to_string(image.crop((*box, round(bottom * scale))), config=config)
+        page_ms.append((time.perf_counter() - started) * 1000)
+    return page_ms
+
+
+MIXED_STAGES = ("start-up", "load", "identify", "register", "warp", "read", "store", "record")
+
+
+def report_mixed(results: list[Timed], naive_ms: list[float] | None, cores: int) -> dict[str, Any]:
+    """Print, per command and code, the whole-command figures and the stage table."""
+    figures: dict[str, Any] = {"cores": cores, "load_average": os.getloadavg(), "runs": []}
+    print()
+    print(
+        f"machine: {cores} cores; 1-minute load average now {os.getloadavg()[0]:.1f} (above "
+        f"{cores}, other work shares the cores: wall times grow, CPU times much less)"
+    )
+    print(
+        "whole commands on the mixed batch (medians over repeats); wall ms/page includes "
+        "start-up; pages/min/core: pages per minute per reading process"
+    )
+    head = (
+        f"{'command':22} {'code':6} {'ok':3} {'wall s':>7} {'wall ms/pg':>10} "
+        f"{'CPU ms/pg':>9} {'pg/min/core':>11} {'start s':>7} {'id/unid':>7} "
+        f"{'peak RSS MB per process':>24}"
+    )
+    print(head)
+    print("-" * len(head))
+    groups: dict[tuple[str, str], list[Timed]] = {}
+    for t in results:
+        groups.setdefault((t.command.label, t.code), []).append(t)
+    summary: dict[tuple[str, str], dict[str, Any]] = {}
+    for (label, code), runs in groups.items():
+        pages = runs[0].pages
+        wall = statistics.median(t.wall_s for t in runs)
+        cpu = statistics.median(t.cpu_s for t in runs)
+        readers = runs[0].command.readers
+        per_core = pages / wall * 60 / min(readers, cores) if wall else 0.0
+        rss = sorted({round(p["peak_rss_mb"]) for t in runs for p in t.processes})
+        rss_text = "/".join(str(v) for v in rss) or f"max {max(t.max_rss_mb for t in runs):.0f}"
+        ok = all(not t.problems for t in runs)
+        stages = {}
+        cpu_stages = {}
+        totals = [t.totals_ms() for t in runs]
+        total = sum(sum(x.values()) for x in totals)
+        cpu_totals = [t.cpu_totals_ms() for t in runs]
+        cpu_total = sum(sum(x.values()) for x in cpu_totals)
+        for stage in (*MIXED_STAGES, "other"):
+            pooled = [v for t in runs for v in t.stages.get(stage, [])]
+            share = sum(x.get(stage, 0.0) for x in totals) / total if total else None
+            stages[stage] = {
+                "median_ms": statistics.median(pooled) if pooled else None,
+                "share": share,
+            }
+            pooled = [v for t in runs for v in t.stages.get(f"{stage}:cpu", [])]
+            share = sum(x.get(stage, 0.0) for x in cpu_totals) / cpu_total if cpu_total else None
+            cpu_stages[stage] = {
+                "median_ms": statistics.median(pooled) if pooled else None,
+                "share": share,
+            }
+        stages["start-up"]["median_ms"] = statistics.median(t.startup_s * 1000 for t in runs)
+        cpu_stages["other"]["median_ms"] = None
+        row: dict[str, Any] = {
+            "command": label,
+            "code": code,
+            "ok": ok,
+            "problems": [p for t in runs for p in t.problems],
+            "repeats": len(runs),
+            "pages": pages,
+            "wall_s": wall,
+            "wall_ms_per_page": wall / pages * 1000,
+            "cpu_ms_per_page": cpu / pages * 1000,
+            "pages_per_min_per_core": per_core,
+            "startup_s": statistics.median(t.startup_s for t in runs),
+            "peak_rss_mb": rss or [max(t.max_rss_mb for t in runs)],
+            "identified": runs[0].identified,
+            "unidentified": runs[0].unidentified,
+            "stages": stages,
+            "cpu_stages": cpu_stages,
+        }
+        summary[(label, code)] = row
+        figures["runs"].append(row)
+        print(
+            f"{label:22} {code:6} {'yes' if ok else 'NO':3} {wall:7.2f} "
+            f"{row['wall_ms_per_page']:10.1f} {row['cpu_ms_per_page']:9.1f} {per_core:11.1f} "
+            f"{row['startup_s']:7.2f} {runs[0].identified:>3}/{runs[0].unidentified:<3} "
+            f"{rss_text:>24}"
+        )
+        for problem in row["problems"]:
+            print(f"  FAILED: {problem}")
+    for key, title in (
+        ("stages", "stages, wall: median ms per page (share of the processes' wall time)"),
+        (
+            "cpu_stages",
+            "stages, CPU: median CPU ms per page (share of the command's CPU; other: the "
+            "CPU not in a stage, start-up and poppler included)",
+        ),
+    ):
+        print()
+        print(title)
+        head = f"{'command':22} {'code':6} " + " ".join(
+            f"{s:>14}" for s in (*MIXED_STAGES, "other")
+        )
+        print(head)
+        print("-" * len(head))
+        for (label, code), row in summary.items():
+            cells = []
+            for stage in (*MIXED_STAGES, "other"):
+                value = row[key][stage]
+                shown = "-" if value["median_ms"] is None else f"{value['median_ms']:.1f}"
+                percent = "" if value["share"] is None else f" {100 * value['share']:3.0f}%"
+                cells.append(f"{shown + percent:>14}")
+            print(f"{label:22} {code:6} " + " ".join(cells))
+    befores = {label for label, code in summary if code == "before"}
+    if befores:
+        print()
+        print("after / before (same run, interleaved):")
+        for label in sorted(befores):
+            before, after = summary.get((label, "before")), summary.get((label, "after"))
+            if before and after:
+                print(
+                    f"  {label:22} wall ms/page {before['wall_ms_per_page']:.1f} -> "
+                    f"{after['wall_ms_per_page']:.1f} "
+                    f"({after['wall_ms_per_page'] / before['wall_ms_per_page']:.2f}x); "
+                    f"CPU ms/page {before['cpu_ms_per_page']:.1f} -> "
+                    f"{after['cpu_ms_per_page']:.1f}"
+                )
+    one = summary.get(("run --jobs 1", "after"))
+    if naive_ms and one:
+        naive = statistics.median(naive_ms)
+        ratio = naive / one["wall_ms_per_page"]
+        print()
+        print(
+            f"naive path (pdf2image 300 dpi or Pillow, pyzbar on the whole page, tesseract on "
+            f"every time field) on {len(naive_ms)} pages, one of each kind of file: median "
+            f"{naive:.0f} ms/page; `attend intake run` {one['wall_ms_per_page']:.1f} ms/page "
+            f"(whole command, start-up included): naive / ours = {ratio:.1f}x"
+        )
+        figures["naive"] = {"page_ms": naive_ms, "median_ms": naive, "ratio": ratio}
+    for n in (2,):
+        jobs = summary.get((f"run --jobs {n}", "after"))
+        if jobs and one:
+            speedup = one["wall_s"] / jobs["wall_s"]
+            print(f"`intake run --jobs {n}` / one job throughput: {speedup:.2f}x")
+            figures[f"jobs{n}_speedup"] = speedup
+    return figures
+
+
+def bench_mixed(args: argparse.Namespace, cache: Path, cores: int) -> int:
+    jobs = [n for n in args.jobs if n > 1]
+    codes = [("after", (args.after or REPO).absolute())]
+    if args.before:
+        codes.insert(0, ("before", args.before.absolute()))
+    batch = generate_mixed(cache, codes[0][1])
+    print(describe_mixed(cache, batch))
+    results: list[Timed] = []
+    for repeat in range(args.repeat):
+        for command in mixed_commands(args.workers, jobs):
+            for code, code_dir in codes:
+                run = command
+                if "--jobs" in command.args and not _supports_jobs(code_dir):
+                    if command.readers > 1:
+                        continue
+                    # Code from before --jobs: one job is all it does.
+                    run = Command(command.label, command.args[:-2], 1)
+                print(f"[{repeat + 1}/{args.repeat}] {run.label} ({code}) ...", flush=True)
+                results.append(run_mixed(cache, batch, run, code, code_dir))
+    naive_ms = None
+    if args.naive_pages > 0:
+        print("naive path ...", flush=True)
+        naive_ms = run_naive_mixed(cache, batch)
+    figures = report_mixed(results, naive_ms, cores)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json}")
+    return 0 if all(not t.problems for t in results) else 1
+
+
+def _cli_module(code_dir: Path) -> str:
+    """The command line's module in that checkout (`cli` now, `attendance.cli` before)."""
+    return "cli" if (code_dir / "cli" / "__main__.py").exists() else "attendance.cli"
+
+
+def _supports_jobs(code_dir: Path) -> bool:
+    result = subprocess.run(
+        [sys.executable, "-m", _cli_module(code_dir), "intake", "run", "--help"],
+        env={**os.environ, "PYTHONPATH": str(code_dir)},
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "--jobs" in result.stdout
+
+
 @contextlib.contextmanager
 def _exclusive(cache: Path) -> Iterator[None]:
     """One benchmark at a time per cache: two at once would share the cores (and the cache)."""
@@ -909,20 +1520,50 @@ def _bench(args: argparse.Namespace, cache: Path, cores: int) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument(
+        "--batch",
+        choices=["mixed", "uniform"],
+        default="mixed",
+        help="mixed: whole `intake run` / `intake watch` commands on a realistic mixed "
+        "batch (default); uniform: the watched folder's workers on --pages JPEG pages",
+    )
+    parser.add_argument("--pages", type=int, default=200, help="(uniform) pages")
     parser.add_argument("--naive-pages", type=int, default=8)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/attend-bench-cache"))
+    parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write every figure here")
     parser.add_argument(
         "--timeout", type=float, default=0.0, help="per run, s (default 30 s + 5 s a page)"
     )
     parser.add_argument("--keep", action="store_true", help="keep every run's folder")
     parser.add_argument("--skip-runs", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="(mixed) also run a checkout of earlier code, interleaved, for before/after",
+    )
+    parser.add_argument(
+        "--after",
+        type=Path,
+        metavar="DIR",
+        help="(mixed) the code to measure as 'after' (default: this checkout)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="(mixed) runs of each command")
+    parser.add_argument(
+        "--workers", type=int, nargs="*", default=[1, 2], help="(mixed) watch --workers N"
+    )
+    parser.add_argument(
+        "--jobs", type=int, nargs="*", default=[2], help="(mixed) also intake run --jobs N"
+    )
     args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    if args.batch == "mixed":
+        cache = (args.cache or Path("/tmp/attend-bench-mixed")).absolute()
+        with _exclusive(cache):
+            return bench_mixed(args, cache, cores)
     if args.pages < PDF_FILES:
         parser.error(f"--pages must be at least {PDF_FILES}")
-    cores = os.cpu_count() or 1
-    cache = args.cache.absolute()
+    cache = (args.cache or Path("/tmp/attend-bench-cache")).absolute()
     with _exclusive(cache):
         return _bench(args, cache, cores)
 

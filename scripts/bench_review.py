@@ -537,7 +537,8 @@ NEXT_JS = """(before) => {
 
 
 class QueuePageReviewer:
-    """Today's review page (`/review`): one item at a time, keyboard only.
+    """The review page before 0.4 (`/review`, one item at a time), keyboard only: kept to
+    measure an older checkout's queue the way its figures were taken (`--reviewer queue`).
 
     A field: Enter when the value shown is the true one, `-` when the truth is blank, else
     the true value typed and Enter. A flag true of the sheet as written: a missing signature
@@ -674,7 +675,169 @@ class QueuePageReviewer:
                 break
 
 
-STRATEGIES = {"queue": QueuePageReviewer}
+SCREEN_ITEM_JS = """() => {
+  if (document.querySelector('#empty')) return {empty: true};
+  const s = document.querySelector('#item');
+  const sheet = document.querySelector('#sheet');
+  if (!s || !sheet) return {empty: true};
+  const d = s.dataset;
+  return {
+    empty: false, id: d.itemId, kind: d.kind, ready: d.ready === 'true',
+    serial: sheet.dataset.serial, name: d.fieldName || '', code: d.flagCode || '',
+    severity: d.severity || '', days: d.days ? d.days.split(',') : [], value: d.value || null,
+    message: (document.getElementById('message') || {textContent: ''}).textContent.trim(),
+  };
+}"""
+SCREEN_NEXT_JS = """(before) => {
+  if (document.querySelector('#empty')) return true;
+  const s = document.querySelector('#item');
+  return !!s && s.dataset.ready === 'true' && s.dataset.itemId !== before;
+}"""
+
+
+class SheetScreenReviewer(QueuePageReviewer):
+    """The review screen (`/review`): one sheet at a time, its open items top to bottom,
+    keyboard only (review_ui/static/queue.js lists the keys and the DOM hooks read here).
+
+    A field: Enter when the value shown is the true one, `-` when the truth is blank, else the
+    true value typed and Enter. A finding whose days are all true of the sheet as written: a
+    missing signature returns the sheet (`!`, Enter); a red finding is accepted with a typed
+    reason, a yellow one with Enter. A finding that comes from a misread is passed (ArrowDown)
+    the first time: correcting the field clears it; met again, it is accepted as a misread.
+    A page that could not be registered is keyed from the truth (`5.in=735 5.out=1730 ...`).
+    Pages without a known sheet are identified on their own page (/review/pages/ID) when the
+    sheets are done.
+    """
+
+    name = "one screen per sheet (/review)"
+
+    def _wait_item(self, before: str, timeout_ms: float = 30_000) -> bool:
+        try:
+            self.page.wait_for_function(SCREEN_NEXT_JS, arg=before, timeout=timeout_ms)
+            return True
+        except Exception:  # Playwright's TimeoutError: the item did not change
+            return False
+
+    def _keyed(self, serial: str) -> str:
+        """The whole page as the reviewer keys it: every written time, mark and signature."""
+        truth = self.oracle.truth(serial)
+        pairs = []
+        for name, written in sorted(truth.times.items()):
+            if written.time is not None:
+                day, column = name.split(".")[1:3]
+                pairs.append(f"{int(day)}.{column}={typed_value('time', written.time)}")
+        for name, mark in sorted(truth.marks.items()):
+            if mark == "marked":
+                if name.startswith("day."):
+                    _, day, rest = name.split(".", 2)
+                    pairs.append(f"{int(day)}.{rest}=x")
+                else:
+                    pairs.append("fee=x")
+        for name, signed in sorted(truth.signatures.items()):
+            if signed:
+                pairs.append(f"{name.split('.')[1]}=signed")
+        return " ".join(pairs)
+
+    def decide_on_screen(self, item: Mapping[str, Any], seen: set[str]) -> str:
+        """The action for the item on screen; performs it. Returns what was done."""
+        serial, kind = item["serial"], item["kind"]
+        if kind in ("field", "qa_sample"):
+            name = item["name"]
+            truth = self._think(lambda: self.oracle.field_value(serial, name))
+            shown = _shown(item["value"])
+            if shown == truth:
+                self.keys.press("Enter")
+                return "confirmed"
+            if truth is None:
+                self.keys.press("-")
+                return "blanked"
+            field_kind = "time" if name.endswith((".in", ".out")) else "other"
+            self.keys.type(typed_value(field_kind, truth))
+            self.keys.press("Enter")
+            return "corrected"
+        if kind == "finding":
+            code, days = item["code"], item["days"] or [None]
+            true = self._think(
+                lambda: all(self.oracle.flag_is_true(serial, code, day) for day in days)
+            )
+            if not true and item["id"] not in seen:
+                seen.add(item["id"])
+                self.keys.press("ArrowDown")
+                return "passed (misread)"
+            if true and code in SIGNATURE_CODES:
+                self.keys.press("!")
+                self.page.wait_for_selector("#return-reason:focus")
+                self.keys.press("Enter")
+                return "returned"
+            if item["severity"] == "red":
+                self.keys.type("as written" if true else "misread")
+            self.keys.press("Enter")
+            return "accepted" if true else "accepted (misread)"
+        if kind == "unregistered_page":
+            keyed = self._think(lambda: self._keyed(serial))
+            self.keys.type(keyed)
+            self.keys.press("Enter")
+            return "keyed"
+        self.keys.press("ArrowDown")
+        return "passed"
+
+    def _identify_pages(self) -> int:
+        """Identify the pages no sheet is known for, each on its own page; how many."""
+        pages = [
+            i.id
+            for i in read_queue(self.oracle.run.home)
+            if i.kind == "unidentified_page" and i.state == "open"
+        ]
+        done = 0
+        for item_id in dict.fromkeys(pages):
+            serial = self._think(lambda item_id=item_id: self.oracle.page_serial(item_id))
+            if not serial:
+                continue
+            self.keys.serial = serial
+            self.page.goto(f"{self.base}/review/pages/{item_id}")  # one click from the list
+            self.tally.keys[serial] += 1
+            self.page.wait_for_selector("#serial:focus")
+            self.keys.type(serial)
+            with self.page.expect_navigation():
+                self.keys.press("Enter")
+            done += 1
+        return done
+
+    def work(self) -> None:
+        """Work every sheet on the screen, then the unidentified pages, until nothing is left
+        but what a person cannot decide from the paper."""
+        for _ in range(3):
+            self.page.goto(f"{self.base}/review")
+            self._wait_item("")
+            mark = time.perf_counter()
+            seen: set[str] = set()
+            stuck = 0
+            while True:
+                item = self.page.evaluate(SCREEN_ITEM_JS)
+                if item["empty"]:
+                    break
+                self.keys.serial = item["serial"]
+                think_before = self.tally.think_s
+                action = self.decide_on_screen(item, seen)
+                self.tally.actions[f"{item['kind']}: {action}"] += 1
+                if not self._wait_item(item["id"]):
+                    message = self.page.evaluate(SCREEN_ITEM_JS).get("message", "")
+                    self.tally.errors.append(f"item {item['id']} ({action}): {message}")
+                    stuck += 1
+                    if stuck > 3:
+                        break
+                    self.keys.press("Escape")
+                    self.keys.press("ArrowDown")
+                    self._wait_item(item["id"])
+                now = time.perf_counter()
+                spent = now - mark - (self.tally.think_s - think_before)
+                self.tally.seconds[self.keys.serial] += spent
+                mark = now
+            if not self._identify_pages():
+                break
+
+
+STRATEGIES = {"screen": SheetScreenReviewer, "queue": QueuePageReviewer}
 
 
 def _free_port() -> int:
@@ -907,7 +1070,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--no-browser", action="store_true", help="skip the scripted reviewer")
-    parser.add_argument("--reviewer", choices=sorted(STRATEGIES), default="queue")
+    parser.add_argument("--reviewer", choices=sorted(STRATEGIES), default="screen")
     args = parser.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="attend-bench-review-"))
     work.mkdir(parents=True, exist_ok=True)

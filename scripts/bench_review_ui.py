@@ -5,7 +5,8 @@ folder, logs in as a reviewer with FastAPI's TestClient (in-process: no network)
 review cycles: `POST /review/next` + `GET evidence.png` + `POST accept` (a correction for every
 5th item). The same cycle done with the domain functions directly (claim_items,
 item_evidence_png, accept_item/correct_item) on a second copy of the site is the baseline, so
-the web layer's overhead shows as a ratio.
+the web layer's overhead shows as a ratio. Then N items as the review screen works them (one
+sheet at a time: the sheet asked for again after every decision).
 
     .venv/bin/python scripts/bench_review_ui.py [--items 60] [--json]
 """
@@ -65,7 +66,13 @@ def clear_flags(site: Site) -> int:
         ids = session.exec(
             select(ReviewItem.id).where(
                 ReviewItem.state == ItemState.OPEN.value,
-                col(ReviewItem.kind).in_((ItemKind.FLAG.value, ItemKind.UNIDENTIFIED_PAGE.value)),
+                col(ReviewItem.kind).in_(
+                    (
+                        ItemKind.FLAG.value,
+                        ItemKind.FINDING.value,
+                        ItemKind.UNIDENTIFIED_PAGE.value,
+                    )
+                ),
             )
         ).all()
     cleared = 0
@@ -114,7 +121,7 @@ def bench_web(site: Site, items: int, *, cold: bool = False) -> dict[str, Any]:
                 body = {"value": _other_value(item), "version": item["version"]}
                 decided = client.post(f"{base}/correct", json=body, headers=headers)
                 corrected += 1
-            elif item["kind"] in (*FIELDS, "flag"):
+            elif item["kind"] in (*FIELDS, "flag", "finding"):
                 body = {"version": item["version"], "reason": "bench: checked"}
                 decided = client.post(f"{base}/accept", json=body, headers=headers)
             else:  # a page that cannot be accepted: give it back
@@ -129,6 +136,58 @@ def bench_web(site: Site, items: int, *, cold: bool = False) -> dict[str, Any]:
             done += 1
     summary = {k: _summary(v) for k, v in steps.items()}
     return {"items": done, "corrected": corrected, **summary}
+
+
+def bench_screen(site: Site, items: int) -> dict[str, Any]:
+    """N items as the review screen works them: the sheet (claimed whole, asked for again
+    after every decision: what is left on it, or the next sheet), the item's crop, the
+    decision with the version shown (a correction for every 5th field)."""
+    app = site.app()
+    steps: dict[str, list[float]] = {"sheet": [], "evidence": [], "decide": [], "item": []}
+    done = corrected = sheets = 0
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        token = login(client, REVIEWER)
+        headers = {"X-CSRF-Token": token, "Accept": "application/json"}
+        serial: str | None = None
+        skip: list[int] = []
+        while done < items:
+            t0 = time.perf_counter()
+            body = {"serial": serial, "skip": skip}
+            sheet = client.post("/review/sheets/next", json=body, headers=headers).json()["sheet"]
+            t1 = time.perf_counter()
+            if sheet is None:
+                break
+            sheets += sheet["serial"] != serial
+            serial = sheet["serial"]
+            item = next((i for i in sheet["items"] if i["kind"] != "unregistered_page"), None)
+            if item is None:  # a page to key: not timed here
+                client.post(f"/review/sheets/{serial}/release", headers=headers)
+                skip.append(sheet["id"])
+                serial = None
+                continue
+            evidence = client.get(item["evidence_url"])
+            t2 = time.perf_counter()
+            assert evidence.status_code == 200, evidence.text
+            base = f"/review/items/{item['id']}"
+            if item["kind"] in FIELDS and done % 5 == 4:
+                sent = {"value": _other_value(item), "version": item["version"]}
+                decided = client.post(f"{base}/correct", json=sent, headers=headers)
+                corrected += 1
+            else:
+                sent = {
+                    "version": item["version"],
+                    "finding_version": item["finding_version"],
+                    "reason": "bench: checked",
+                }
+                decided = client.post(f"{base}/accept", json=sent, headers=headers)
+            t3 = time.perf_counter()
+            assert decided.status_code == 200, decided.text
+            for step, seconds in (("sheet", t1 - t0), ("evidence", t2 - t1), ("decide", t3 - t2)):
+                steps[step].append(seconds)
+            steps["item"].append(t3 - t0)
+            done += 1
+    summary = {k: _summary(v) for k, v in steps.items()}
+    return {"items": done, "corrected": corrected, "sheets": sheets, **summary}
 
 
 def bench_domain(site: Site, items: int) -> dict[str, Any]:
@@ -152,7 +211,7 @@ def bench_domain(site: Site, items: int) -> dict[str, Any]:
             value = _other_value(view.to_json())
             decisions.correct_item(engine, view.id, value, reviewer=REVIEWER, version=view.version)
             corrected += 1
-        elif view.kind in (*FIELDS, "flag"):
+        elif view.kind in (*FIELDS, "flag", "finding"):
             decisions.accept_item(
                 engine, view.id, reviewer=REVIEWER, version=view.version, reason="bench"
             )
@@ -189,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         web = bench_web(copy_site(built, root / "web"), args.items)
         uncached = bench_web(copy_site(built, root / "cold"), args.items, cold=True)
         domain = bench_domain(copy_site(built, root / "domain"), args.items)
+        screen = bench_screen(copy_site(built, root / "screen"), args.items)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ratio = {
@@ -203,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "web": web,
         "web_without_page_cache": uncached,
         "domain": domain,
+        "screen": screen,
         "ratio": ratio,
     }
     if args.json:
@@ -219,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{step:<10}{web[step]['median_ms']:>10.1f}ms{web[step]['p90_ms']:>8.1f}ms"
             f"{domain[step]['median_ms']:>13.1f}ms{ratio[step] or 0:>8.2f}"
         )
+    print(
+        f"the review screen ({screen['items']} items on {screen['sheets']} sheets): the sheet "
+        f"again after each decision {screen['sheet']['median_ms']:.1f}ms, crop "
+        f"{screen['evidence']['median_ms']:.1f}ms, decision {screen['decide']['median_ms']:.1f}ms"
+        f"; an item {screen['item']['median_ms']:.1f}ms median, {screen['item']['p90_ms']:.1f}ms"
+        " p90"
+    )
     for step in ("evidence", "item"):
         before, after = uncached[step]["median_ms"], web[step]["median_ms"]
         print(

@@ -94,3 +94,11 @@ def test_upgrade_keeps_rows_written_by_the_first_schema(tmp_path: Path) -> None:
     with engine.connect() as connection:
         row = connection.execute(text("SELECT status, needs_review FROM scanned_pages")).one()
     assert tuple(row) == ("unidentified", 0)
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    """Commands check the schema against HEAD_REVISION without loading Alembic; it must name
+    the newest migration shipped (add a migration: update it)."""
+    from attendance.db import HEAD_REVISION, head_revision
+
+    assert head_revision() == HEAD_REVISION

@@ -119,7 +119,8 @@ def test_a_filled_scanned_sheet_is_identified_registered_and_read(
     assert result.residual_pt is not None and result.residual_pt < 1.0
     assert result.canon is not None and result.canon.shape == canon_shape(612, 792)
     _check_against_truth(result, truth)
-    assert set(result.timings) == {"identify", "register", "warp", "read"}
+    stages = {"identify", "register", "warp", "read"}
+    assert set(result.timings) == stages | {f"{stage}:cpu" for stage in stages}
     assert all(seconds > 0 for seconds in result.timings.values())
 
     # Without the canonical image kept, the same readings.
@@ -138,7 +139,7 @@ def test_an_unknown_sheet_or_no_reading_set_up_is_only_identified(
         assert result.number == 2 and result.identity.identified
         assert not result.attempted and not result.registered
         assert result.readings == () and result.canon is None and result.residual_pt is None
-        assert set(result.timings) == {"identify"}
+        assert set(result.timings) == {"identify", "identify:cpu"}
 
 
 def test_a_page_read_as_a_named_sheet_finds_its_turn_and_reads_as_the_composer_does(

@@ -40,8 +40,12 @@ POLICY: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/static/{path}"): PUBLIC,
     ("POST", "/account/password"): EVERYONE,
-    # the review queue and groups
+    # the review screen (one sheet at a time), the queue's item routes, groups
     ("GET", "/review"): REVIEWERS,
+    ("POST", "/review/sheets/next"): REVIEWERS,
+    ("POST", "/review/sheets/{serial}/release"): REVIEWERS,
+    ("POST", "/review/sheets/{serial}/return"): REVIEWERS,
+    ("POST", "/review/items/{item_id}/key"): REVIEWERS,
     ("POST", "/review/next"): REVIEWERS,
     ("GET", "/review/items/{item_id}/evidence.png"): REVIEWERS,
     ("GET", "/review/items/{item_id}/page.png"): REVIEWERS,

@@ -107,3 +107,42 @@ def test_a_provider_sees_only_its_own_sheets_on_postgres(pg_site: Site) -> None:
         assert answer["received"] is True and answer["received_on"]
     with Session(pg_site.engine()) as session:
         assert session.exec(select(ReviewItem)).first() is not None
+
+
+def _sheet(client: TestClient, csrf: str, **body: Any) -> dict[str, Any] | None:
+    response = client.post("/review/sheets/next", json=body, headers={**JSON, "X-CSRF-Token": csrf})
+    assert response.status_code == 200, response.text
+    sheet: dict[str, Any] | None = response.json()["sheet"]
+    return sheet
+
+
+def test_two_reviewers_get_different_sheets_on_postgres(
+    pg_site: Site, two_reviewers: tuple[tuple[TestClient, str], ...]
+) -> None:
+    """GIVEN two reviewers on the review screen over a PostgreSQL site
+    WHEN both ask for a sheet, the second asks for the first one's sheet, then the first
+    decides every item of it
+    THEN they hold different sheets, the second is never handed the first one's, and the first
+    sheet ends verified with every decision in the first reviewer's name."""
+    (first, csrf1), (second, csrf2) = two_reviewers
+    mine, theirs = _sheet(first, csrf1), _sheet(second, csrf2)
+    assert mine is not None and theirs is not None and mine["id"] != theirs["id"]
+    asked = _sheet(second, csrf2, serial=mine["serial"])
+    assert asked is not None and asked["id"] == theirs["id"]
+    headers = {**JSON, "X-CSRF-Token": csrf1}
+    for _ in range(10):
+        for item in mine["items"]:
+            if item["kind"] in ("field", "qa_sample"):
+                body: dict[str, Any] = {"version": item["version"]}
+            else:
+                body = {"finding_version": item["finding_version"], "reason": "checked"}
+            response = first.post(f"/review/items/{item['id']}/accept", json=body, headers=headers)
+            assert response.status_code in (200, 409), response.text
+        again = _sheet(first, csrf1, serial=mine["serial"])
+        if again is None or again["id"] != mine["id"]:
+            break
+        mine = again
+    with Session(pg_site.engine()) as session:
+        items = session.exec(select(ReviewItem).where(ReviewItem.sheet_id == mine["id"])).all()
+        assert items and all(i.state == "done" for i in items)
+        assert {i.resolved_by for i in items} == {"reviewer"}

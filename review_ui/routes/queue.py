@@ -1,10 +1,12 @@
-"""The review queue (one item at a time, keyboard first) and grouped verification.
+"""The review queue's item routes (JSON, keyboard clients) and grouped verification.
 
-The page `/review` is a shell: its script asks `POST /review/next` for an item (claimed for
-the viewer, like `attend review next`), shows the item's evidence crop beside the machine's
-value, and sends the reviewer's decision to `accept`, `correct` or `skip`. These JSON routes
-call the same functions as the CLI (attendance/review.py), with the viewer as the reviewer,
-so the decisions and the audit events are the same whichever way a reviewer works.
+The review page itself (`/review`, one screen per sheet) is `review_ui.routes.screen`; it
+sends its decisions here. `POST /review/next` claims items one at a time (like `attend review
+next`), for scripts and the server-time benchmark. `accept`, `correct` and `skip` call the
+same functions as the command line (attendance.decisions), with the viewer as the reviewer,
+so the decisions and the audit events are the same whichever way a reviewer works; a field's
+decision names the version the reviewer saw, a finding's its `finding_version`, and a stale
+one is refused (409) with nothing written.
 
 Grouped verification (`/review/groups`) shows the crops of open field items that share one
 machine reading; the ticked ones are confirmed in one transaction (all or none).
@@ -53,6 +55,7 @@ class NextRequest(BaseModel):
 class AcceptRequest(BaseModel):
     version: int | None = None
     reason: str | None = Field(default=None, max_length=500)
+    finding_version: str | None = Field(default=None, max_length=64)
 
 
 class CorrectRequest(BaseModel):
@@ -82,7 +85,7 @@ def group_url(kind: str, value: str | None) -> str:
     return f"/review/groups/{quote(kind, safe='')}/{quote(value or 'blank', safe=':')}"
 
 
-def _error(exc: errors.ReviewError) -> JSONResponse:
+def error_response(exc: errors.ReviewError) -> JSONResponse:
     """A review error as JSON: the status is its kind's (the same kind gives the command
     line's exit code), the message says why."""
     detail = str(exc)
@@ -93,7 +96,7 @@ def _error(exc: errors.ReviewError) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=exc.kind.http_status)
 
 
-def _decision(decision: decisions.Decision) -> dict[str, Any]:
+def decision_json(decision: decisions.Decision) -> dict[str, Any]:
     return {
         "item_id": decision.item_id,
         "resolution": decision.resolution,
@@ -121,7 +124,7 @@ def _remaining(session: Session, reviewer: str) -> int:
     return int(count)
 
 
-def _item_json(view: review_queue.ItemView) -> dict[str, Any]:
+def item_json(view: review_queue.ItemView) -> dict[str, Any]:
     data = view.to_json()
     data["weekday"] = f"{view.date:%A}" if view.date else None
     data["evidence_url"] = f"/review/items/{view.id}/evidence.png"
@@ -149,13 +152,6 @@ def _png(content: bytes) -> Response:
 # --- the queue --------------------------------------------------------------------------------
 
 
-@router.get("/review")
-def queue_page(request: Request, viewer: ReviewerViewer) -> Response:
-    with session_scope(engine_of(request)) as session:
-        remaining = _remaining(session, viewer.username)
-    return render(request, "queue.html", {"remaining": remaining})
-
-
 @router.post("/review/next", dependencies=[CSRF])
 def next_item(
     request: Request, viewer: ReviewerViewer, body: NextRequest | None = None
@@ -174,7 +170,7 @@ def next_item(
         if not ids:
             return JSONResponse({"item": None, "remaining": remaining})
         view = review_queue.describe_item(session, ids[0])
-    return JSONResponse({"item": _item_json(view), "remaining": remaining})
+    return JSONResponse({"item": item_json(view), "remaining": remaining})
 
 
 @router.get("/review/items/{item_id}/evidence.png")
@@ -217,10 +213,11 @@ def accept(
             reviewer=viewer.username,
             version=body.version,
             reason=reason,
+            finding_version=body.finding_version,
         )
     except errors.ReviewError as exc:
-        return _error(exc)
-    return JSONResponse(_decision(decision))
+        return error_response(exc)
+    return JSONResponse(decision_json(decision))
 
 
 @router.post("/review/items/{item_id}/correct", dependencies=[CSRF])
@@ -251,8 +248,8 @@ def correct(
                 reason=reason,
             )
     except errors.ReviewError as exc:
-        return _error(exc)
-    return JSONResponse(_decision(decision))
+        return error_response(exc)
+    return JSONResponse(decision_json(decision))
 
 
 @router.post("/review/items/{item_id}/skip", dependencies=[CSRF])
@@ -260,7 +257,7 @@ def skip(request: Request, viewer: ReviewerViewer, item_id: int) -> Response:
     try:
         review_queue.release_item(engine_of(request), item_id, reviewer=viewer.username)
     except errors.ReviewError as exc:
-        return _error(exc)
+        return error_response(exc)
     return JSONResponse({"item_id": item_id, "resolution": "skipped"})
 
 
