@@ -205,7 +205,7 @@ def read_printed_serial(
             dpi=_OCR_DPI,
         )
         reads = tuple(line.strip() for line in text.splitlines() if line.strip())
-        serial = _accept(reads)
+        serial = _accept(reads, candidate)
         if serial is not None:
             return SerialReading(
                 serial=serial, rotation=registration.rotation, reads=reads, form=candidate
@@ -386,19 +386,20 @@ def _stack(images: list[np.ndarray]) -> np.ndarray:
     return np.vstack(rows)
 
 
-def _accept(reads: tuple[str, ...]) -> str | None:
+def _accept(reads: tuple[str, ...], form: str = FORM_V1) -> str | None:
     """The serial when the reads agree on it beyond doubt, else None.
 
     A read counts only when it has the printed shape (``XXXX-XXXX-XXX``). Candidates are the
-    reads whose check character is right (which catches every single misread symbol, and
-    most double ones) and, when no read is right, a read with one symbol tesseract is known
-    to confuse (S/5, Z/2, B/8, G/6, Q/0, D/0, J/1) swapped. A candidate is accepted when it is
-    the only one, at least two reads are it or one known confusion away from it, and those
+    reads whose check character is right (which catches every single misread symbol, and most
+    double ones) and, when no read is right, a read with one symbol tesseract is known to
+    confuse in `form`'s serial font (`_CONFUSED_PAIRS`) swapped. A candidate is accepted when it
+    is the only one, at least two reads are it or one known confusion away from it, and those
     reads outnumber more than twice the reads that contradict it (one or two symbols away,
-    differing otherwise than by a known confusion). (Two reads agreeing on a valid serial
-    were not enough: a photocopied page read ``W8XR`` three times and ``WEXR`` three times,
-    and the latter's check character was right by chance.)
+    differing otherwise than by a known confusion). (Two reads agreeing on a valid serial were
+    not enough: a photocopied page read ``W8XR`` three times and ``WEXR`` three times, and the
+    latter's check character was right by chance.)
     """
+    confused = _confusions(form)
     shaped = [
         r.replace(" ", "").upper().replace("-", "").translate(_LOOKALIKE)
         for r in reads
@@ -413,7 +414,7 @@ def _accept(reads: tuple[str, ...]) -> str | None:
     if not candidates:
         for compact in set(shaped):
             for index, char in enumerate(compact):
-                for other in _CONFUSED.get(char, ""):
+                for other in confused.get(char, ""):
                     try:
                         swapped = compact[:index] + other + compact[index + 1 :]
                         candidates.add(normalize_serial(swapped))
@@ -425,7 +426,7 @@ def _accept(reads: tuple[str, ...]) -> str | None:
     support = against = 0
     for compact in shaped:
         differing = [(a, b) for a, b in zip(compact, serial, strict=True) if a != b]
-        explained = all(b in _CONFUSED.get(a, "") for a, b in differing)
+        explained = all(b in confused.get(a, "") for a, b in differing)
         support += int(len(differing) <= 1 and explained)
         against += int(len(differing) <= 2 and not explained)  # a near read saying otherwise
     if support < _MIN_AGREEING_READS or 2 * against >= support:
@@ -433,11 +434,21 @@ def _accept(reads: tuple[str, ...]) -> str | None:
     return serial
 
 
-# Symbols tesseract reads for one another in the printed serial (OCR-B and Courier).
-_CONFUSED = {
-    "S": "5", "5": "S", "Z": "2", "2": "Z", "B": "8", "8": "B",
-    "G": "6", "6": "G", "Q": "0", "D": "0", "J": "1", "1": "J",
-}  # fmt: skip
+# Symbols tesseract reads for one another in the printed serial, either way round: in OCR-B
+# (v2) S/5, Z/2, B/8, G/6 and J/1; in Courier (v1) the round 0 as Q, D, 6, 8 or 9. Kept per
+# font: the more pairs, the more often two serials explain the same reads (and none is taken).
+_CONFUSED_PAIRS = {
+    FORM_V2: ("S5", "Z2", "B8", "G6", "J1"),
+    FORM_V1: ("0Q", "0D", "06", "08", "09"),
+}
+
+
+def _confusions(form: str) -> dict[str, str]:
+    table: dict[str, str] = {}
+    for pair in _CONFUSED_PAIRS.get(form, ()):
+        table[pair[0]] = table.get(pair[0], "") + pair[1]
+        table[pair[1]] = table.get(pair[1], "") + pair[0]
+    return table
 
 
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
