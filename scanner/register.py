@@ -97,6 +97,7 @@ _NARROW = ((FINE, 8.0),)
 _REGIONS = 4
 
 _QUARTER_TURNS = (0, 90, 180, 270)
+_RANSAC_SEED = 20261
 
 Matrix = np.ndarray
 Pair = tuple[tuple[float, float], tuple[float, float]]  # layout point, image point
@@ -345,6 +346,9 @@ def _robust_fit(
     src = np.array([p[0] for p in pairs], dtype=np.float64)
     dst = np.array([p[1] for p in pairs], dtype=np.float64)
     threshold = agree_pt * max(1e-6, math.sqrt(abs(np.linalg.det(guess[:2, :2]))))
+    # RANSAC draws from OpenCV's global generator, whose state depends on every call before:
+    # seeded here, a page registers the same whatever was read before it.
+    cv2.setRNGSeed(_RANSAC_SEED)
     if affine:
         found, mask = cv2.estimateAffine2D(
             src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold, maxIters=2000
