@@ -113,7 +113,7 @@ class Registration:
     ("homography", "affine", or "nominal" when no fit was made); `matched` counts the points
     (targets, QR code, structure patches) that agree with the fit and `checked` those found;
     `start` names the rough placement the fit grew from ("targets", "page", "frame",
-    "nominal").
+    "nominal", or "targets again": targets that disagreed with a first fit).
     """
 
     ok: bool
