@@ -1,5 +1,5 @@
 # The README's commands. CI runs `make test` (through .ci/run).
-.PHONY: demo test test-fast check setup setup-dev bench bench-reading bench-intake bench-ui bench-review
+.PHONY: demo test test-fast check setup setup-dev catalogs bench bench-reading bench-intake bench-ui bench-review bench-faults
 
 setup:
 	scripts/setup.sh
@@ -41,3 +41,12 @@ bench-ui: setup-dev
 # Reviewer load on a generated month of 40 sheets, and a scripted reviewer in Chromium.
 bench-review: setup-dev
 	.venv/bin/python scripts/bench_review.py --sheets 40 --seed 1
+
+# A throwaway PostgreSQL server; the full-disk scenario mounts a tmpfs and needs root.
+bench-faults: setup-dev
+	.venv/bin/python scripts/bench_faults.py
+
+# The translators' files: the catalog template extracted again from the code and templates,
+# and merged into every language's catalog (new strings arrive untranslated).
+catalogs: setup-dev
+	.venv/bin/python scripts/catalogs.py

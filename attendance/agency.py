@@ -69,6 +69,13 @@ def _default_payable_rules() -> dict[str, str]:
     }
 
 
+# What a photo sent from a provider's phone is (AgencyConfig.phone_photos).
+PHOTO_SUBMISSION = "submission"
+PHOTO_ADVANCE_COPY = "advance_copy"
+PHOTOS_OFF = "off"
+PHONE_PHOTO_MODES = (PHOTO_SUBMISSION, PHOTO_ADVANCE_COPY, PHOTOS_OFF)
+
+
 def payable_rule_key(schedule_type: str, provider_type: str) -> str:
     """Which `payable_rule.KEY` a certificate falls under."""
     if schedule_type == "variable":
@@ -104,18 +111,32 @@ class AgencyConfig:
     agency_phone: str = ""  # printed on notices when a certificate has no specialist phone
     # Printed on sheets and notices, shown in the web app; empty: ATTEND_AGENCY_NAME.
     agency_name: str = ""
+    # The payment calendar (attendance.payments): received by the cutoff day of a month
+    # (next business day), paid on the payment day of that month; June sheets until July's
+    # june_payment_cutoff_day.
+    payment_day: int = 20
+    payment_cutoff_day: int = 5
+    june_payment_cutoff_day: int = 15
+    # Photos of sheets sent from a provider's phone: "submission" (a photo is the sheet, as a
+    # scan is), "advance_copy" (recorded and read, but the sheet waits for the original:
+    # programs that pay only on originals) or "off" (no photo upload).
+    phone_photos: str = "advance_copy"
 
     def __post_init__(self) -> None:
         try:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
             raise InvalidSetting(f"timezone {self.timezone!r} is not a known time zone") from error
-        for name in ("due_day", "june_due_day"):
+        for name in ("due_day", "june_due_day", "payment_cutoff_day", "june_payment_cutoff_day"):
             if not 1 <= getattr(self, name) <= 28:
                 raise InvalidSetting(f"{name} must be a day from 1 to 28")
         for name in ("past_due_days", "window_tolerance_minutes", "claim_minutes", "qa_batch_cap"):
             if getattr(self, name) < 0:
                 raise InvalidSetting(f"{name} must not be negative")
+        if not 1 <= self.payment_day <= 28:
+            raise InvalidSetting("payment_day must be a day from 1 to 28")
+        if self.phone_photos not in PHONE_PHOTO_MODES:
+            raise InvalidSetting(f"phone_photos must be {', '.join(PHONE_PHOTO_MODES)}")
         if self.claim_minutes < 1:
             raise InvalidSetting("claim_minutes must be at least 1")
         for name in ("weekly_consistency", "hours_consistency", "qa_sample_rate"):

@@ -59,15 +59,18 @@ def receive(
     received_at: dt.datetime,
     file_sha256: str,
     page: int,
+    via: str = "scan",
 ) -> None:
     """The sheet is received (issued, or returned and sent back): the scan of `page` of the
-    file `file_sha256` is its record from now on. NotAllowed from any other status."""
+    file `file_sha256` is its record from now on; `via` says how it arrived (`scan`, or
+    `phone` for a provider's photo). NotAllowed from any other status."""
     _check_move(sheet, SheetStatus.RECEIVED)
     before = {"status": sheet.status, "received_at": sheet.received_at}
     sheet.status = SheetStatus.RECEIVED.value
     sheet.received_at = received_at
     sheet.source_file_sha256 = file_sha256
     sheet.source_page = page
+    sheet.received_via = via
     session.add(sheet)
     record_event(
         session,
@@ -81,6 +84,7 @@ def receive(
             "received_at": received_at,
             "file_sha256": file_sha256,
             "page": page,
+            "via": via,
         },
     )
 

@@ -159,6 +159,9 @@ class Sheet(SQLModel, table=True):
     received_at: dt.datetime | None = _moment(default=None)
     source_file_sha256: str | None = Field(default=None, max_length=64)
     source_page: int | None = None
+    # How the record page arrived: "scan" (the mailroom's scans: watched folder, intake run,
+    # upload) or "phone" (a photo a provider sent from the provider page); None: not received.
+    received_via: str | None = Field(default=None, max_length=16)
 
 
 class ScannedFile(SQLModel, table=True):
@@ -263,7 +266,9 @@ class IntakeFile(SQLModel, table=True):
     # The file's name in the processing, archive-less folders: an id, never the original name.
     claim_id: str = Field(unique=True, max_length=64)
     batch_id: str = Field(index=True, max_length=32)
-    source: str = Field(max_length=16)  # watch | upload
+    source: str = Field(max_length=16)  # watch | upload | phone
+    # The provider who sent it from the provider page (source "phone"), else None.
+    provider_id: str | None = Field(default=None, index=True, max_length=64)
     # Kept for the mailroom to find a file again; never logged (scanners name files after people).
     original_name: str
     size_bytes: int | None = None

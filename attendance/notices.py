@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
+from babel.lists import format_list
 from reportlab.lib.colors import Color
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import LETTER
@@ -35,8 +36,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from attendance.months import LANGUAGES, month_name
+from attendance import i18n
+from attendance.i18n import N_
 from attendance.safetext import shown
+from forms import fonts
 from forms.serial import SERIAL_LENGTH, format_serial
 
 OTHER = "other"
@@ -65,48 +68,40 @@ class ReturnedNotice:
     agency_name: str
     return_address: str  # where to mail the sheet; "" -> that sentence is left out
     returned_on: dt.date
-    problems: tuple[Problem, ...]
+    problems: tuple[Problem, ...]  # what stops payment (attendance.findings.return_problems)
     note: str | None = None  # the reviewer's reason in their own words
     past_due_days: int = 30  # the agency's `past_due_days`: printed in the deadline sentences
+    # What the rules settled and noted, which does not stop payment (findings.sheet_notes).
+    notes: tuple[Problem, ...] = ()
 
 
 # --- dates -------------------------------------------------------------------------------
 
 
 def _check_lang(lang: str) -> None:
-    if lang not in LANGUAGES:
-        raise ValueError(f"language {lang!r} is not supported (use one of {', '.join(LANGUAGES)})")
+    i18n.check_language(lang)
 
 
 def day_text(date: dt.date, lang: str) -> str:
     """``December 3`` / ``3 de diciembre``."""
-    name = month_name(date, lang)
-    return f"{name} {date.day}" if lang == "en" else f"{date.day} de {name}"
+    return i18n.day_month(date, lang)
 
 
 def long_date_text(date: dt.date, lang: str) -> str:
     """``December 3, 2026`` / ``3 de diciembre de 2026``."""
-    return (
-        f"{day_text(date, lang)}, {date.year}"
-        if lang == "en"
-        else f"{day_text(date, lang)} de {date.year}"
-    )
+    return i18n.long_date(date, lang)
 
 
 def month_text(month: dt.date, lang: str) -> str:
     """``November 2026`` / ``noviembre de 2026``."""
-    name = month_name(month, lang)
-    return f"{name} {month.year}" if lang == "en" else f"{name} de {month.year}"
+    return i18n.month_year(month, lang)
 
 
 def _when(date: dt.date, lang: str, weekly: bool) -> str:
     if not weekly:
         return day_text(date, lang)
-    return (
-        f"the week of {day_text(date, lang)}"
-        if lang == "en"
-        else f"la semana del {day_text(date, lang)}"
-    )
+    tr = i18n.translations(lang).gettext
+    return tr("the week of {day}").format(day=day_text(date, lang))
 
 
 # --- problem sentences -------------------------------------------------------------------
@@ -116,242 +111,236 @@ DAY, WEEK, SHEET = "day", "week", "sheet"
 
 @dataclass(frozen=True)
 class _Sentence:
-    """A code's sentence with a day or week ({when}) and without one, in both languages."""
+    """A code's sentence (English, the catalog's message id) with a day or week ({when}) and
+    without one; translated when printed."""
 
     kind: str  # DAY, WEEK or SHEET (the date, if any, is not named)
-    en_when: str
-    en: str
-    es_when: str
-    es: str
+    when: str
+    plain: str
 
-
-_CHECK_EN = "Check the times. If they are right, call your case specialist."
-_CHECK_ES = "Revise las horas. Si son correctas, llame a su especialista de casos."
-_LINE_EN = "Check that the times are on the right line. If they are, call your case specialist."
-_LINE_ES = "Revise que las horas estén en la línea correcta. Si lo están, llame a su especialista de casos."  # noqa: E501
 
 SENTENCES: dict[str, _Sentence] = {
     "incomplete_pair": _Sentence(
         DAY,
-        "On {when}, there is a time in without a time out, or a time out without a time in. "
-        "Write both times for that day.",
-        "One day has a time in without a time out, or a time out without a time in. "
-        "Write both times for each day the child was in care.",
-        "El {when} hay una hora de entrada sin hora de salida, o una hora de salida sin hora "
-        "de entrada. Escriba las dos horas de ese día.",
-        "Un día tiene una hora de entrada sin hora de salida, o una hora de salida sin hora de "
-        "entrada. Escriba las dos horas de cada día que el niño estuvo en cuidado.",
+        N_(
+            "On {when}, there is a time in without a time out, or a time out without a time in. "
+            "Write both times for that day."
+        ),
+        N_(
+            "One day has a time in without a time out, or a time out without a time in. Write "
+            "both times for each day the child was in care."
+        ),
     ),
     "out_before_in": _Sentence(
         DAY,
-        "On {when}, the time out is earlier than the time in. "
-        "Check the times and the AM or PM mark, and correct them.",
-        "On one day, the time out is earlier than the time in. "
-        "Check the times and the AM or PM marks, and correct them.",
-        "El {when}, la hora de salida es antes que la hora de entrada. "
-        "Revise las horas y la marca de AM o PM, y corríjalas.",
-        "En un día, la hora de salida es antes que la hora de entrada. "
-        "Revise las horas y las marcas de AM o PM, y corríjalas.",
+        N_(
+            "On {when}, the time out is earlier than the time in. Check the times and the AM or "
+            "PM mark, and correct them."
+        ),
+        N_(
+            "On one day, the time out is earlier than the time in. Check the times and the AM or "
+            "PM marks, and correct them."
+        ),
     ),
     "time_on_absent_day": _Sentence(
         DAY,
-        "On {when}, an absence is marked, but a time is also written. If the child was in "
-        "care that day, cross out the absence mark. If not, cross out the time.",
-        "One day has an absence marked and a time written. If the child was in care that "
-        "day, cross out the absence mark. If not, cross out the time.",
-        "El {when} se marcó una ausencia, pero también hay una hora escrita. Si el niño "
-        "estuvo en cuidado ese día, tache la marca de ausencia. Si no, tache la hora.",
-        "Un día tiene una ausencia marcada y también una hora escrita. Si el niño estuvo en "
-        "cuidado ese día, tache la marca de ausencia. Si no, tache la hora.",
+        N_(
+            "On {when}, an absence is marked, but a time is also written. If the child was in "
+            "care that day, cross out the absence mark. If not, cross out the time."
+        ),
+        N_(
+            "One day has an absence marked and a time written. If the child was in care that "
+            "day, cross out the absence mark. If not, cross out the time."
+        ),
     ),
     "absence_without_reason": _Sentence(
         DAY,
-        "On {when}, there are no times and no absence reason. If the child was absent, mark "
-        "one reason. If the child was in care, write the times.",
-        "One day has no times and no absence reason. If the child was absent, mark one "
-        "reason. If the child was in care, write the times.",
-        "El {when} no hay horas ni motivo de ausencia. Si el niño faltó, marque un motivo. "
-        "Si estuvo en cuidado, escriba las horas.",
-        "Un día no tiene horas ni motivo de ausencia. Si el niño faltó, marque un motivo. "
-        "Si estuvo en cuidado, escriba las horas.",
+        N_(
+            "On {when}, there are no times and no absence reason. If the child was absent, mark "
+            "one reason. If the child was in care, write the times."
+        ),
+        N_(
+            "One day has no times and no absence reason. If the child was absent, mark one "
+            "reason. If the child was in care, write the times."
+        ),
     ),
     "multiple_absence_codes": _Sentence(
         DAY,
-        "On {when}, more than one absence reason is marked. "
-        "Keep only one reason and cross out the others.",
-        "One day has more than one absence reason marked. "
-        "Keep only one reason and cross out the others.",
-        "El {when} hay más de un motivo de ausencia marcado. Deje solo uno y tache los demás.",
-        "Un día tiene más de un motivo de ausencia marcado. Deje solo uno y tache los demás.",
+        N_(
+            "On {when}, more than one absence reason is marked. Keep only one reason and cross "
+            "out the others."
+        ),
+        N_(
+            "One day has more than one absence reason marked. Keep only one reason and cross out "
+            "the others."
+        ),
     ),
     "outside_certificate_period": _Sentence(
         DAY,
-        "On {when}, care is written for a day outside the dates of the child's certificate. "
-        + _LINE_EN,
-        "Care is written for a day outside the dates of the child's certificate. " + _LINE_EN,
-        "El {when} hay horas de cuidado en un día fuera de las fechas del certificado del "
-        "niño. " + _LINE_ES,
-        "Hay horas de cuidado en un día fuera de las fechas del certificado del niño. " + _LINE_ES,
+        N_(
+            "On {when}, care is written for a day outside the dates of the child's certificate. "
+            "Check that the times are on the right line. If they are, call your case specialist."
+        ),
+        N_(
+            "Care is written for a day outside the dates of the child's certificate. Check that "
+            "the times are on the right line. If they are, call your case specialist."
+        ),
     ),
     "weekday_not_authorized": _Sentence(
         DAY,
-        "On {when}, care is written for a day of the week the certificate does not approve. "
-        + _LINE_EN,
-        "Care is written for a day of the week the certificate does not approve. " + _LINE_EN,
-        "El {when} hay horas de cuidado en un día de la semana que el certificado no "
-        "autoriza. " + _LINE_ES,
-        "Hay horas de cuidado en un día de la semana que el certificado no autoriza. " + _LINE_ES,
+        N_(
+            "On {when}, care is written for a day of the week the certificate does not approve. "
+            "Check that the times are on the right line. If they are, call your case specialist."
+        ),
+        N_(
+            "Care is written for a day of the week the certificate does not approve. Check that "
+            "the times are on the right line. If they are, call your case specialist."
+        ),
     ),
     "outside_authorized_hours": _Sentence(
         DAY,
-        "On {when}, care starts earlier or ends later than the approved hours. " + _CHECK_EN,
-        "On one day, care starts earlier or ends later than the approved hours. " + _CHECK_EN,
-        "El {when}, el cuidado empieza antes o termina después del horario autorizado. "
-        + _CHECK_ES,
-        "En un día, el cuidado empieza antes o termina después del horario autorizado. "
-        + _CHECK_ES,
+        N_(
+            "On {when}, care starts earlier or ends later than the approved hours. Check the "
+            "times. If they are right, call your case specialist."
+        ),
+        N_(
+            "On one day, care starts earlier or ends later than the approved hours. Check the "
+            "times. If they are right, call your case specialist."
+        ),
     ),
     "daily_hours_over": _Sentence(
         DAY,
-        "On {when}, the hours of care are more than the approved hours for one day. " + _CHECK_EN,
-        "On one day, the hours of care are more than the approved hours for one day. " + _CHECK_EN,
-        "El {when}, las horas de cuidado pasan del máximo autorizado por día. " + _CHECK_ES,
-        "En un día, las horas de cuidado pasan del máximo autorizado por día. " + _CHECK_ES,
+        N_(
+            "On {when}, the hours of care are more than the approved hours for one day. Check "
+            "the times. If they are right, call your case specialist."
+        ),
+        N_(
+            "On one day, the hours of care are more than the approved hours for one day. Check "
+            "the times. If they are right, call your case specialist."
+        ),
     ),
     "weekly_hours_over": _Sentence(
         WEEK,
-        "For {when}, the hours of care are more than the approved hours for one week. " + _CHECK_EN,
-        "In one week, the hours of care are more than the approved hours for one week. "
-        + _CHECK_EN,
-        "En {when}, las horas de cuidado pasan del máximo autorizado por semana. " + _CHECK_ES,
-        "En una semana, las horas de cuidado pasan del máximo autorizado por semana. " + _CHECK_ES,
+        N_(
+            "For {when}, the hours of care are more than the approved hours for one week. Check "
+            "the times. If they are right, call your case specialist."
+        ),
+        N_(
+            "In one week, the hours of care are more than the approved hours for one week. Check "
+            "the times. If they are right, call your case specialist."
+        ),
     ),
     "weekly_hours_inconsistent": _Sentence(
         WEEK,
-        "For {when}, the hours of care are very different from the child's approved "
-        "schedule. " + _CHECK_EN,
-        "In one week, the hours of care are very different from the child's approved "
-        "schedule. " + _CHECK_EN,
-        "En {when}, las horas de cuidado son muy diferentes del horario autorizado del niño. "
-        + _CHECK_ES,
-        "En una semana, las horas de cuidado son muy diferentes del horario autorizado del "
-        "niño. " + _CHECK_ES,
+        N_(
+            "For {when}, the hours of care are very different from the child's approved "
+            "schedule. Check the times. If they are right, call your case specialist."
+        ),
+        N_(
+            "In one week, the hours of care are very different from the child's approved "
+            "schedule. Check the times. If they are right, call your case specialist."
+        ),
     ),
     "hours_inconsistent": _Sentence(
         SHEET,
         "",
-        "This month's hours of care are very different from the child's approved schedule. "
-        "Your case specialist may call the parent about it. " + _CHECK_EN,
-        "",
-        "Las horas de cuidado de este mes son muy diferentes del horario autorizado del niño. "
-        "Su especialista de casos puede llamar al padre o la madre. " + _CHECK_ES,
+        N_(
+            "This month's hours of care are very different from the child's approved schedule. "
+            "Your case specialist may call the parent about it. Check the times. If they are "
+            "right, call your case specialist."
+        ),
     ),
     "absence_limit_exceeded": _Sentence(
         DAY,
-        "On {when}, the absence goes over the number of absence days allowed this fiscal year "
-        "(July to June). Check the absence reason. If it is right, call your case specialist.",
-        "An absence goes over the number of absence days allowed this fiscal year (July to "
-        "June). Check the absence reasons. If they are right, call your case specialist.",
-        "El {when}, la ausencia pasa del número de días de ausencia permitidos en este año "
-        "fiscal (de julio a junio). Revise el motivo de ausencia. Si es correcto, llame a su "
-        "especialista de casos.",
-        "Una ausencia pasa del número de días de ausencia permitidos en este año fiscal (de "
-        "julio a junio). Revise los motivos de ausencia. Si son correctos, llame a su "
-        "especialista de casos.",
+        N_(
+            "On {when}, the absence goes over the number of absence days allowed this fiscal "
+            "year (July to June). Check the absence reason. If it is right, call your case "
+            "specialist."
+        ),
+        N_(
+            "An absence goes over the number of absence days allowed this fiscal year (July to "
+            "June). Check the absence reasons. If they are right, call your case specialist."
+        ),
     ),
     "absence_not_payable": _Sentence(
         DAY,
-        "On {when}, an absence or a closed day is marked. License-exempt providers are not "
-        "paid for absences or closed days. If the child was in care that day, write the times.",
-        "An absence or a closed day is marked. License-exempt providers are not paid for "
-        "absences or closed days. If the child was in care that day, write the times.",
-        "El {when} se marcó una ausencia o un día cerrado. A los proveedores exentos de "
-        "licencia no se les paga por ausencias ni por días cerrados. Si el niño estuvo en "
-        "cuidado ese día, escriba las horas.",
-        "Se marcó una ausencia o un día cerrado. A los proveedores exentos de licencia no se "
-        "les paga por ausencias ni por días cerrados. Si el niño estuvo en cuidado ese día, "
-        "escriba las horas.",
+        N_(
+            "On {when}, an absence or a closed day is marked. License-exempt providers are not "
+            "paid for absences or closed days. If the child was in care that day, write the "
+            "times."
+        ),
+        N_(
+            "An absence or a closed day is marked. License-exempt providers are not paid for "
+            "absences or closed days. If the child was in care that day, write the times."
+        ),
     ),
     "parent_signature_missing": _Sentence(
         SHEET,
         "",
-        "The parent did not sign the sheet. "
-        "Ask the parent to sign and date it at the bottom of the sheet.",
-        "",
-        "Falta la firma del padre, madre o tutor. "
-        "Pídale que firme y ponga la fecha en la parte de abajo de la hoja.",
+        N_(
+            "The parent did not sign the sheet. Ask the parent to sign and date it at the bottom "
+            "of the sheet."
+        ),
     ),
     "provider_signature_missing": _Sentence(
         SHEET,
         "",
-        "The provider did not sign the sheet. Sign and date it at the bottom of the sheet.",
-        "",
-        "Falta la firma del proveedor. Firme y ponga la fecha en la parte de abajo de la hoja.",
+        N_("The provider did not sign the sheet. Sign and date it at the bottom of the sheet."),
     ),
     "late": _Sentence(
         SHEET,
         "",
-        "We received this sheet after its due date. "
-        "Send your next sheets on time so your payment is not delayed.",
-        "",
-        "Recibimos esta hoja después de la fecha límite. "
-        "Envíe sus próximas hojas a tiempo para que su pago no se retrase.",
+        N_(
+            "We received this sheet after its due date. Send your next sheets on time so your "
+            "payment is not delayed."
+        ),
     ),
     "past_due": _Sentence(
         SHEET,
         "",
-        "We received this sheet more than {days} days after the end of the month, "
-        "so it may not be paid. Call your case specialist to ask if it can still be paid.",
-        "",
-        "Recibimos esta hoja más de {days} días después del fin del mes, así que es "
-        "posible que no se pague. Llame a su especialista de casos para saber si todavía se "
-        "puede pagar.",
+        N_(
+            "We received this sheet more than {days} days after the end of the month, so it may "
+            "not be paid. Call your case specialist to ask if it can still be paid."
+        ),
     ),
     "duplicate_scan": _Sentence(
         SHEET,
         "",
-        "We received this same sheet more than once. We keep the first copy. "
-        "You do not need to send the same sheet twice.",
-        "",
-        "Recibimos esta misma hoja más de una vez. Nos quedamos con la primera copia. "
-        "No es necesario enviar la misma hoja dos veces.",
+        N_(
+            "We received this same sheet more than once. We keep the first copy. You do not need "
+            "to send the same sheet twice."
+        ),
     ),
     "duplicate_conflict": _Sentence(
         SHEET,
         "",
-        "We received two copies of this sheet that do not match. Send back one sheet with "
-        "the right information, and tell your case specialist which copy is right.",
-        "",
-        "Recibimos dos copias de esta hoja que no son iguales. Envíe una sola hoja con la "
-        "información correcta y dígale a su especialista de casos cuál es la copia correcta.",
+        N_(
+            "We received two copies of this sheet that do not match. Send back one sheet with "
+            "the right information, and tell your case specialist which copy is right."
+        ),
     ),
     "page_not_read": _Sentence(
         SHEET,
         "",
-        "We could not read the sheet. It may be torn or too dark, or the barcode may be "
-        "covered or damaged. Send the original sheet again, and do not write on or cover "
-        "the barcode.",
-        "",
-        "No pudimos leer la hoja. Puede estar rota o muy oscura, o el código de barras puede "
-        "estar tapado o dañado. Envíe otra vez la hoja original y no escriba sobre el código "
-        "de barras ni lo tape.",
+        N_(
+            "We could not read the sheet. It may be torn or too dark, or the barcode may be "
+            "covered or damaged. Send the original sheet again, and do not write on or cover the "
+            "barcode."
+        ),
     ),
     OTHER: _Sentence(
         DAY,
-        "On {when}, there is a problem. Call your case specialist to find out what to fix.",
-        "There is another problem with this sheet. "
-        "Call your case specialist to find out what to fix.",
-        "El {when} hay un problema. Llame a su especialista de casos para saber qué debe corregir.",
-        "Hay otro problema con esta hoja. "
-        "Llame a su especialista de casos para saber qué debe corregir.",
+        N_("On {when}, there is a problem. Call your case specialist to find out what to fix."),
+        N_(
+            "There is another problem with this sheet. Call your case specialist to find out "
+            "what to fix."
+        ),
     ),
 }
 
-_DETAIL_LABEL = {"en": "Note", "es": "Nota"}
-
 
 def problem_text(problem: Problem, lang: str, *, past_due_days: int = 30) -> str:
-    """One plain-language sentence in 'en' or 'es': what is missing or wrong and what to do.
+    """One plain-language sentence in `lang`: what is missing or wrong and what to do.
 
     Names the day ('December 3' / '3 de diciembre') or, for weekly codes, the week ('the week of
     December 1' / 'la semana del 1 de diciembre') when the problem has a date. An "other"
@@ -360,21 +349,53 @@ def problem_text(problem: Problem, lang: str, *, past_due_days: int = 30) -> str
     to the flags later) reads as "other".
     """
     _check_lang(lang)
+    tr = i18n.translations(lang).gettext
     detail = (problem.detail or "").strip()
     sentence = SENTENCES.get(problem.code, SENTENCES[OTHER])
     if problem.code == OTHER and detail:
         if problem.date is None:
             return detail
-        when = day_text(problem.date, lang)
-        return f"On {when}: {detail}" if lang == "en" else f"El {when}: {detail}"
+        return tr("On {when}: {detail}").format(when=day_text(problem.date, lang), detail=detail)
     if sentence.kind != SHEET and problem.date is not None:
-        template = sentence.en_when if lang == "en" else sentence.es_when
-        text = template.format(when=_when(problem.date, lang, sentence.kind == WEEK))
+        text = tr(sentence.when).format(when=_when(problem.date, lang, sentence.kind == WEEK))
     else:
-        text = (sentence.en if lang == "en" else sentence.es).format(days=past_due_days)
+        text = tr(sentence.plain).format(days=past_due_days)
     if detail:
-        text = f"{text} {_DETAIL_LABEL[lang]}: {detail}"
+        label = tr("Note")
+        text = f"{text} {label}: {detail}"
     return text
+
+
+def problem_texts(problems: Sequence[Problem], lang: str, *, past_due_days: int = 30) -> list[str]:
+    """The problems as sentences, one per code: the days one code concerns are named in one
+    sentence ('On November 3, November 5 and November 10, ...'), as a reviewer decides one
+    finding per problem. A problem with the reviewer's own words stays on its own."""
+    groups: dict[str, list[Problem]] = {}
+    order: list[str | Problem] = []
+    for problem in problems:
+        sentence = SENTENCES.get(problem.code, SENTENCES[OTHER])
+        if problem.detail or problem.date is None or sentence.kind == SHEET:
+            order.append(problem)
+            continue
+        if problem.code not in groups:
+            groups[problem.code] = []
+            order.append(problem.code)
+        groups[problem.code].append(problem)
+    texts = []
+    tr = i18n.translations(lang).gettext
+    for entry in order:
+        if isinstance(entry, Problem):
+            texts.append(problem_text(entry, lang, past_due_days=past_due_days))
+            continue
+        group = groups[entry]
+        if len(group) == 1:
+            texts.append(problem_text(group[0], lang, past_due_days=past_due_days))
+            continue
+        sentence = SENTENCES.get(entry, SENTENCES[OTHER])
+        days = sorted({p.date for p in group if p.date is not None})
+        when = format_list([_when(d, lang, sentence.kind == WEEK) for d in days], locale=lang)
+        texts.append(tr(sentence.when).format(when=when))
+    return texts
 
 
 # --- page words --------------------------------------------------------------------------
@@ -390,6 +411,7 @@ class _Words:
     month: str
     child: str
     because: str
+    notes: str
     note: str
     how_title: str
     fix: str  # {serial}
@@ -409,72 +431,48 @@ class _Words:
     continued: str  # {serial}
 
 
-WORDS = {
-    "en": _Words(
-        title="Attendance sheet returned",
-        returned="Date returned",
-        to="To",
-        provider_id="Provider ID",
-        sheet_number="Sheet number",
-        month="Month",
-        child="Child",
-        because="We cannot pay this sheet yet because:",
-        note="Note from the reviewer:",
-        how_title="How to send the sheet back",
-        fix="Fix each item above on the <b>original</b> sheet. If you lost the sheet, print a "
-        "new blank sheet with the same sheet number ({serial}), or ask your case specialist "
-        "for one, and copy all the times onto it.",
-        sign="The parent and the provider both sign and date the sheet at the bottom.",
-        barcode="Do not write on, cover or staple over the barcode (the square code at the top "
-        "right of the sheet).",
-        send="Send the sheet back to us as soon as possible.",
-        mail="Mail it to the address below, or drop it off at our office:",
-        send_no_address="Send it the way you send your monthly sheets, or drop it off at our "
-        "office.",
-        deadline="Sheets we receive more than {days} days after the end of the month "
-        "may not be paid.",
-        questions_title="Questions?",
-        call="Call your case specialist, {name}, at <b>{phone}</b>.",
-        call_no_name="Call your case specialist at <b>{phone}</b>.",
-        call_no_phone="Call your case specialist, {name}.",
-        call_plain="Call your case specialist.",
-        quote="Please have the sheet number ready: <b>{serial}</b>.",
-        footer="Returned sheet notice \u00b7 Sheet {serial} \u00b7 English",
-        continued="Sheet {serial} (continued)",
-    ),
-    "es": _Words(
-        title="Hoja de asistencia devuelta",
-        returned="Fecha de devolución",
-        to="Para",
-        provider_id="Número de proveedor",
-        sheet_number="Número de hoja",
-        month="Mes",
-        child="Niño(a)",
-        because="Todavía no podemos pagar esta hoja porque:",
-        note="Nota de la revisión:",
-        how_title="Cómo devolvernos la hoja",
-        fix="Corrija cada punto de arriba en la hoja <b>original</b>. Si perdió la hoja, "
-        "imprima una hoja nueva en blanco con el mismo número de hoja ({serial}), o pídale una "
-        "a su especialista de casos, y copie en ella todas las horas.",
-        sign="El padre, madre o tutor y el proveedor deben firmar y poner la fecha en la parte "
-        "de abajo de la hoja.",
-        barcode="No escriba sobre el código de barras (el cuadro con el código, arriba a la "
-        "derecha de la hoja), no lo tape y no le ponga grapas encima.",
-        send="Envíenos la hoja lo antes posible.",
-        mail="Envíela por correo a esta dirección o entréguela en nuestra oficina:",
-        send_no_address="Envíela como envía sus hojas cada mes, o entréguela en nuestra oficina.",
-        deadline="Es posible que no se paguen las hojas que recibamos más de {days} "
-        "días después del fin del mes.",
-        questions_title="¿Preguntas?",
-        call="Llame a su especialista de casos, {name}, al <b>{phone}</b>.",
-        call_no_name="Llame a su especialista de casos al <b>{phone}</b>.",
-        call_no_phone="Llame a su especialista de casos, {name}.",
-        call_plain="Llame a su especialista de casos.",
-        quote="Tenga a mano el número de hoja: <b>{serial}</b>.",
-        footer="Aviso de hoja devuelta \u00b7 Hoja {serial} \u00b7 Español",
-        continued="Hoja {serial} (continuación)",
-    ),
-}
+def notice_words(lang: str) -> _Words:
+    """The notice's words in `lang` (from its catalog)."""
+    tr = i18n.translations(lang).gettext
+    return _Words(
+        title=tr("Attendance sheet returned"),
+        returned=tr("Date returned"),
+        to=tr("To"),
+        provider_id=tr("Provider ID"),
+        sheet_number=tr("Sheet number"),
+        month=tr("Month"),
+        child=tr("Child"),
+        because=tr("We cannot pay this sheet yet because:"),
+        notes=tr("Also noted (these do not stop payment):"),
+        note=tr("Note from the reviewer:"),
+        how_title=tr("How to send the sheet back"),
+        fix=tr(
+            "Fix each item above on the <b>original</b> sheet. If you lost the sheet, print a "
+            "new blank sheet with the same sheet number ({serial}), or ask your case "
+            "specialist for one, and copy all the times onto it."
+        ),
+        sign=tr("The parent and the provider both sign and date the sheet at the bottom."),
+        barcode=tr(
+            "Do not write on, cover or staple over the barcode (the square code at the top "
+            "right of the sheet)."
+        ),
+        send=tr("Send the sheet back to us as soon as possible."),
+        mail=tr("Mail it to the address below, or drop it off at our office:"),
+        send_no_address=tr(
+            "Send it the way you send your monthly sheets, or drop it off at our office."
+        ),
+        deadline=tr(
+            "Sheets we receive more than {days} days after the end of the month may not be paid."
+        ),
+        questions_title=tr("Questions?"),
+        call=tr("Call your case specialist, {name}, at <b>{phone}</b>."),
+        call_no_name=tr("Call your case specialist at <b>{phone}</b>."),
+        call_no_phone=tr("Call your case specialist, {name}."),
+        call_plain=tr("Call your case specialist."),
+        quote=tr("Please have the sheet number ready: <b>{serial}</b>."),
+        footer=tr("Returned sheet notice \u00b7 Sheet {serial} \u00b7 {language}"),
+        continued=tr("Sheet {serial} (continued)"),
+    )
 
 
 # --- PDF ---------------------------------------------------------------------------------
@@ -560,8 +558,14 @@ def _x(text: str) -> str:
     return "<br/>".join(escape(shown(line.strip())) for line in text.strip().splitlines())
 
 
+def _para(xml: str, style: ParagraphStyle, **options: Any) -> Paragraph:
+    """A Paragraph whose text, in any script, prints as written: runs the style's standard
+    font cannot print are set in an embedded font that can (`forms.fonts.rich`)."""
+    return Paragraph(fonts.rich(xml, style.fontName), style, **options)
+
+
 def _info_table(notice: ReturnedNotice, lang: str, width: float) -> Table:
-    words = WORDS[lang]
+    words = notice_words(lang)
     label_w = 96.0
     s = _STYLES
     provider = (
@@ -570,16 +574,16 @@ def _info_table(notice: ReturnedNotice, lang: str, width: float) -> Table:
         f"{_x(notice.provider_id)}</font>"
     )
     rows = [
-        [Paragraph(words.to, s["label"]), Paragraph(provider, s["value"])],
+        [_para(words.to, s["label"]), _para(provider, s["value"])],
         [
-            Paragraph(words.sheet_number, s["label"]),
-            Paragraph(_x(display_serial(notice.serial)), s["serial"]),
+            _para(words.sheet_number, s["label"]),
+            _para(_x(display_serial(notice.serial)), s["serial"]),
         ],
         [
-            Paragraph(words.month, s["label"]),
-            Paragraph(_x(month_text(notice.month, lang)), s["value"]),
+            _para(words.month, s["label"]),
+            _para(_x(month_text(notice.month, lang)), s["value"]),
         ],
-        [Paragraph(words.child, s["label"]), Paragraph(_x(notice.child_name), s["value"])],
+        [_para(words.child, s["label"]), _para(_x(notice.child_name), s["value"])],
     ]
     table = Table(rows, colWidths=(label_w, width - label_w), hAlign="LEFT")
     table.setStyle(
@@ -602,56 +606,54 @@ def _info_table(notice: ReturnedNotice, lang: str, width: float) -> Table:
 
 
 def _page_story(notice: ReturnedNotice, lang: str, width: float) -> list[Any]:
-    words = WORDS[lang]
+    words = notice_words(lang)
     s = _STYLES
     serial = _x(display_serial(notice.serial))
-    story: list[Any] = [Paragraph(_x(notice.agency_name), s["letterhead"])]
+    story: list[Any] = [_para(_x(notice.agency_name), s["letterhead"])]
     if notice.return_address.strip():
         one_line = " \u00b7 ".join(
             _x(line) for line in notice.return_address.splitlines() if line.strip()
         )
-        story.append(Paragraph(one_line, s["address"]))
+        story.append(_para(one_line, s["address"]))
     story += [
         Spacer(1, 4),
         HRFlowable(width="100%", thickness=1.2, color=INK, spaceBefore=2, spaceAfter=6),
-        Paragraph(
-            f"{words.returned}: <b>{long_date_text(notice.returned_on, lang)}</b>", s["date"]
-        ),
-        Paragraph(words.title, s["title"]),
+        _para(f"{words.returned}: <b>{long_date_text(notice.returned_on, lang)}</b>", s["date"]),
+        _para(words.title, s["title"]),
         _info_table(notice, lang, width),
-        Paragraph(words.because, s["heading"]),
+        _para(words.because, s["heading"]),
     ]
-    for number, problem in enumerate(notice.problems, start=1):
-        story.append(
-            Paragraph(
-                _x(problem_text(problem, lang, past_due_days=notice.past_due_days)),
-                s["item"],
-                bulletText=f"{number}.",
-            )
-        )
+    texts = problem_texts(notice.problems, lang, past_due_days=notice.past_due_days)
+    for number, text in enumerate(texts, start=1):
+        story.append(_para(_x(text), s["item"], bulletText=f"{number}."))
     if notice.note and notice.note.strip():
-        story.append(Paragraph(words.note, s["note_label"]))
-        story.append(Paragraph(_x(notice.note), s["note"]))
+        story.append(_para(words.note, s["note_label"]))
+        story.append(_para(_x(notice.note), s["note"]))
+    if notice.notes:
+        # Told apart from the problems: what the rules settled, which does not stop payment.
+        story.append(_para(words.notes, s["heading"]))
+        for text in problem_texts(notice.notes, lang, past_due_days=notice.past_due_days):
+            story.append(_para(_x(text), s["item"], bulletText="\u2022"))
 
-    story.append(Paragraph(words.how_title, s["heading"]))
+    story.append(_para(words.how_title, s["heading"]))
     steps: list[Any] = [
-        Paragraph(words.fix.format(serial=serial), s["item"], bulletText="1."),
-        Paragraph(words.sign, s["item"], bulletText="2."),
-        Paragraph(words.barcode, s["item"], bulletText="3."),
+        _para(words.fix.format(serial=serial), s["item"], bulletText="1."),
+        _para(words.sign, s["item"], bulletText="2."),
+        _para(words.barcode, s["item"], bulletText="3."),
     ]
     if notice.return_address.strip():
         steps.append(
             KeepTogether(
                 [
-                    Paragraph(f"{words.send} {words.mail}", s["item"], bulletText="4."),
-                    Paragraph(f"<b>{_x(notice.return_address)}</b>", s["indent"]),
+                    _para(f"{words.send} {words.mail}", s["item"], bulletText="4."),
+                    _para(f"<b>{_x(notice.return_address)}</b>", s["indent"]),
                 ]
             )
         )
     else:
-        steps.append(Paragraph(f"{words.send} {words.send_no_address}", s["item"], bulletText="4."))
+        steps.append(_para(f"{words.send} {words.send_no_address}", s["item"], bulletText="4."))
     story += steps
-    story.append(Paragraph(words.deadline.format(days=notice.past_due_days), s["deadline"]))
+    story.append(_para(words.deadline.format(days=notice.past_due_days), s["deadline"]))
 
     name = _x(notice.specialist_name)
     phone = _x(notice.specialist_phone)
@@ -666,8 +668,8 @@ def _page_story(notice: ReturnedNotice, lang: str, width: float) -> list[Any]:
     story.append(
         KeepTogether(
             [
-                Paragraph(words.questions_title, s["heading"]),
-                Paragraph(f"{call} {words.quote.format(serial=serial)}", _BODY),
+                _para(words.questions_title, s["heading"]),
+                _para(f"{call} {words.quote.format(serial=serial)}", _BODY),
             ]
         )
     )
@@ -675,7 +677,7 @@ def _page_story(notice: ReturnedNotice, lang: str, width: float) -> list[Any]:
 
 
 def _page_decoration(serial: str, lang: str, continued: bool) -> Callable[[Any, Any], None]:
-    words = WORDS[lang]
+    words = notice_words(lang)
     shown = display_serial(serial)
 
     def draw(canvas: Any, doc: Any) -> None:
@@ -684,11 +686,11 @@ def _page_decoration(serial: str, lang: str, continued: bool) -> Callable[[Any, 
         canvas.setLineWidth(0.5)
         canvas.line(MARGIN_X, 40, PAGE_W - MARGIN_X, 40)
         canvas.setFillColor(MUTED)
-        canvas.setFont("Helvetica", 8)
-        canvas.drawString(MARGIN_X, 28, words.footer.format(serial=shown))
+        footer = words.footer.format(serial=shown, language=i18n.language_name(lang))
+        fonts.draw_string(canvas, MARGIN_X, 28, footer, "Helvetica", 8)
         if continued:
-            canvas.setFont("Helvetica-Bold", 9)
-            canvas.drawString(MARGIN_X, PAGE_H - 36, words.continued.format(serial=shown))
+            continued_text = words.continued.format(serial=shown)
+            fonts.draw_string(canvas, MARGIN_X, PAGE_H - 36, continued_text, "Helvetica-Bold", 9)
         canvas.restoreState()
 
     return draw
@@ -701,7 +703,7 @@ def _title(notices: Sequence[ReturnedNotice]) -> str:
 
 
 def render_notices(
-    notices: Sequence[ReturnedNotice], *, languages: Sequence[str] = LANGUAGES
+    notices: Sequence[ReturnedNotice], *, languages: Sequence[str] | None = None
 ) -> bytes:
     """One PDF (US Letter): for each notice, its pages in each language, in order.
 
@@ -711,6 +713,8 @@ def render_notices(
     """
     if not notices:
         raise ValueError("no notices to render")
+    if languages is None:
+        languages = i18n.available_languages()
     if not languages:
         raise ValueError("no languages to render")
     for lang in languages:

@@ -29,9 +29,20 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from attendance import findings, lifecycle, review_queue
+from attendance.agency import PHOTO_SUBMISSION
 from attendance.agency_settings import load_config
 from attendance.db import record_event
-from attendance.models import FieldReading, PageStatus, ScannedFile, ScannedPage, Sheet, SheetStatus
+from attendance.models import (
+    ArrivalState,
+    Certificate,
+    FieldReading,
+    IntakeFile,
+    PageStatus,
+    ScannedFile,
+    ScannedPage,
+    Sheet,
+    SheetStatus,
+)
 from attendance.review_queue import NewReading
 from forms.layout import FORMS
 
@@ -112,6 +123,61 @@ def _meaning(page: PageRecord, sheet: Sheet | None) -> tuple[PageStatus, str | N
     return PageStatus.IDENTIFIED, f"sheet_{sheet.status}", False
 
 
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a file, as far as the receipt must know: a provider's phone photo, or a scan."""
+
+    via: str  # VIA_SCAN or VIA_PHONE
+    provider_id: str | None = None  # the provider who sent a phone photo
+
+
+VIA_SCAN, VIA_PHONE = "scan", "phone"
+# Page reasons only phone photos have: a sheet of another provider (never received from this
+# one's photo; the page waits for a reviewer like any unidentified page), and a photo kept as
+# an advance copy while the sheet waits for its original (agency setting `phone_photos`).
+OTHER_PROVIDER = "other_provider"
+ADVANCE_COPY = "advance_copy"
+
+
+def sender_of(session: Session, file_row: ScannedFile) -> Sender:
+    """How `file_row` arrived: the arrival that brought its bytes (the latest one that was not
+    a duplicate), a phone photo when a provider sent it from the provider page."""
+    arrival = session.exec(
+        select(IntakeFile)
+        .where(
+            IntakeFile.file_id == file_row.id,
+            IntakeFile.state != ArrivalState.DUPLICATE.value,
+        )
+        .order_by(col(IntakeFile.id).desc())
+    ).first()
+    if arrival is not None and arrival.source == VIA_PHONE:
+        return Sender(VIA_PHONE, arrival.provider_id)
+    return Sender(VIA_SCAN)
+
+
+def _photo_meaning(
+    session: Session,
+    sender: Sender,
+    sheet: Sheet | None,
+    meaning: tuple[PageStatus, str | None, bool],
+    *,
+    reviewed: bool,
+    photos: str,
+) -> tuple[PageStatus, str | None, bool]:
+    """A phone photo's page: a sheet of another provider is not that provider's to send (a
+    reviewer's identification stands, though), and where the agency pays only on originals a
+    photo that would receive the sheet is kept as an advance copy instead."""
+    status, reason, resubmitted = meaning
+    if sender.via != VIA_PHONE or sheet is None or status is PageStatus.UNIDENTIFIED:
+        return meaning
+    certificate = session.get(Certificate, sheet.certificate_id)
+    if not reviewed and (certificate is None or certificate.provider_id != sender.provider_id):
+        return PageStatus.UNIDENTIFIED, OTHER_PROVIDER, False
+    if status is PageStatus.IDENTIFIED and reason is None and photos != PHOTO_SUBMISSION:
+        return PageStatus.IDENTIFIED, ADVANCE_COPY, False
+    return status, reason, resubmitted
+
+
 def record_pages(
     session: Session,
     file_row: ScannedFile,
@@ -124,15 +190,27 @@ def record_pages(
 ) -> list[PageOutcome]:
     """Store what was read on each page, receive sheets, open review items and apply the
     rules, in the caller's transaction. `existing` (by page number) are page rows stored
-    before, updated in place: an unidentified page a reviewer has identified."""
+    before, updated in place: an unidentified page a reviewer has identified.
+
+    A file a provider sent from the provider page (a phone photo) receives only that
+    provider's sheets, and only when the agency takes photos as submissions (`phone_photos`);
+    the sheet records how it arrived (`Sheet.received_via`)."""
     assert file_row.id is not None
     outcomes: list[PageOutcome] = []
     config = load_config(session)
+    sender = sender_of(session, file_row)
     for page in pages:
         sheet = None
         if page.serial is not None and page.form in KNOWN_FORMS:
             sheet = _locked_sheet(session, page.serial)
-        status, reason, resubmitted = _meaning(page, sheet)
+        status, reason, resubmitted = _photo_meaning(
+            session,
+            sender,
+            sheet,
+            _meaning(page, sheet),
+            reviewed=bool(existing),
+            photos=config.phone_photos,
+        )
         if status is PageStatus.UNIDENTIFIED:
             sheet = None
         values: dict[str, Any] = dict(
@@ -174,6 +252,7 @@ def record_pages(
                 received_at=received_at,
                 file_sha256=file_row.sha256,
                 page=page.number,
+                via=sender.via,
             )
             session.flush()
             review_queue.open_page_items(
@@ -196,6 +275,15 @@ def record_pages(
             )
             session.flush()
             findings.evaluate(session, sheet, actor=actor, config=config)
+        elif sheet is not None and reason == ADVANCE_COPY:
+            record_event(
+                session,
+                actor=actor,
+                entity="sheet",
+                entity_id=sheet.serial,
+                action="advance_copy",
+                after={"file_sha256": file_row.sha256, "page": page.number},
+            )
         elif status is PageStatus.UNIDENTIFIED:
             session.flush()
             review_queue.open_unidentified_item(

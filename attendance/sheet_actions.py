@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from attendance.agency_settings import load_config
 from attendance.db import record_event
 from attendance.errors import NotAllowed
-from attendance.findings import evaluate_later_months, return_problems
+from attendance.findings import evaluate_later_months, return_problems, sheet_notes
 from attendance.lifecycle import move_status
 from attendance.models import (
     Certificate,
@@ -83,6 +83,10 @@ def returned_notice(session: Session, sheet: Sheet, *, agency_name: str) -> Retu
         Problem(code=f.code, date=dt.date.fromisoformat(f.day) if f.day else None)
         for f in return_problems(session, sheet)
     )
+    notes = tuple(
+        Problem(code=f.code, date=dt.date.fromisoformat(f.day) if f.day else None)
+        for f in sheet_notes(session, sheet)
+    )
     return ReturnedNotice(
         serial=sheet.serial,
         month=parse_month(sheet.month),
@@ -97,4 +101,5 @@ def returned_notice(session: Session, sheet: Sheet, *, agency_name: str) -> Retu
         problems=problems,
         note=note,
         past_due_days=config.past_due_days,
+        notes=notes,
     )

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attendance.errors import ExitCode
 from attendance.settings import Settings
@@ -26,6 +26,9 @@ from cli.common import (
     work_option,
 )
 from forms.serial import format_serial
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 @contextlib.contextmanager
@@ -163,6 +166,24 @@ def _service_logging() -> None:
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
 
 
+def _engine_when_reachable(
+    settings: Settings, args: argparse.Namespace, who: str, stop: threading.Event
+) -> Engine | None:
+    """As `open_engine`, waiting up to `--database-wait` seconds for a database that does not
+    answer yet (then DatabaseUnreachable, exit 6); None when stopped meanwhile."""
+    from attendance.db import SchemaNotCurrent, make_engine, require_current_schema
+    from intake.outage import wait_for_database
+
+    engine = make_engine(settings.database_url)
+    try:
+        answered = wait_for_database(
+            engine, who=who, bound_s=args.database_wait, check=require_current_schema, stop=stop
+        )
+    except SchemaNotCurrent as exc:
+        raise CommandError(ExitCode.DATABASE, str(exc)) from None
+    return engine if answered else None
+
+
 def cmd_intake_watch(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from intake.pool import WorkerPool
     from intake.report import batch_report, render_report
@@ -172,11 +193,11 @@ def cmd_intake_watch(args: argparse.Namespace, settings: Settings) -> ExitCode:
     if not inbox.exists():
         raise CommandError(ExitCode.NOT_FOUND, f"no such folder: {args.dir}")
     dirs = _intake_dirs(args, settings, inbox)
-    engine = open_engine(settings)
     _service_logging()
     failed: list[int] = []
 
     def batch_done(batch_id: str) -> None:
+        assert engine is not None
         report = batch_report(engine, batch_id)
         failed.append(report["files"]["failed"])
         (dirs.reports / f"{batch_id}.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -192,10 +213,16 @@ def cmd_intake_watch(args: argparse.Namespace, settings: Settings) -> ExitCode:
         polling=args.polling,
         once=args.once,
         wait=args.workers > 0,
+        database_wait_s=args.database_wait if args.once else None,
     )
     worker_args = ["--work", str(dirs.work), "--render-timeout", str(args.render_timeout)]
-    with _stop_on_signals() as stop, WorkerPool(args.workers, worker_args, stop=stop):
-        Watcher(engine, dirs, inbox.absolute(), options, on_batch_done=batch_done).run(stop)
+    worker_args += ["--database-wait", str(args.database_wait)]
+    with _stop_on_signals() as stop:
+        engine = _engine_when_reachable(settings, args, "watcher", stop)
+        if engine is None:
+            return ExitCode.OK  # stopped while waiting for the database
+        with WorkerPool(args.workers, worker_args, stop=stop):
+            Watcher(engine, dirs, inbox.absolute(), options, on_batch_done=batch_done).run(stop)
     # A service stopped by SIGTERM has done its job; only a one-off run reports failed files.
     return ExitCode.FILES_FAILED if args.once and any(failed) else ExitCode.OK
 
@@ -207,7 +234,6 @@ def cmd_intake_worker(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from intake.worker import Worker, WorkerOptions
 
     dirs = _intake_dirs(args, settings, None)
-    engine = open_engine(settings)
     _service_logging()
     options = WorkerOptions(
         worker_id=(args.id or f"{socket.gethostname()}:{os.getpid()}")[-64:],
@@ -216,15 +242,19 @@ def cmd_intake_worker(args: argparse.Namespace, settings: Settings) -> ExitCode:
         drain=args.drain,
         render_timeout_s=args.render_timeout,
         dpi=settings.scan_dpi,
-    )
-    worker = Worker(
-        engine,
-        dirs,
-        store_dir=settings.store_dir,
-        reading=load_reading(settings),
-        options=options,
+        database_wait_s=args.database_wait if args.drain else None,
     )
     with _stop_on_signals() as stop:
+        engine = _engine_when_reachable(settings, args, f"worker {options.worker_id}", stop)
+        if engine is None:
+            return ExitCode.OK  # stopped while waiting for the database
+        worker = Worker(
+            engine,
+            dirs,
+            store_dir=settings.store_dir,
+            reading=load_reading(settings),
+            options=options,
+        )
         stats = worker.run(stop)
     if args.stats:
         Path(args.stats).write_text(json.dumps(stats.to_json(), indent=2) + "\n")
@@ -247,6 +277,17 @@ def cmd_intake_report(args: argparse.Namespace, settings: Settings) -> ExitCode:
     else:
         print(render_report(report), end="")
     return ExitCode.OK
+
+
+def _database_wait_option(parser: argparse.ArgumentParser, one_off: str) -> None:
+    parser.add_argument(
+        "--database-wait",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="exit 6 when the database does not answer for S seconds at start (or, with "
+        f"{one_off}, at any time); once started, a service waits out any outage (default 60)",
+    )
 
 
 def register(commands: Commands) -> None:
@@ -300,6 +341,7 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--json", action="store_true", help="batch reports as JSON")
     render_timeout_option(p)
+    _database_wait_option(p, "--once")
     p = commands.add(
         intake_commands, "worker", cmd_intake_worker, "process queued pages (run N of these)"
     )
@@ -308,14 +350,16 @@ def register(commands: Commands) -> None:
     p.add_argument(
         "--lease",
         type=float,
-        default=60.0,
+        default=15.0,
         metavar="S",
-        help="a job held S seconds without a heartbeat goes to another worker (default 60)",
+        help="a job held S seconds without a heartbeat goes to another worker (default 15; "
+        "the heartbeat renews it every S/3)",
     )
     p.add_argument("--poll", type=float, default=1.0, metavar="S", help="idle poll (default 1)")
     p.add_argument("--drain", action="store_true", help="stop when no page is left to process")
     p.add_argument("--stats", metavar="FILE.json", help="write what this worker did here")
     render_timeout_option(p)
+    _database_wait_option(p, "--drain")
     p = commands.add(
         intake_commands, "report", cmd_intake_report, "a batch's report (default the latest)"
     )

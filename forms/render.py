@@ -31,6 +31,7 @@ from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from forms import fonts
 from forms import layout as L
 from forms.layout import (
     ABSENCE_CODES,
@@ -300,23 +301,20 @@ def _text(
     align: str = "left",
     max_width: float | None = None,
 ) -> None:
-    """Draw one line; shrink (down to 70 %) then cut with an ellipsis to stay in `max_width`."""
+    """Draw one line; shrink (down to 70 %) then cut with an ellipsis to stay in `max_width`.
+
+    Names in any script: characters the standard `font` lacks are drawn in an embedded font
+    that has them (`forms.fonts`)."""
     if max_width is not None:
         floor = size * 0.7
-        while size > floor and stringWidth(text, font, size) > max_width:
+        while size > floor and fonts.string_width(text, font, size) > max_width:
             size -= 0.25
-        if stringWidth(text, font, size) > max_width:
-            while text and stringWidth(text + "\u2026", font, size) > max_width:
+        if fonts.string_width(text, font, size) > max_width:
+            while text and fonts.string_width(text + "\u2026", font, size) > max_width:
                 text = text[:-1]
             text += "\u2026"
     canvas.setFillColor(color)
-    canvas.setFont(font, size)
-    if align == "center":
-        canvas.drawCentredString(x, _y(baseline), text)
-    elif align == "right":
-        canvas.drawRightString(x, _y(baseline), text)
-    else:
-        canvas.drawString(x, _y(baseline), text)
+    fonts.draw_string(canvas, x, _y(baseline), text, font, size, align)
 
 
 # --- page parts --------------------------------------------------------------------------

@@ -14,7 +14,10 @@ A file's life, and what makes each step safe to crash in:
    it works, and commits the page's record, its readings, the sheet received and the job done
    in ONE transaction, only if it still holds the lease. The page row is unique per file and
    page, so a page can never be recorded twice. A killed worker's lease runs out and another
-   worker takes the job again.
+   worker takes the job again. `attempts` counts the workers that died holding the job: a
+   claim counts one, and a claim that ends without a death gives it back (`release_job` for
+   a passing failure, `forgive_attempt` for a worker whose lease ran out while the database
+   was away from it).
 4. **Finish**: the transaction that completes a file's last job also finishes the file (done,
    or failed when a page failed); after the commit the file is moved to the archive or the
    quarantine (`place`). A crash between the two is mended by `place_unplaced`.
@@ -25,6 +28,7 @@ three states.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -32,17 +36,16 @@ import logging
 import os
 import secrets
 import stat
+import time
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import and_, delete, func, or_, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from attendance.db import record_event, session_scope
@@ -66,7 +69,8 @@ from scanner.load import check_file, open_regular
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "attend_page_jobs"
-DEFAULT_LEASE_S = 60.0
+DEFAULT_LEASE_S = 15.0
+"""A job held this long without a heartbeat (every third of it) goes to another worker."""
 MAX_ATTEMPTS = 4
 """A page whose worker died this many times is failed (`worker_crashed`) instead of retried."""
 _CHUNK = 1 << 20
@@ -123,13 +127,16 @@ def claim_path(
     batch_id: str,
     source: str = "watch",
     check_timeout_s: float = 60,
+    claim_id: str | None = None,
 ) -> Arrival | None:
     """Take `path` out of the inbox and admit it; None when it vanished before the claim.
 
     `name` is what the mailroom will see (the path relative to the inbox); it is stored,
-    never logged and never used to build a path.
+    never logged and never used to build a path. A caller that passes its own `claim_id`
+    (from `new_claim_id`) can mend the claim with `mend_claim` if the database goes away
+    half-way.
     """
-    claim_id = new_claim_id()
+    claim_id = claim_id or new_claim_id()
     with session_scope(engine) as session:
         row = IntakeFile(
             claim_id=claim_id,
@@ -167,11 +174,15 @@ def accept_upload(
     name: str | bytes,
     batch_id: str,
     check_timeout_s: float = 60,
+    source: str = "upload",
+    provider_id: str | None = None,
 ) -> Arrival:
     """Take a file uploaded from a browser into the same queue, with the same guarantees.
 
     The bytes are written straight into the processing folder under a new claim id (the
-    client's name is only stored, as `display_name`), synced, then admitted.
+    client's name is only stored, as `display_name`), synced, then admitted. `source` is
+    `upload` (the mailroom) or `phone` (photos a provider sent, with its `provider_id`: the
+    receipt takes only that provider's sheets from them).
     """
     claim_id = new_claim_id()
     with session_scope(engine) as session:
@@ -179,7 +190,8 @@ def accept_upload(
             IntakeFile(
                 claim_id=claim_id,
                 batch_id=batch_id,
-                source="upload",
+                source=source,
+                provider_id=provider_id,
                 original_name=display_name(name),
                 state=ArrivalState.CLAIMING.value,
             )
@@ -198,6 +210,25 @@ def accept_upload(
         _forget(engine, claim_id)
         raise
     return admit(engine, dirs, claim_id, check_timeout_s=check_timeout_s)
+
+
+def mend_claim(engine: Engine, dirs: IntakeDirs, claim_id: str) -> None:
+    """Finish or undo one claim cut short by a database outage (idempotent).
+
+    The claim's row may be missing (never committed), `claiming` with the file still in the
+    inbox (the rename never happened: the row goes, the file is claimed again later),
+    `claiming` with the file in processing (it is admitted now), or past that (nothing to do).
+    """
+    with Session(engine) as session:
+        state = session.exec(
+            select(IntakeFile.state).where(IntakeFile.claim_id == claim_id)
+        ).first()
+    if state != ArrivalState.CLAIMING.value:
+        return
+    if os.path.lexists(dirs.processing / claim_id):
+        admit(engine, dirs, claim_id)
+    else:
+        _forget(engine, claim_id)
 
 
 def _forget(engine: Engine, claim_id: str) -> None:
@@ -390,11 +421,14 @@ def _fail_arrival(
 
 
 def _notify(engine: Engine) -> None:
-    """Wake idle PostgreSQL workers; only a hint, they poll anyway."""
+    """Wake idle PostgreSQL workers; only a hint, they poll anyway (so an outage is no error)."""
     if engine.dialect.name != "postgresql":
         return
-    with engine.begin() as connection:
-        connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    except (OperationalError, InterfaceError) as exc:
+        log.info("workers not notified (%s); they will find the job when they poll", exc.orig)
 
 
 # --- placing finished files ------------------------------------------------------------------
@@ -559,22 +593,28 @@ def claim_job(
     *,
     lease_s: float = DEFAULT_LEASE_S,
     max_attempts: int = MAX_ATTEMPTS,
+    take_expired: bool = True,
 ) -> JobTicket | None:
-    """Take the oldest queued page job, or one whose lease ran out; None when there is none."""
+    """Take the oldest queued page job, or one whose lease ran out; None when there is none.
+
+    `take_expired=False` leaves expired leases alone: a worker just back from a database
+    outage gives the workers that held jobs through it time to renew their leases.
+    """
     with session_scope(engine) as session:
         while True:
             now = utcnow()
+            takeable = col(PageJob.state) == JobState.QUEUED.value
+            if take_expired:
+                takeable = or_(
+                    takeable,
+                    and_(
+                        col(PageJob.state) == JobState.RUNNING.value,
+                        col(PageJob.lease_expires_at) < now,
+                    ),
+                )
             job = session.exec(
                 select(PageJob)
-                .where(
-                    or_(
-                        col(PageJob.state) == JobState.QUEUED.value,
-                        and_(
-                            col(PageJob.state) == JobState.RUNNING.value,
-                            col(PageJob.lease_expires_at) < now,
-                        ),
-                    )
-                )
+                .where(takeable)
                 .order_by(col(PageJob.id))
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -638,10 +678,13 @@ def renew_lease(engine: Engine, ticket: JobTicket, *, lease_s: float = DEFAULT_L
         return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def release_job(engine: Engine, ticket: JobTicket) -> None:
-    """Give a job back untouched (a passing failure such as a full disk): not an attempt."""
+def release_job(engine: Engine, ticket: JobTicket) -> bool:
+    """Give a job back untouched (a passing failure such as a full disk): not an attempt.
+
+    False when the job was no longer this worker's (its lease ran out and another took it).
+    """
     with session_scope(engine) as session:
-        session.execute(
+        result = session.execute(
             update(PageJob)
             .where(
                 col(PageJob.id) == ticket.job_id,
@@ -654,6 +697,22 @@ def release_job(engine: Engine, ticket: JobTicket) -> None:
                 lease_expires_at=None,
                 attempts=PageJob.attempts - 1,
             )
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def forgive_attempt(engine: Engine, ticket: JobTicket) -> None:
+    """This worker lost the job without dying (its lease ran out while the database was away
+    from it, or it stalled): its claim is not counted as an attempt.
+
+    A lost lease means another claim came after this one (and counted itself) or the job was
+    failed; either way this worker's own count is the one to take back.
+    """
+    with session_scope(engine) as session:
+        session.execute(
+            update(PageJob)
+            .where(col(PageJob.id) == ticket.job_id, col(PageJob.attempts) > 0)
+            .values(attempts=PageJob.attempts - 1)
         )
 
 
@@ -804,29 +863,77 @@ def pending_jobs(engine: Engine) -> int:
         ).one()
 
 
-@contextmanager
-def listening(engine: Engine) -> Iterator[object | None]:
-    """A PostgreSQL connection LISTENing on the job channel (None on SQLite)."""
-    if engine.dialect.name != "postgresql":
-        yield None
-        return
-    import psycopg
+class JobListener:
+    """Idle waiting between polls, woken early by a NOTIFY on PostgreSQL.
 
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        yield connection
+    The LISTEN connection is a connection of its own (psycopg, autocommit). When it drops (a
+    restart, a terminated backend, the network) it is made again at the next wait, and made
+    again at each wait after that until the server answers; meanwhile the wait is a plain
+    sleep. Notifications sent while it was down are lost, which costs nothing: the worker
+    polls after every wait anyway. On SQLite every wait is a sleep.
+    """
 
+    def __init__(self, engine: Engine, *, who: str = "worker") -> None:
+        self.who = who
+        self.url: str | None = None
+        if engine.dialect.name == "postgresql":
+            self.url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.connection: Any = None
+        self.connects = 0  # LISTEN connections made (1 + reconnections), for `--stats`
+        self._lost = False
 
-def wait_for_jobs(listener: object | None, timeout_s: float) -> None:
-    """Sleep up to `timeout_s`, waking early on a NOTIFY (a hint; the caller polls anyway)."""
-    if listener is None:
-        import time
+    def _connect(self) -> None:
+        import psycopg
 
-        time.sleep(timeout_s)
-        return
-    import psycopg
+        connection = psycopg.connect(self.url or "", autocommit=True, connect_timeout=5)
+        try:
+            connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except BaseException:
+            connection.close()
+            raise
+        self.connection = connection
+        self.connects += 1
+        if self._lost:
+            self._lost = False
+            log.warning("%s: LISTEN connection made again", self.who)
 
-    assert isinstance(listener, psycopg.Connection)
-    for _ in listener.notifies(timeout=timeout_s, stop_after=1):
-        pass
+    def _drop(self, exc: BaseException) -> None:
+        if not self._lost:
+            self._lost = True
+            first = str(exc).strip().splitlines()
+            log.warning(
+                "%s: LISTEN connection lost (%s); making it again",
+                self.who,
+                first[0] if first else type(exc).__name__,
+            )
+        self.close()
+
+    def wait(self, timeout_s: float) -> None:
+        """Sleep up to `timeout_s`, waking early on a NOTIFY (a hint; the caller polls anyway)."""
+        if self.url is None:
+            time.sleep(timeout_s)
+            return
+        import psycopg
+
+        deadline = time.monotonic() + timeout_s
+        try:
+            if self.connection is None:
+                self._connect()
+            remaining = max(0.0, deadline - time.monotonic())
+            for _ in self.connection.notifies(timeout=remaining, stop_after=1):
+                pass
+        except psycopg.Error as exc:
+            self._drop(exc)
+            time.sleep(max(0.0, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def __enter__(self) -> JobListener:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

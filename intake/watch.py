@@ -10,6 +10,10 @@ for the settle time. A periodic full scan (the reconcile) catches whatever event
 Hidden files (".name") and names ending in .part, .tmp, .crdownload or .partial are scanners'
 and copy tools' work in progress: never claimed. Anything else that is not a regular file (a
 FIFO, a symlink, a socket) is claimed without being opened and quarantined with its reason.
+
+A database outage is ridden out (`intake.outage`): while the database is away nothing is
+claimed and the inbox is not touched; when it answers again, the one claim the outage may have
+cut short is mended (`mend_claim`) and finished files are moved, then watching goes on.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, func, select
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -31,7 +36,16 @@ from watchdog.observers.polling import PollingObserver
 
 from attendance.models import ArrivalState, IntakeFile
 from intake.folders import IntakeDirs, is_inside
-from intake.queue import CannotClaim, claim_path, new_batch_id, place_unplaced, recover
+from intake.outage import Outage, is_outage, ping
+from intake.queue import (
+    CannotClaim,
+    claim_path,
+    mend_claim,
+    new_batch_id,
+    new_claim_id,
+    place_unplaced,
+    recover,
+)
 from intake.stats import ProcessStats
 
 log = logging.getLogger(__name__)
@@ -48,6 +62,8 @@ class WatchOptions:
     once: bool = False  # claim what is there, then stop (after the batch finishes if `wait`)
     wait: bool = True
     check_timeout_s: float = 60.0
+    # A bound on an outage in a `--once` run (exit 6 past it); None: wait as long as it takes.
+    database_wait_s: float | None = None
 
 
 @dataclass
@@ -110,6 +126,8 @@ class Watcher:
         self.unreported: list[str] = []
         # Files that could not be moved: tried again when they change, or every reconcile.
         self.stuck: dict[Path, tuple[tuple[int, int, int, int], float]] = {}
+        self.outage = Outage("watcher", bound_s=options.database_wait_s)
+        self.interrupted_claim: str | None = None  # cut short by an outage: mend it
 
     # --- looking at the folder ----------------------------------------------------------
 
@@ -183,6 +201,7 @@ class Watcher:
             self.batch.batch_id = new_batch_id()
             log.info("batch %s: started", self.batch.batch_id)
         relative = path.relative_to(self.inbox)
+        claim_id = new_claim_id()
         try:
             arrival = claim_path(
                 self.engine,
@@ -191,7 +210,12 @@ class Watcher:
                 name=os.fsencode(relative),
                 batch_id=self.batch.batch_id,
                 check_timeout_s=self.options.check_timeout_s,
+                claim_id=claim_id,
             )
+        except SQLAlchemyError as exc:
+            if is_outage(exc):
+                self.interrupted_claim = claim_id
+            raise
         except CannotClaim as exc:
             # Left alone until it changes (a fixed permission shows as a new signature).
             seen = self.candidates.get(path)
@@ -237,25 +261,26 @@ class Watcher:
         if not self._batch_finished(batch_id):
             return
         place_unplaced(self.engine, self.dirs)
-        self.batch.batch_id = None
-        self.batch.closed.append(batch_id)
         log.info("batch %s: finished", batch_id)
         if self.on_batch_done is not None:
-            self.on_batch_done(batch_id)
+            self.on_batch_done(batch_id)  # (an outage here: closed again when it is over)
+        self.batch.batch_id = None
+        self.batch.closed.append(batch_id)
 
     def _report_earlier_batches(self) -> None:
         for batch_id in list(self.unreported):
             if batch_id == self.batch.batch_id or not self._batch_finished(batch_id):
                 continue
-            self.unreported.remove(batch_id)
             place_unplaced(self.engine, self.dirs)
             log.info("batch %s: finished (from an earlier run)", batch_id)
             if self.on_batch_done is not None:
                 self.on_batch_done(batch_id)
+            self.unreported.remove(batch_id)
 
     # --- the loop -----------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    def _start(self) -> None:
+        """Mend what an earlier run left, and note the batches it left unreported."""
         mended = recover(self.engine, self.dirs)
         if mended:
             log.info("recovered %d claim(s) left by an earlier run", mended)
@@ -266,6 +291,48 @@ class Watcher:
         self.unreported = sorted(
             b for b in batch_ids if not (self.dirs.reports / f"{b}.json").exists()
         )
+
+    def _after_outage(self) -> None:
+        """The database answers again: finish or undo the claim it cut short, move what
+        finished meanwhile."""
+        ping(self.engine)
+        if self.interrupted_claim is not None:
+            mend_claim(self.engine, self.dirs, self.interrupted_claim)
+            self.interrupted_claim = None
+        place_unplaced(self.engine, self.dirs)
+        self.outage.answered()
+
+    def _pass(self, stop: threading.Event, next_reconcile: float) -> tuple[bool, float]:
+        """One look at the folder: claim what is stable, close batches. (done, next rescan)"""
+        now = time.monotonic()
+        fresh = self._absorb_events()
+        paths = set(self.candidates) | {p for p in self.recent_events if p not in self.candidates}
+        if fresh or now >= next_reconcile:
+            paths |= self._scan()
+            next_reconcile = now + self.options.reconcile_s
+        for path in self._observe(paths):
+            if stop.is_set():
+                break
+            self._claim(path)
+        # Events older than the settle time no longer matter.
+        cutoff = time.monotonic() - self.options.settle_s
+        self.recent_events = {p: t for p, t in self.recent_events.items() if t >= cutoff}
+        self._maybe_close_batch()
+        self._report_earlier_batches()
+        done = (
+            self.options.once
+            and (self.batch.batch_id is None or not self.options.wait)
+            and not self.candidates
+            and not self._scan()  # (walked only in --once mode)
+        )
+        return done, next_reconcile
+
+    def run(self, stop: threading.Event) -> None:
+        """Watch until `stop` is set (or, with `once`, until the folder's batch is done).
+
+        Raises DatabaseUnreachable only with a bound (`database_wait_s`) that an outage
+        outlasted.
+        """
         observer = (
             PollingObserver(timeout=self.options.interval_s) if self.options.polling else Observer()
         )
@@ -273,31 +340,23 @@ class Watcher:
         observer.start()
         log.info("watching the intake folder (%s)", "polling" if self.options.polling else "events")
         next_reconcile = 0.0
+        started = False
         try:
             while not stop.is_set():
-                now = time.monotonic()
-                fresh = self._absorb_events()
-                paths = set(self.candidates) | {
-                    p for p in self.recent_events if p not in self.candidates
-                }
-                if fresh or now >= next_reconcile:
-                    paths |= self._scan()
-                    next_reconcile = now + self.options.reconcile_s
-                for path in self._observe(paths):
-                    if stop.is_set():
-                        break
-                    self._claim(path)
-                # Events older than the settle time no longer matter.
-                cutoff = time.monotonic() - self.options.settle_s
-                self.recent_events = {p: t for p, t in self.recent_events.items() if t >= cutoff}
-                self._maybe_close_batch()
-                self._report_earlier_batches()
-                if (
-                    self.options.once
-                    and (self.batch.batch_id is None or not self.options.wait)
-                    and not self.candidates
-                    and not self._scan()  # (walked only in --once mode)
-                ):
+                try:
+                    if self.outage.away:
+                        self._after_outage()
+                    if not started:
+                        self._start()
+                        started = True
+                    done, next_reconcile = self._pass(stop, next_reconcile)
+                except SQLAlchemyError as exc:
+                    if not is_outage(exc):
+                        raise
+                    # Nothing is claimed until the database answers again.
+                    stop.wait(self.outage.failed(exc))
+                    continue
+                if done:
                     break
                 stop.wait(self.options.interval_s)
         finally:

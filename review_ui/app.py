@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import fastapi.routing
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount, Route
 
 from attendance.db import make_engine, require_current_schema
@@ -20,12 +21,23 @@ from attendance.errors import DomainError
 from attendance.settings import Settings
 from review_ui.auth import RateLimiter
 from review_ui.bodylimit import BodyLimit
-from review_ui.routes import admin, api, login, mailroom, printing, queue, screen, sheets, status
+from review_ui.routes import (
+    admin,
+    api,
+    login,
+    mailroom,
+    printing,
+    provider,
+    queue,
+    screen,
+    sheets,
+    status,
+)
 from review_ui.web import HERE, Forbidden, LoginRequired, login_redirect, render
 
 log = logging.getLogger("attend.web")
 
-ROUTE_MODULES = (login, screen, queue, sheets, mailroom, printing, status, admin, api)
+ROUTE_MODULES = (login, screen, queue, sheets, mailroom, printing, status, provider, admin, api)
 
 
 def route_table(app: FastAPI) -> list[tuple[str, str]]:
@@ -57,6 +69,8 @@ def route_table(app: FastAPI) -> list[tuple[str, str]]:
 MAX_UPLOAD_BODY = 1024 * 1024 * 1024
 MAX_FORM_BODY = 8 * 1024 * 1024
 UPLOAD_PATHS = ("/mailroom/upload",)
+# A provider's photos from a phone: a few at a time, each a few MB (routes/provider.py).
+PHOTO_PATHS = ("/provider/photos",)
 
 # Content Security Policy: nothing from other sites, no inline script or style.
 CSP = (
@@ -111,9 +125,9 @@ def create_app(
     # every route: the login and CSRF checks and form parsing read at most the limit.
     # Added before the headers middleware, so that it runs inside it: a 413 gets the headers.
     form_limit, upload_limit = body_limits
-    app.add_middleware(
-        BodyLimit, default=form_limit, by_path=dict.fromkeys(UPLOAD_PATHS, upload_limit)
-    )
+    by_path = dict.fromkeys(UPLOAD_PATHS, upload_limit)
+    by_path.update(dict.fromkeys(PHOTO_PATHS, min(upload_limit, provider.MAX_PHOTOS_BODY)))
+    app.add_middleware(BodyLimit, default=form_limit, by_path=by_path)
 
     @app.middleware("http")
     async def security_headers(
@@ -145,8 +159,10 @@ def create_app(
             request, "error.html", {"status": 403, "message": "forbidden"}, status_code=403
         )
 
-    @app.exception_handler(HTTPException)
-    async def on_http(request: Request, exc: HTTPException) -> Response:
+    # Starlette's own 404 (no route matched) and 405 are its HTTPException, not FastAPI's
+    # subclass: handled here too, so an unknown path gets the HTML page (JSON under /api/).
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_json(request):
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers

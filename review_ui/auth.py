@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from attendance.db import record_event, session_scope
 from attendance.errors import DomainError
+from attendance.i18n import N_
 from attendance.models import Provider, Role, User, WebSession, utcnow
 from review_ui.passwords import password_problem
 
@@ -331,14 +332,14 @@ def change_own_password(engine: Engine, user_id: int, *, current: str, new: str)
             raise InvalidUser("no such user")
         username, old_hash = user.username, user.password_hash
     if not _verify(old_hash, current):
-        raise WrongPassword("the current password is not right")
+        raise WrongPassword(N_("the current password is not right"))
     if new == current:
-        raise InvalidUser("the new password is the same as the current one")
+        raise InvalidUser(N_("the new password is the same as the current one"))
     new_hash = hash_password(new, username)
     with session_scope(engine) as session:
         user = session.get(User, user_id)
         if user is None or user.password_hash != old_hash:
-            raise InvalidUser("the password was changed meanwhile: log in again")
+            raise InvalidUser(N_("the password was changed meanwhile: log in again"))
         user.password_hash = new_hash
         user.updated_at = utcnow()
         session.add(user)

@@ -19,6 +19,8 @@ import string
 from functools import lru_cache
 from pathlib import Path
 
+from attendance.i18n import N_
+
 COMMON_LIST = Path(__file__).with_name("common-passwords.txt")
 _AROUND = string.digits + string.punctuation + string.whitespace
 MIN_DISTINCT = 4
@@ -50,12 +52,12 @@ def password_problem(password: str, username: str | None = None) -> str | None:
     name = (username or "").strip().casefold()
     core = folded.strip(_AROUND)
     if name and (folded.strip() == name or core in (name, name.strip(_AROUND))):
-        return "a password must not be the username"
+        return N_("a password must not be the username")
     common = common_passwords()
     if folded in common or core in common:
-        return "this password is one of the most common ones: choose another"
+        return N_("this password is one of the most common ones: choose another")
     if len(set(folded)) < MIN_DISTINCT:
-        return "a password needs more than a few different characters"
+        return N_("a password needs more than a few different characters")
     if _is_run(folded) or (len(core) >= 3 and len(core) * 2 >= len(folded) and _is_run(core)):
-        return "a password must not be a run of characters like abcdef or 123456"
+        return N_("a password must not be a run of characters like abcdef or 123456")
     return None

@@ -8,20 +8,24 @@ provider the same 404 for another provider's sheet as for one that does not exis
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from attendance import i18n
 from attendance.agency_settings import agency_name
 from attendance.db import session_scope
+from attendance.i18n import N_
 from attendance.models import Certificate, Role, ScannedPage, Sheet
 from attendance.months import InvalidMonth, month_key, parse_month
 from attendance.safetext import shown
@@ -46,6 +50,91 @@ def _shown(value: Any) -> Any:
 TEMPLATES.env.finalize = _shown
 SESSION_COOKIE = "attend_session"
 LOGIN_CSRF_COOKIE = "attend_login_csrf"
+LANG_COOKIE = "attend_lang"
+LANG_COOKIE_AGE = 365 * 24 * 3600
+
+# Pages a provider or the public reads: in the reader's language (`?lang=`, remembered in a
+# cookie; else the browser's Accept-Language). Staff pages are in English.
+READER_PAGES = frozenset(
+    {
+        "provider.html",
+        "photos.html",
+        "print.html",
+        "account.html",
+        "login.html",
+        "lookup.html",
+        "error.html",
+    }
+)
+
+
+@pass_context
+def _template_gettext(context: Any, message: str) -> str:
+    return i18n.gettext(context.get("lang", i18n.SOURCE_LANGUAGE), message)
+
+
+@pass_context
+def _template_ngettext(context: Any, singular: str, plural: str, n: int) -> str:
+    return i18n.ngettext(context.get("lang", i18n.SOURCE_LANGUAGE), singular, plural, n)
+
+
+# Sheet statuses in words, never as codes (`in_review`): in the page's language.
+SHEET_STATUS_WORDS = {
+    "issued": N_("not received yet"),
+    "received": N_("received"),
+    "in_review": N_("in review"),
+    "verified": N_("verified"),
+    "exported": N_("sent for payment"),
+    "returned": N_("returned"),
+    "void": N_("void"),
+}
+
+
+@pass_context
+def _status_words(context: Any, status: str) -> str:
+    words = SHEET_STATUS_WORDS.get(status)
+    if words is None:
+        return status.replace("_", " ")
+    return i18n.gettext(context.get("lang", i18n.SOURCE_LANGUAGE), words)
+
+
+TEMPLATES.env.filters["status_words"] = _status_words
+
+ROLE_WORDS = {
+    "admin": N_("administrator"),
+    "mailroom": N_("mailroom"),
+    "reviewer": N_("reviewer"),
+    "provider": N_("provider"),
+}
+
+
+@pass_context
+def _role_words(context: Any, role: str) -> str:
+    words = ROLE_WORDS.get(role, role)
+    return i18n.gettext(context.get("lang", i18n.SOURCE_LANGUAGE), words)
+
+
+@pass_context
+def _month_words(context: Any, month: str) -> str:
+    """`2026-11` as `November 2026` / `noviembre de 2026`."""
+    try:
+        first = parse_month(month)
+    except InvalidMonth:
+        return month
+    return i18n.month_year(first, context.get("lang", i18n.SOURCE_LANGUAGE))
+
+
+TEMPLATES.env.filters["role_words"] = _role_words
+TEMPLATES.env.filters["month_words"] = _month_words
+
+# Jinja2's i18n extension: `{% trans %}` blocks and `_()` look up the page's `lang` in the
+# catalogs (attendance/i18n.py); whitespace inside trans blocks is trimmed, as extraction
+# (scripts/catalogs.py) trims it.
+TEMPLATES.env.add_extension("jinja2.ext.i18n")
+TEMPLATES.env.policies["ext.i18n.trimmed"] = True
+TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
+    _template_gettext, _template_ngettext, newstyle=True
+)
 
 STAFF = (Role.ADMIN, Role.MAILROOM, Role.REVIEWER)
 REVIEWERS = (Role.ADMIN, Role.REVIEWER)
@@ -199,6 +288,36 @@ def agency_name_of(request: Request) -> str:
         return agency_name(session, settings_of(request).agency_name)
 
 
+def request_language(request: Request) -> str:
+    """The reader's language: `?lang=` on this request, else the one remembered in the
+    language cookie, else the browser's first available choice, else English."""
+    available = i18n.available_languages()
+    for chosen in (request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if chosen in available:
+            return chosen
+    return i18n.best_language(request.headers.get("accept-language", "")) or (i18n.SOURCE_LANGUAGE)
+
+
+def translator(request: Request) -> Callable[[str], str]:
+    """`tr(message)`: an English message in the reader's language (for words a route
+    writes into a reader page: errors, outcomes)."""
+    lang = request_language(request)
+    return lambda message: i18n.gettext(lang, message)
+
+
+def _language_links(request: Request, lang: str) -> list[dict[str, str]]:
+    """The language switch: this page in each other language (`?lang=` kept with the rest of
+    the query)."""
+    links = []
+    for code in i18n.available_languages():
+        if code == lang:
+            continue
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+        url = request.url.path + "?" + urlencode([*query, ("lang", code)])
+        links.append({"code": code, "name": i18n.language_name(code), "url": url})
+    return links
+
+
 def render(
     request: Request,
     template: str,
@@ -206,17 +325,35 @@ def render(
     *,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """A page from `templates/`, with the viewer and its CSRF token in the context."""
+    """A page from `templates/`, with the viewer and its CSRF token in the context; a reader
+    page (`READER_PAGES`) in the reader's language, with the language switch."""
     viewer = current_viewer(request)
+    reader_page = template in READER_PAGES
+    lang = request_language(request) if reader_page else i18n.SOURCE_LANGUAGE
     values: dict[str, Any] = {
         "viewer": viewer,
         "csrf_token": viewer.csrf_token if viewer else "",
         "agency_name": agency_name_of(request),
+        "lang": lang,
+        # (Not on error pages: they must read the same for any path, see visible_sheet.)
+        "languages": (
+            _language_links(request, lang) if reader_page and template != "error.html" else []
+        ),
     }
     values.update(context or {})
     response: HTMLResponse = TEMPLATES.TemplateResponse(
         request, template, values, status_code=status_code
     )
+    if reader_page and request.query_params.get("lang") == lang:
+        # The choice is remembered: a preference of this browser, nothing on the server.
+        response.set_cookie(
+            LANG_COOKIE,
+            lang,
+            max_age=LANG_COOKIE_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=bool(request.app.state.secure_cookies) or request.url.scheme == "https",
+        )
     return response
 
 

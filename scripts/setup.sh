@@ -16,6 +16,12 @@ ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || need+=(libzbar0)
 # monthly-v2 sheets print their serial in OCR-B, a font tesseract reads reliably.
 [ -f /usr/share/fonts/opentype/ocr-b/OCRB.otf ] || need+=(fonts-ocr-b)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# Fonts embedded in printed sheets and notices so names in any script print as written
+# (forms/fonts.py): DejaVu and Noto (Latin, Vietnamese, Greek, Cyrillic and other scripts),
+# Droid Sans Fallback (Chinese, Japanese), Nanum (Korean).
+for font in fonts-dejavu-core fonts-noto-core fonts-droid-fallback fonts-nanum; do
+  dpkg -s "$font" >/dev/null 2>&1 || need+=("$font")
+done
 if [ "$dev" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
   # The web app's browser tests drive Debian's Chromium headless (Playwright never downloads

@@ -23,9 +23,12 @@ from intake.queue import (
     claim_path,
     complete_job,
     display_name,
+    forgive_attempt,
+    mend_claim,
     new_batch_id,
     place_unplaced,
     recover,
+    release_job,
 )
 from intake.worker import Worker, WorkerOptions
 from scanner.digits import DigitReader
@@ -295,3 +298,75 @@ def test_bytes_that_failed_are_read_anew_when_dropped_again(
     assert query(issued_backend, received) == [(1,)]
     states = dict(query(issued_backend, "SELECT state, count(*) FROM intake_files GROUP BY state"))
     assert states == {"failed": 1, "done": 1}
+
+
+def test_an_outage_cut_claim_is_mended_and_mending_twice_does_nothing(
+    issued_backend: Cli, tmp_path: Path
+) -> None:
+    """GIVEN two claims a database outage cut short: one whose file never left the inbox,
+    one whose file was moved into processing before its admission failed
+    WHEN the watcher mends each (twice, as it may after a second outage)
+    THEN the first row is gone and its file waits in the inbox; the second is queued; a
+    claim id that never reached the database, or that is queued already, is left alone."""
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
+    data = pdf_bytes(printed_pages(issued_backend, tmp_path)[:1], 150)
+    from attendance.db import session_scope
+    from attendance.models import IntakeFile
+
+    (inbox / "a.pdf").write_bytes(data)
+    (dirs.processing / "20261123T000000-00000000000b").write_bytes(data + b"\n% b")
+    with session_scope(engine) as session:  # type: ignore[arg-type]
+        for claim_id in ("20261123T000000-00000000000a", "20261123T000000-00000000000b"):
+            session.add(
+                IntakeFile(
+                    claim_id=claim_id,
+                    batch_id="b",
+                    source="watch",
+                    original_name="x.pdf",
+                    state=ArrivalState.CLAIMING.value,
+                )
+            )
+    for _twice in range(2):
+        for claim_id in ("20261123T000000-00000000000a", "20261123T000000-00000000000b"):
+            mend_claim(engine, dirs, claim_id)  # type: ignore[arg-type]
+        mend_claim(engine, dirs, "20261123T000000-00000000000c")  # type: ignore[arg-type]
+    rows = query(issued_backend, "SELECT claim_id, state FROM intake_files ORDER BY claim_id")
+    assert rows == [("20261123T000000-00000000000b", "queued")]
+    assert (inbox / "a.pdf").read_bytes() == data
+    assert query(issued_backend, "SELECT count(*) FROM page_jobs") == [(1,)]
+
+
+def test_attempts_count_only_workers_that_died(issued_backend: Cli, tmp_path: Path) -> None:
+    """GIVEN a queued page
+    WHEN one worker gives it back (a full disk), one loses it while the database was away
+    from it (its lease ran out, another took it), and one dies holding it
+    THEN a release says whether it was still the worker's, a lost claim is forgiven, and
+    the page's attempts count the dead worker and the live one only; a worker back from
+    an outage leaves an expired lease alone when asked to."""
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
+    files = write_batch(
+        printed_pages(issued_backend, tmp_path)[:1], inbox, total_pages=1, pages_per_file=1
+    )
+    claim_path(engine, dirs, files[0], name="one.pdf", batch_id=new_batch_id())  # type: ignore[arg-type]
+    attempts = "SELECT attempts FROM page_jobs"
+    disk_full = claim_job(engine, "disk-full")  # type: ignore[arg-type]
+    assert disk_full is not None and release_job(engine, disk_full)  # type: ignore[arg-type]
+    assert query(issued_backend, attempts) == [(0,)]
+    cut_off = claim_job(engine, "cut-off", lease_s=0.3)  # type: ignore[arg-type]
+    assert cut_off is not None and cut_off.attempts == 1
+    time.sleep(0.5)
+    assert claim_job(engine, "back", take_expired=False) is None  # type: ignore[arg-type]
+    dies = claim_job(engine, "dies", lease_s=0.3)  # type: ignore[arg-type]
+    assert dies is not None and dies.attempts == 2
+    # The cut-off worker comes back: its release finds the job someone else's ...
+    assert not release_job(engine, cut_off)  # type: ignore[arg-type]
+    with pytest.raises(LeaseLost):
+        complete_job(
+            engine, cut_off, ScanError(Reason.CORRUPT_FILE, "x"), actor="t", model_version=None
+        )  # type: ignore[arg-type]
+    forgive_attempt(engine, cut_off)  # type: ignore[arg-type]  # ... and its claim is not counted
+    assert query(issued_backend, attempts) == [(1,)]
+    time.sleep(0.5)  # "dies" never comes back: its lease runs out
+    live = claim_job(engine, "live")  # type: ignore[arg-type]
+    assert live is not None and live.attempts == 2
+    assert query(issued_backend, "SELECT attempts, lease_owner FROM page_jobs") == [(2, "live")]

@@ -21,6 +21,7 @@ from attendance.notices import (
     long_date_text,
     month_text,
     problem_text,
+    problem_texts,
     render_notices,
 )
 from forms.serial import format_serial
@@ -207,8 +208,8 @@ def test_long_list_spills_onto_a_next_page(tmp_path: Path) -> None:
     assert pages > 2
     text = flat(pdftotext(path))
     for lang in ("en", "es"):
-        for problem in problems:
-            assert flat(problem_text(problem, lang)) in text
+        for sentence in problem_texts(problems, lang):
+            assert flat(sentence) in text
     # The table cell wraps the long name; read without -layout to keep the cell's lines together.
     assert notice.provider_name in flat(pdftotext(path, 1, layout=False))
     assert "(continued)" in text and "(continuación)" in text
@@ -237,3 +238,34 @@ def test_the_agency_past_due_days_are_printed(tmp_path: Path) -> None:
     assert english.count("more than 45 days after the end of the month") == 2
     assert spanish.count("más de 45 días después del fin del mes") == 2
     assert "30 days" not in english and "30 días" not in spanish
+
+
+def test_one_sentence_per_problem_and_notes_told_apart(tmp_path: Path) -> None:
+    """GIVEN a returned sheet with one problem on three days, a missing signature, and two
+    notes the rules settled (late, outside the authorized hours)
+    WHEN its notice is printed THEN the three days are one item, the problems are numbered
+    under 'cannot pay ... because', and the notes are listed apart under 'Also noted (these do
+    not stop payment)', in both languages."""
+    days = [dt.date(2026, 11, d) for d in (3, 5, 10)]
+    notice = make_notice(
+        problems=(
+            Problem("parent_signature_missing", None),
+            *(Problem("weekday_not_authorized", d) for d in days),
+        ),
+        notes=(Problem("late", None), Problem("outside_authorized_hours", days[0])),
+    )
+    whole = flat(pdftotext(write_pdf(tmp_path, [notice])))
+    english, spanish = whole.split("Hoja de asistencia devuelta", 1)
+    because = english.index("We cannot pay this sheet yet because:")
+    also = english.index("Also noted (these do not stop payment):")
+    assert because < also
+    assert "1. The parent did not sign" in english[because:also]
+    assert (
+        "2. On November 3, November 5, and November 10, care is written for a day of the week"
+        in english[because:also]
+    )
+    assert "3." not in english[because:also]
+    assert "We received this sheet after its due date" in english[also:]
+    assert "We received this sheet after its due date" not in english[:also]
+    assert "El 3 de noviembre, 5 de noviembre y 10 de noviembre hay horas" in spanish
+    assert spanish.index("Todavía no podemos pagar") < spanish.index("También anotamos")

@@ -64,7 +64,8 @@ POLICY: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/sheets"): REVIEWERS,
     ("GET", "/sheets/{serial}"): REVIEWERS,
     ("GET", "/sheets/{serial}/page.png"): REVIEWERS,
-    ("GET", "/sheets/{serial}/notice.pdf"): REVIEWERS,
+    # a returned sheet's notice: reviewers, and the provider for its own sheet
+    ("GET", "/sheets/{serial}/notice.pdf"): REVIEWERS | {PROVIDER},
     ("POST", "/sheets/{serial}/return"): REVIEWERS,
     # mailroom
     ("GET", "/mailroom"): MAILROOMS,
@@ -75,8 +76,10 @@ POLICY: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/print"): EVERYONE,
     ("GET", "/print/providers/{provider_id}/{month}.pdf"): EVERYONE,
     ("GET", "/print/sheets/{serial}.pdf"): EVERYONE,
-    # the provider's own page
+    # the provider's own pages: its sheets, the photos it sent from a phone
     ("GET", "/provider"): {PROVIDER},
+    ("GET", "/provider/photos"): {PROVIDER},
+    ("POST", "/provider/photos"): {PROVIDER},
     # admin
     ("GET", "/admin"): {ADMIN},
     ("GET", "/admin/users"): {ADMIN},

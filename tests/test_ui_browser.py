@@ -342,7 +342,7 @@ def test_reviewers_mailroom_and_providers_in_a_browser(server: Any, browser: Any
     _login(page, base, "provider-a")
     assert page.url.endswith("/provider")
     _shot(page, "08-provider-status")
-    rows = page.locator("table#sheets tr[data-serial]")
+    rows = page.locator("#sheets li.sheet-card[data-serial]")
     shown_serials = {rows.nth(i).get_attribute("data-serial") for i in range(rows.count())}
     assert set(site.serials(PROVIDER_A, month="2026-11")) <= shown_serials
     assert not shown_serials & set(site.serials(PROVIDER_B))

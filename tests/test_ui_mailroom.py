@@ -82,8 +82,10 @@ def test_expected_vs_received_matches_the_database(site: Any, client: TestClient
     assert shown == expected
     assert shown["P-100"]["returned"] == 1
     assert shown["P-200"]["issued"] == len(site.serials("P-200")) - 1
-    # The default month is the latest one issued: December, nothing received yet.
-    december = client.get("/mailroom").text
+    # The default month is the one being received (on 2 December: November), not the latest
+    # one issued (December, nothing received yet).
+    assert "Expected vs received, 2026-11" in client.get("/mailroom").text
+    december = client.get("/mailroom?month=2026-12").text
     assert "Expected vs received, 2026-12" in december
     assert 'data-key="received">0<' in december
 

@@ -182,12 +182,15 @@ def test_only_reviewers_and_admins_see_sheets_and_pages(
         "/sheets",
         f"/sheets/{serial}",
         f"/sheets/{serial}/page.png",
-        f"/sheets/{serial}/notice.pdf",
         "/review/pages",
         f"/review/pages/{item.id}",
         f"/review/pages/{item.id}/image.png",
     ):
         assert client.get(path).status_code == 403, path
+    # A notice: the provider for its own sheet (there is none until it is returned), never
+    # the mailroom.
+    notice = client.get(f"/sheets/{serial}/notice.pdf").status_code
+    assert notice == (409 if username == "provider-a" else 403)
     before = _events(site)
     refused = client.post(f"/sheets/{serial}/return", data={"reason": "no", "csrf_token": token})
     assert refused.status_code == 403

@@ -63,8 +63,8 @@ def test_provider_page_lists_only_its_own_sheets(site: Any, app: Any) -> None:
     with client_for(app, "provider-a") as provider:
         page = provider.get("/provider")
     assert page.status_code == 200
-    table = page.text[page.text.index('<table id="sheets">') :]
-    shown = re.findall(r'<tr data-serial="([A-Z0-9]+)"', table)
+    table = page.text[page.text.index('<div id="sheets">') :]
+    shown = re.findall(r'<li class="sheet-card" data-serial="([A-Z0-9]+)"', table)
     november = site.serials("P-100")
     assert set(november) <= set(shown)
     assert not set(site.serials("P-200")) & set(shown)
@@ -75,10 +75,18 @@ def test_provider_page_lists_only_its_own_sheets(site: Any, app: Any) -> None:
         assert name not in page.text
     # Newest month first; November's sheets are being checked, December's not received.
     assert table.index("December 2026") < table.index("November 2026")
-    assert re.search(r"received \d+ [A-Z][a-z]{2} \d{4} — being checked", table)
-    assert "not received yet" in table
+    assert re.search(r"<dt>Received</dt><dd>December \d+, 2026</dd>", table)
+    assert "Received: being checked" in table and "Not received yet" in table
+    assert "in_review" not in re.sub(r'data-status="[a-z_]+"', "", table)
+    # Serials grouped, never broken: 7K2M-9QXR-4T8.
+    assert all(
+        re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{3}", s)
+        for s in re.findall(r'<span class="serial-text">([^<]+)</span>', table)
+    )
     only_november = provider_page(app, "/provider?month=2026-11")
-    assert sorted(re.findall(r'<tr data-serial="([A-Z0-9]+)"', only_november)) == november
+    assert sorted(re.findall(r'class="sheet-card" data-serial="([A-Z0-9]+)"', only_november)) == (
+        november
+    )
 
 
 def provider_page(app: Any, path: str) -> str:
@@ -134,8 +142,12 @@ def test_sheet_status_api_has_no_child_name(site: Any, app: Any) -> None:
         "month",
         "status",
         "received_at",
+        "received_via",
+        "expected_payment",
     }
     assert data["serial"] == serial and data["provider_id"] == "P-100"
+    # Received on 2 December (the test's clock): paid on December 20.
+    assert data["received_via"] == "scan" and data["expected_payment"] == "2026-12-20"
     assert data["month"] == MONTH and data["received_at"]
     for name in first_names():
         assert name not in response.text
@@ -146,7 +158,9 @@ def test_print_pdfs_have_one_sheet_per_child(site: Any, app: Any, tmp_path: Path
     with client_for(app, "provider-a") as provider:
         page = provider.get("/print")
         assert page.status_code == 200
-        assert sorted(re.findall(r'<tr data-serial="([A-Z0-9]+)"', page.text)) == serials
+        assert sorted(re.findall(r'class="sheet-card" data-serial="([A-Z0-9]+)"', page.text)) == (
+            serials
+        )
         assert "P-200" not in page.text
         one = provider.get(f"/print/sheets/{serials[0]}.pdf")
         month = provider.get(f"/print/providers/P-100/{MONTH}.pdf")
@@ -161,9 +175,9 @@ def test_print_pdfs_have_one_sheet_per_child(site: Any, app: Any, tmp_path: Path
     assert pdf_pages(month.content, tmp_path) == per_sheet * len(serials)
     with client_for(app, "mailroom") as staff:
         chooser = staff.get(f"/print?provider=P-200&month={MONTH}")
-        assert sorted(re.findall(r'<tr data-serial="([A-Z0-9]+)"', chooser.text)) == (
-            site.serials("P-200")
-        )
+        assert sorted(
+            re.findall(r'class="sheet-card" data-serial="([A-Z0-9]+)"', chooser.text)
+        ) == (site.serials("P-200"))
         theirs = staff.get(f"/print/providers/P-200/{MONTH}.pdf")
         assert pdf_pages(theirs.content, tmp_path) == per_sheet * len(site.serials("P-200"))
         none = staff.get("/print/providers/P-100/2030-01.pdf")
@@ -181,7 +195,7 @@ def test_public_lookup_answers_in_english_and_spanish(site: Any, client: TestCli
     december = next(s for s in _all_serials(site) if s not in _all_november(site))
     nobody = unissued_serial(site)
     day = received_day(site, received)
-    english = f"{day.day} {day:%B} {day.year}"
+    english = f"{day:%B} {day.day}, {day.year}"
     spanish = f"{day.day} de {SPANISH_MONTHS[day.month - 1]} de {day.year}"
     answers = {
         "en": {
@@ -216,7 +230,13 @@ def test_public_lookup_answers_in_english_and_spanish(site: Any, client: TestCli
             assert "P-100" not in page.text and "in_review" not in page.text
     spanish = client.get("/lookup?lang=es").text
     assert "Número de hoja" in spanish and "Buscar" in spanish
-    assert client.get("/lookup?lang=fr").status_code == 422
+    # The last choice is remembered (a cookie); a language without a catalog changes nothing.
+    french = client.get("/lookup?lang=fr", headers={"Accept-Language": "fr"})
+    assert french.status_code == 200 and '<html lang="es">' in french.text
+    client.cookies.clear()
+    french = client.get("/lookup?lang=fr", headers={"Accept-Language": "fr"})
+    assert '<html lang="en">' in french.text
+    assert '<html lang="es">' in client.get("/lookup", headers={"Accept-Language": "es-MX"}).text
 
 
 SPANISH_MONTHS = [
@@ -323,3 +343,26 @@ def test_export_for_reviewers_only(site: Any, app: Any) -> None:
     for username in ("provider-a", "mailroom"):
         with client_for(app, username) as other:
             assert other.get(f"/api/export?month={MONTH}").status_code == 403
+
+
+def test_a_provider_gets_its_own_notice_never_another_providers(site: Any, app: Any) -> None:
+    """GIVEN a sheet of provider-a and one of provider-b, both returned
+    WHEN provider-a asks for both notices, and for a serial never issued
+    THEN its own is the notice (a PDF), provider-b's is the same 404 as the missing one, and
+    provider-b's expected payment date appears nowhere provider-a can look."""
+    mine, theirs = site.serials("P-100")[0], site.serials("P-200")[0]
+    for serial in (mine, theirs):
+        site.cli().ok("sheets", "return", serial, "--reason", "please sign", "--as", "reviewer")
+    nobody = unissued_serial(site)
+    with client_for(app, "provider-a") as provider:
+        own = provider.get(f"/sheets/{mine}/notice.pdf")
+        other = provider.get(f"/sheets/{theirs}/notice.pdf")
+        missing = provider.get(f"/sheets/{nobody}/notice.pdf")
+        page = provider.get("/provider").text
+        api = provider.get(f"/api/sheets/{theirs}")
+    assert own.status_code == 200 and own.content.startswith(b"%PDF")
+    assert own.headers["content-disposition"] == f'attachment; filename="notice-{mine}.pdf"'
+    assert other.status_code == missing.status_code == 404
+    assert other.text == missing.text
+    assert theirs not in page and format_serial(theirs) not in page
+    assert api.status_code == 404

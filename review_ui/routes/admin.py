@@ -65,6 +65,12 @@ SETTING_HELP = {
     "agency_phone": "Printed on notices when a certificate has no specialist phone.",
     "agency_name": "Printed at the top of every sheet and notice, and shown in this app. "
     "Empty: the server's ATTEND_AGENCY_NAME.",
+    "payment_day": "Sheets are paid on this day of the month (1-28); shown to providers.",
+    "payment_cutoff_day": "Received by this day of a month (next business day): paid that "
+    "month; later: the next month (1-28).",
+    "june_payment_cutoff_day": "June sheets received by this day of July are paid in July (1-28).",
+    "phone_photos": "Photos sent from a provider's phone: submission (the photo is the "
+    "sheet), advance_copy (the sheet waits for the original) or off.",
 }
 
 

@@ -12,9 +12,13 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from attendance.agency import AgencyConfig
+from attendance.agency_settings import load_config
 from attendance.db import session_scope
 from attendance.export import build_export, iso_utc
 from attendance.models import Certificate, Provider, Sheet
+from attendance.months import parse_month
+from attendance.payments import expected_payment
 from attendance.sheets import list_sheets
 from review_ui.routes.status import check_lookup_limit, lookup_serial
 from review_ui.web import (
@@ -51,9 +55,21 @@ class SheetStatusOut(BaseModel):
         description="issued, received, in_review, verified, exported, returned or void"
     )
     received_at: str | None = Field(None, description="ISO 8601, UTC")
+    received_via: str | None = Field(
+        None, description="how the sheet arrived: scan, or phone (a provider's photo)"
+    )
+    expected_payment: str | None = Field(
+        None,
+        description="YYYY-MM-DD the agency expects to pay a received sheet (its payment "
+        "calendar); null when not received or void",
+    )
 
 
-def _status(sheet: Sheet, certificate: Certificate) -> SheetStatusOut:
+def _status(sheet: Sheet, certificate: Certificate, config: AgencyConfig) -> SheetStatusOut:
+    paid = None
+    if sheet.received_at is not None and sheet.status not in ("void", "returned"):
+        received_on = config.local_date(sheet.received_at)
+        paid = expected_payment(parse_month(sheet.month), received_on, config).paid_on.isoformat()
     return SheetStatusOut(
         serial=sheet.serial,
         certificate_id=sheet.certificate_id,
@@ -61,6 +77,8 @@ def _status(sheet: Sheet, certificate: Certificate) -> SheetStatusOut:
         month=sheet.month,
         status=sheet.status,
         received_at=iso_utc(sheet.received_at),
+        received_via=sheet.received_via,
+        expected_payment=paid,
     )
 
 
@@ -106,7 +124,7 @@ def lookup(request: Request, serial: str) -> Any:
 def sheet_status(request: Request, viewer: AnyViewer, serial: str) -> SheetStatusOut:
     with session_scope(engine_of(request)) as session:
         sheet, certificate = visible_sheet(session, viewer, serial)
-        return _status(sheet, certificate)
+        return _status(sheet, certificate, load_config(session))
 
 
 @router.get(
@@ -126,8 +144,10 @@ def provider_sheets(
     with session_scope(engine_of(request)) as session:
         if session.get(Provider, provider_id) is None:
             raise not_found()
+        config = load_config(session)
         return [
-            _status(s, c) for s, c in list_sheets(session, month=checked, provider_id=provider_id)
+            _status(s, c, config)
+            for s, c in list_sheets(session, month=checked, provider_id=provider_id)
         ]
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from attendance.db import record_event, session_scope
+from attendance.i18n import N_
 from attendance.models import Role, User
 from review_ui.auth import (
     IDLE_TIMEOUT,
@@ -34,11 +35,13 @@ from review_ui.web import (
     engine_of,
     home_for,
     render,
+    translator,
 )
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("attend.web.login")
-FAILED = "Wrong username or password."  # the same for an unknown user and a wrong password
+FAILED = N_("Wrong username or password.")  # the same for an unknown user and a wrong password
+BUSY = N_("The server is busy. Please try again in a minute.")
 
 
 def _secure(request: Request) -> bool:
@@ -96,7 +99,7 @@ def login(
     if not sent_cookie or not hmac.compare_digest(sent_cookie, csrf_token):
         return _login_page(
             request,
-            error="The form expired. Please try again.",
+            error=translator(request)(N_("The form expired. Please try again.")),
             status_code=403,
             next_=_safe_next(next) or "",
         )
@@ -110,7 +113,9 @@ def login(
         minutes = int(wait // 60) + 1
         response = _login_page(
             request,
-            error=f"Too many failed attempts from this computer. Try again in {minutes} min.",
+            error=translator(request)(
+                N_("Too many failed attempts from this computer. Try again in {minutes} min.")
+            ).format(minutes=minutes),
             status_code=429,
             next_=_safe_next(next) or "",
         )
@@ -121,7 +126,7 @@ def login(
     except PasswordChecksBusy:
         response = _login_page(
             request,
-            error="The server is busy. Please try again in a minute.",
+            error=translator(request)(BUSY),
             status_code=503,
             next_=_safe_next(next) or "",
         )
@@ -130,7 +135,12 @@ def login(
     if token is None:
         limiter.hit(pair)
         ip_limiter.hit(address)
-        return _login_page(request, error=FAILED, status_code=401, next_=_safe_next(next) or "")
+        return _login_page(
+            request,
+            error=translator(request)(FAILED),
+            status_code=401,
+            next_=_safe_next(next) or "",
+        )
     limiter.clear(pair)
     response = RedirectResponse(_safe_next(next) or home_for(role), status_code=303)
     _set_session_cookie(request, response, token)
@@ -194,7 +204,7 @@ def logout(request: Request) -> Response:
     return response
 
 
-ACCOUNT_NOTICES = {"password": "Password changed. You were logged out everywhere else."}
+ACCOUNT_NOTICES = {"password": N_("Password changed. You were logged out everywhere else.")}
 
 
 def _account_page(
@@ -220,7 +230,8 @@ def _account_page(
 
 @router.get("/account")
 def account(request: Request, viewer: AnyViewer, done: str | None = None) -> Response:
-    return _account_page(request, notice=ACCOUNT_NOTICES.get(done or ""))
+    notice = ACCOUNT_NOTICES.get(done or "")
+    return _account_page(request, notice=translator(request)(notice) if notice else None)
 
 
 @router.post("/account/password", dependencies=[CSRF])
@@ -233,6 +244,7 @@ def change_password(
 ) -> Response:
     """Any user changes their own password: the current one is needed (a session left open
     is not enough), wrong ones count like failed logins, and every other session ends."""
+    tr = translator(request)
     address = request.client.host if request.client else "unknown"
     key = f"account|{viewer.user_id}"
     limiter = request.app.state.login_limiter
@@ -241,13 +253,17 @@ def change_password(
         minutes = int(wait // 60) + 1
         response = _account_page(
             request,
-            error=f"Too many wrong passwords. Try again in {minutes} min.",
+            error=tr(N_("Too many wrong passwords. Try again in {minutes} min.")).format(
+                minutes=minutes
+            ),
             status_code=429,
         )
         response.headers["Retry-After"] = str(int(wait))
         return response
     if new != again:
-        return _account_page(request, error="The two new passwords differ.", status_code=400)
+        return _account_page(
+            request, error=tr(N_("The two new passwords differ.")), status_code=400
+        )
     try:
         token = change_own_password(engine_of(request), viewer.user_id, current=current, new=new)
     except WrongPassword as error:
@@ -257,13 +273,12 @@ def change_password(
             viewer.user_id,
             address,
         )
-        return _account_page(request, error=str(error), status_code=403)
+        return _account_page(request, error=tr(str(error)), status_code=403)
     except InvalidUser as error:
-        return _account_page(request, error=str(error), status_code=400)
+        # Password rules and the like are in the catalog; a message that is not shows as is.
+        return _account_page(request, error=tr(str(error)), status_code=400)
     except PasswordChecksBusy:
-        response = _account_page(
-            request, error="The server is busy. Please try again in a minute.", status_code=503
-        )
+        response = _account_page(request, error=tr(BUSY), status_code=503)
         response.headers["Retry-After"] = "30"
         return response
     limiter.clear(key)

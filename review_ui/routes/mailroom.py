@@ -40,6 +40,7 @@ from attendance.models import (
     ScannedPage,
     Sheet,
     SheetStatus,
+    utcnow,
 )
 from attendance.settings import Settings
 from forms.serial import format_serial
@@ -109,6 +110,22 @@ def _run_files(session: Session) -> list[ScannedFile]:
     )
 
 
+def local_time(config: AgencyConfig, moment: dt.datetime) -> str:
+    """A moment in the agency's time zone, the zone named: `2026-12-02 09:00 PST`."""
+    return moment.astimezone(config.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def source_words(arrivals: list[IntakeFile]) -> str:
+    """Where a batch's files came from: `watch`, `upload`, or phone photos and whose."""
+    words = set()
+    for arrival in arrivals:
+        if arrival.source == "phone":
+            words.add(f"phone photos from provider {arrival.provider_id}")
+        else:
+            words.add(arrival.source)
+    return ", ".join(sorted(words))
+
+
 def _run_batch_id(config: AgencyConfig, moment: dt.datetime) -> str:
     return f"run-{config.local_date(moment):%Y%m%d}"
 
@@ -152,7 +169,7 @@ def list_batches(session: Session) -> list[dict[str, Any]]:
         batches.append(
             {
                 "batch_id": batch_id,
-                "source": ", ".join(sorted({a.source for a in rows})),
+                "source": source_words(rows),
                 "when": min(a.arrived_at for a in rows),
                 "files": len(rows),
                 "pages": sum(sum(c.values()) for c in counted),
@@ -181,12 +198,16 @@ def list_batches(session: Session) -> list[dict[str, Any]]:
             }
         )
     batches.sort(key=lambda b: b["when"], reverse=True)
+    for batch in batches:
+        batch["when_local"] = local_time(config, batch["when"])
     return batches[:RECENT_BATCHES]
 
 
 def _page_outcome(page: ScannedPage) -> tuple[str, str]:
     """What became of a page, in words, and a badge colour."""
     serial = format_serial(page.serial) if page.serial else None
+    if page.status == PageStatus.IDENTIFIED.value and page.reason == "advance_copy":
+        return f"advance copy of {serial}: waits for the original", "yellow"
     if page.status == PageStatus.IDENTIFIED.value:
         text = f"received {serial}" if serial else "received"
         if page.needs_review:
@@ -253,9 +274,10 @@ def _intake_batch(request: Request, session: Session, batch_id: str) -> dict[str
                 "pages": pages.get(arrival.file_id, []) if show_pages and arrival.file_id else [],
             }
         )
+    config = agency_settings.load_config(session)
     return {
-        "when": arrivals[0].arrived_at,
-        "source": ", ".join(sorted({a.source for a in arrivals})),
+        "when": local_time(config, arrivals[0].arrived_at),
+        "source": source_words(list(arrivals)),
         "counts": report,
         "files": files,
     }
@@ -296,7 +318,7 @@ def _run_batch(session: Session, batch_id: str) -> dict[str, Any]:
         FileStatus.PROCESSING.value: ArrivalState.QUEUED.value,
     }
     return {
-        "when": min(f.received_at for f in files),
+        "when": local_time(config, min(f.received_at for f in files)),
         "source": "intake run",
         "counts": counts,
         "files": [
@@ -347,6 +369,16 @@ def expected_vs_received(session: Session, month: str) -> list[dict[str, Any]]:
     return table
 
 
+def receiving_month(config: AgencyConfig, months: list[str]) -> str:
+    """The month whose sheets are arriving now: last month (sheets come in after their month
+    ends), or the newest issued month before it; the newest month if every one is later."""
+    today = config.local_date(utcnow())
+    last = dt.date(today.year, today.month, 1) - dt.timedelta(days=1)
+    wanted = f"{last.year:04d}-{last.month:02d}"
+    earlier = [m for m in months if m <= wanted]
+    return max(earlier) if earlier else max(months)
+
+
 @router.get("/mailroom")
 def mailroom(
     request: Request,
@@ -358,7 +390,7 @@ def mailroom(
         if month:
             month = month_param(month)
         elif months:
-            month = months[0]
+            month = receiving_month(agency_settings.load_config(session), months)
         expected = expected_vs_received(session, month) if month else []
         batches = list_batches(session)
     totals = {

@@ -45,6 +45,7 @@ from attendance.models import (
     ItemState,
     Provider,
     ReviewItem,
+    Role,
     ScannedFile,
     ScannedPage,
     Sheet,
@@ -71,6 +72,7 @@ from review_ui.web import (
     engine_of,
     not_found,
     render,
+    require,
     settings_of,
     visible_sheet,
 )
@@ -84,6 +86,8 @@ EVENT_ROWS = 500
 RETURNABLE = frozenset(
     {SheetStatus.RECEIVED.value, SheetStatus.IN_REVIEW.value, SheetStatus.VERIFIED.value}
 )
+# A returned sheet's notice: for reviewers, and for the provider whose sheet it is.
+NoticeViewer = Annotated[Viewer, require(Role.ADMIN, Role.REVIEWER, Role.PROVIDER)]
 # Page images and crops show children's names and handwriting: never kept by a browser or proxy.
 IMAGE_CACHE = "no-store"
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -97,9 +101,10 @@ def _zone(session: Session) -> zoneinfo.ZoneInfo:
 
 
 def _local(moment: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
+    """A moment in the agency's time zone, the zone named (`2026-12-02 09:00 PST`)."""
     if moment is None:
         return ""
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _png(body: bytes) -> Response:
@@ -462,7 +467,9 @@ def sheet_return(
 
 
 @router.get("/sheets/{serial}/notice.pdf")
-def sheet_notice(request: Request, viewer: ReviewerViewer, serial: str) -> Response:
+def sheet_notice(request: Request, viewer: NoticeViewer, serial: str) -> Response:
+    """The returned-sheet notice: reviewers for any sheet, a provider for its own (another
+    provider's is the same 404 as a sheet that does not exist: `visible_sheet`)."""
     with session_scope(engine_of(request)) as session:
         sheet, _ = visible_sheet(session, viewer, serial)
         if sheet.status != SheetStatus.RETURNED.value:
