@@ -265,7 +265,7 @@ def correct_page(
         assert item.page_id is not None and item.sheet_id is not None
         sheet = session.get(Sheet, item.sheet_id)
         assert sheet is not None
-        layout = layout_for(sheet.serial, sheet.month)
+        layout = layout_for(sheet.serial, sheet.month, sheet.form_version)
         kinds = {
             f.name: ("time" if isinstance(f, TimeField) else "signature")
             if isinstance(f, TimeField | SignatureField)
@@ -327,7 +327,7 @@ def _keep_training_crops(
     hour, minute = (int(part) for part in value.split(":"))
     hour12 = hour % 12 or 12
     digits = f"{hour12:02d}{minute:02d}"
-    layout = layout_for(sheet.serial, sheet.month)
+    layout = layout_for(sheet.serial, sheet.month, sheet.form_version)
     field_def = layout.field(reading.field_name)
     assert isinstance(field_def, TimeField)
     try:

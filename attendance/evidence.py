@@ -28,7 +28,7 @@ from attendance.models import (
 from attendance.months import parse_month
 from attendance.sheets import source_page
 from forms.canon import canon_slice
-from forms.layout import DateField, Layout, Rect, TimeField, build_layout, row_rect
+from forms.layout import FORM_V1, DateField, Layout, Rect, TimeField, build_layout, row_rect
 from forms.layout import Field as LayoutField
 
 # Points of page around a field's box shown with it.
@@ -42,9 +42,10 @@ class EvidenceMissing(DomainError, LookupError):
 
 
 @functools.lru_cache(maxsize=64)
-def layout_for(serial: str, month: str) -> Layout:
-    """The sheet's layout (frozen, so shared: the review screen asks for it per item)."""
-    return build_layout(serial, parse_month(month))
+def layout_for(serial: str, month: str, form: str = FORM_V1) -> Layout:
+    """The sheet's layout in its form revision (frozen, so shared: the review screen asks for
+    it per item)."""
+    return build_layout(serial, parse_month(month), form=form)
 
 
 def field_box(field: LayoutField) -> Rect:
@@ -103,9 +104,11 @@ def png(image: np.ndarray) -> bytes:
     return bytes(encoded.tobytes())
 
 
-def field_crop_png(canon_path: str | None, serial: str, month: str, field_name: str) -> bytes:
+def field_crop_png(
+    canon_path: str | None, serial: str, month: str, field_name: str, form: str = FORM_V1
+) -> bytes:
     """PNG of one field of the page, with a margin: the evidence a reviewer looks at."""
-    field = layout_for(serial, month).field(field_name)
+    field = layout_for(serial, month, form).field(field_name)
     return png(cut(load_canon(canon_path), field_box(field), margin_pt=EVIDENCE_MARGIN_PT))
 
 
@@ -137,7 +140,7 @@ def finding_image(session: Session, sheet: Sheet, canon: np.ndarray, code: str) 
     summary = "; ".join(f.message for f in flags if not f.day) or meaning
     return crops.finding_crop(
         canon,
-        layout_for(sheet.serial, sheet.month),
+        layout_for(sheet.serial, sheet.month, sheet.form_version),
         code,
         days,
         summary=summary,
@@ -158,7 +161,8 @@ def item_rects(session: Session, item_id: int) -> list[Rect]:
     if item.reading_id is not None:
         reading = session.get(FieldReading, item.reading_id)
         assert reading is not None
-        return [field_box(layout_for(sheet.serial, sheet.month).field(reading.field_name))]
+        layout = layout_for(sheet.serial, sheet.month, sheet.form_version)
+        return [field_box(layout.field(reading.field_name))]
     if item.finding_code is not None:
         assert sheet.id is not None
         flags = review_queue.finding_flags(session, sheet.id, item.finding_code)
@@ -183,7 +187,7 @@ def item_evidence_png(session: Session, item_id: int) -> bytes:
     if item.reading_id is not None and sheet is not None:
         reading = session.get(FieldReading, item.reading_id)
         assert reading is not None
-        layout = layout_for(sheet.serial, sheet.month)
+        layout = layout_for(sheet.serial, sheet.month, sheet.form_version)
         return png(crops.field_crop(load_canon(page.canon_path), layout, reading.field_name))
     if item.finding_code is not None and sheet is not None and page.canon_path:
         return png(finding_image(session, sheet, load_canon(page.canon_path), item.finding_code))

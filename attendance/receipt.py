@@ -44,11 +44,11 @@ from attendance.models import (
     SheetStatus,
 )
 from attendance.review_queue import NewReading
-from forms.layout import FORM_VERSION
+from forms.layout import FORMS
 
 log = logging.getLogger(__name__)
 
-KNOWN_FORMS = frozenset({FORM_VERSION})
+KNOWN_FORMS = frozenset(FORMS)
 
 
 class MachineReading(Protocol):

@@ -26,7 +26,7 @@ from attendance.models import (
 from attendance.months import month_key, month_last_day
 from attendance.safetext import shown
 from attendance.schedule import Schedule
-from forms.layout import FORM_VERSION
+from forms.layout import CURRENT_FORM
 from forms.render import SheetPrint
 from forms.serial import InvalidSerial, new_serial, normalize_serial
 
@@ -75,7 +75,7 @@ def issue_sheets(session: Session, first: dt.date, *, actor: str) -> IssueResult
             serial=_unused_serial(session),
             certificate_id=certificate.certificate_id,
             month=month,
-            form_version=FORM_VERSION,
+            form_version=CURRENT_FORM,
             status=SheetStatus.ISSUED.value,
         )
         session.add(sheet)
@@ -153,6 +153,7 @@ def sheet_print(
         period_start=certificate.start_date,
         period_end=certificate.end_date,
         authorized_weekdays=schedule.weekdays,
+        form=sheet.form_version,
     )
 
 

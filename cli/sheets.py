@@ -170,7 +170,9 @@ def cmd_sheets_layout(args: argparse.Namespace, settings: Settings) -> ExitCode:
     engine = open_engine(settings)
     with session_scope(engine) as session:
         sheet = find_sheet_arg(session, args.serial)
-    print_json(build_layout(sheet.serial, parse_month(sheet.month)).to_json())
+    print_json(
+        build_layout(sheet.serial, parse_month(sheet.month), form=sheet.form_version).to_json()
+    )
     return ExitCode.OK
 
 

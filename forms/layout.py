@@ -7,6 +7,16 @@ fields from them, so the two can never drift apart. ``Layout.to_json`` is a publ
 
 Row geometry depends only on the day number, never on the month's length: day 17 sits at the
 same place on a February sheet as on a December one, so one template serves every month.
+
+Two revisions of the form exist, each with its own geometry (`FormGeometry`); a sheet keeps
+the revision it was issued in for life, so a printed ``monthly-v1`` sheet reads as v1 forever:
+
+- ``monthly-v1``: the first form. Targets 0.3 in from the paper's corners.
+- ``monthly-v2`` (`CURRENT_FORM`, what new sheets are issued as): targets 0.5 in from the
+  corners, so a copier's skew and enlargement no longer carry them off the scan; the serial
+  printed in OCR-B (a font made for machine reading); English and Spanish labels; the rows
+  0.5 pt closer (17.8 pt) to make room for them. Cell widths, the time groups' x positions,
+  the mark boxes and the field names are the same as v1.
 """
 
 from __future__ import annotations
@@ -16,7 +26,12 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-FORM_VERSION = "monthly-v1"
+FORM_V1 = "monthly-v1"
+FORM_V2 = "monthly-v2"
+FORMS = (FORM_V1, FORM_V2)
+"""Every form revision ever printed; a page of any of them is read."""
+CURRENT_FORM = FORM_V2
+"""The revision new sheets are issued as."""
 PAGE_WIDTH_PT = 612.0
 PAGE_HEIGHT_PT = 792.0
 MM = 72.0 / 25.4
@@ -24,6 +39,7 @@ MM = 72.0 / 25.4
 Rect = tuple[float, float, float, float]
 """x, y, width, height in points from the page's top-left corner, y downward."""
 
+# The module constants below are monthly-v1's (see `FormGeometry` for every revision).
 # Printers cannot reach closer than about 0.25 in to the paper's edge; 0.3 in keeps the
 # fiducials whole even on a printer that shifts the page a little.
 MARGIN = 21.6
@@ -246,51 +262,147 @@ class Layout:
         raise KeyError(name)
 
 
-def row_rect(day: int) -> Rect:
+@dataclass(frozen=True)
+class FormGeometry:
+    """Where a form revision puts things, in points from the page's top-left corner.
+
+    Everything `build_layout` and `forms.render` place comes from here; what is not here
+    (page size, cell width, mark size, the time groups' x positions) is the same on every
+    revision.
+    """
+
+    form: str
+    margin: float  # fiducial targets' inset from the paper's edges
+    content_left: float
+    content_right: float
+    serial_below_qr: float  # gap between the QR code and the printed serial
+    serial_width: float
+    column_header_top: float
+    column_header_h: float
+    row_top: float
+    row_pitch: float
+    cell_h: float
+    attestation_top: float
+    signature_top: float
+    signature_label_w: float
+    signature_box_w: float
+    signature_left: float  # where the signature blocks start and end (between targets)
+    signature_right: float
+    footer_line_top: float
+
+    @property
+    def absence_column_w(self) -> float:
+        """Width of one absence column (seven share the space right of the times)."""
+        return (self.content_right - ABSENCE_LEFT) / len(ABSENCE_CODES)
+
+
+V1 = FormGeometry(
+    form=FORM_V1,
+    margin=MARGIN,
+    content_left=CONTENT_LEFT,
+    content_right=CONTENT_RIGHT,
+    serial_below_qr=1.5,
+    serial_width=90.0,
+    column_header_top=COLUMN_HEADER_TOP,
+    column_header_h=COLUMN_HEADER_H,
+    row_top=ROW_TOP,
+    row_pitch=ROW_PITCH,
+    cell_h=CELL_H,
+    attestation_top=ATTESTATION_TOP,
+    signature_top=SIGNATURE_TOP,
+    signature_label_w=SIGNATURE_LABEL_W,
+    signature_box_w=SIGNATURE_BOX_W,
+    signature_left=CONTENT_LEFT,
+    signature_right=CONTENT_RIGHT,
+    footer_line_top=FOOTER_LINE_TOP,
+)
+
+# monthly-v2: targets 0.5 in from the corners (a 5 degree skew of a same-size scan moves a
+# corner ~0.3 in, a 2 % enlargement another 0.1 in); the bottom targets share their band with
+# the signatures, which therefore sit between them.
+V2 = FormGeometry(
+    form=FORM_V2,
+    margin=36.0,
+    content_left=36.0,
+    content_right=PAGE_WIDTH_PT - 36.0,
+    serial_below_qr=1.5,
+    serial_width=100.0,
+    column_header_top=124.0,
+    column_header_h=22.0,
+    row_top=147.0,
+    row_pitch=17.8,
+    cell_h=16.6,
+    attestation_top=700.5,
+    signature_top=732.0,
+    signature_label_w=38.0,
+    signature_box_w=90.0,
+    signature_left=36.0 + FIDUCIAL_SIZE + 6.0,
+    signature_right=PAGE_WIDTH_PT - 36.0 - FIDUCIAL_SIZE - 6.0,
+    footer_line_top=758.0,
+)
+
+GEOMETRIES: dict[str, FormGeometry] = {FORM_V1: V1, FORM_V2: V2}
+
+
+class UnknownForm(ValueError):
+    """A form revision this program does not know (a newer program's sheet, or none of ours)."""
+
+
+def geometry(form: str) -> FormGeometry:
+    """The geometry of form revision `form`; UnknownForm when there is no such revision."""
+    try:
+        return GEOMETRIES[form]
+    except KeyError:
+        raise UnknownForm(f"unknown form {form!r} (known: {', '.join(FORMS)})") from None
+
+
+def row_rect(day: int, g: FormGeometry = V1) -> Rect:
     """The full-width band of day `day` (1..31); the same on every month's sheet."""
     if not 1 <= day <= MAX_DAYS:
         raise ValueError(f"day must be 1..{MAX_DAYS}, got {day}")
-    y = ROW_TOP + (day - 1) * ROW_PITCH
-    return _r(CONTENT_LEFT, y, CONTENT_RIGHT - CONTENT_LEFT, ROW_PITCH)
+    y = g.row_top + (day - 1) * g.row_pitch
+    return _r(g.content_left, y, g.content_right - g.content_left, g.row_pitch)
 
 
-def time_cells(x: float, row_y: float) -> tuple[tuple[Rect, Rect, Rect, Rect], Rect, Rect]:
+def time_cells(
+    x: float, row_y: float, g: FormGeometry = V1
+) -> tuple[tuple[Rect, Rect, Rect, Rect], Rect, Rect]:
     """Digit cells (H H : M M) and the AM and PM boxes of a time group starting at `x`."""
-    cy = row_y + (ROW_PITCH - CELL_H) / 2
+    cy = row_y + (g.row_pitch - g.cell_h) / 2
     h1 = x
     h2 = h1 + CELL_W + CELL_GAP
     m1 = h2 + CELL_W + COLON_GAP
     m2 = m1 + CELL_W + CELL_GAP
     cells = (
-        _r(h1, cy, CELL_W, CELL_H),
-        _r(h2, cy, CELL_W, CELL_H),
-        _r(m1, cy, CELL_W, CELL_H),
-        _r(m2, cy, CELL_W, CELL_H),
+        _r(h1, cy, CELL_W, g.cell_h),
+        _r(h2, cy, CELL_W, g.cell_h),
+        _r(m1, cy, CELL_W, g.cell_h),
+        _r(m2, cy, CELL_W, g.cell_h),
     )
-    my = row_y + (ROW_PITCH - MARK_SIZE) / 2
+    my = row_y + (g.row_pitch - MARK_SIZE) / 2
     am_x = m2 + CELL_W + AMPM_GAP_BEFORE
     pm_x = am_x + MARK_SIZE + AMPM_GAP_BETWEEN
     return cells, _r(am_x, my, MARK_SIZE, MARK_SIZE), _r(pm_x, my, MARK_SIZE, MARK_SIZE)
 
 
-def absence_column_center(index: int) -> float:
+def absence_column_center(index: int, g: FormGeometry = V1) -> float:
     """The x centre of absence column `index` (the order of ABSENCE_CODES)."""
-    return ABSENCE_LEFT + (index + 0.5) * ABSENCE_COLUMN_W
+    return ABSENCE_LEFT + (index + 0.5) * g.absence_column_w
 
 
-def _absence_box(index: int, row_y: float) -> Rect:
-    cx = absence_column_center(index)
-    return _r(cx - MARK_SIZE / 2, row_y + (ROW_PITCH - MARK_SIZE) / 2, MARK_SIZE, MARK_SIZE)
+def _absence_box(index: int, row_y: float, g: FormGeometry) -> Rect:
+    cx = absence_column_center(index, g)
+    return _r(cx - MARK_SIZE / 2, row_y + (g.row_pitch - MARK_SIZE) / 2, MARK_SIZE, MARK_SIZE)
 
 
-def date_cells(x: float, y: float) -> tuple[Rect, ...]:
+def date_cells(x: float, y: float, g: FormGeometry = V1) -> tuple[Rect, ...]:
     """Six digit cells M M / D D / Y Y starting at `x`, top at `y`."""
     cells: list[Rect] = []
     for pair in range(3):
         for digit in range(2):
             cx = x + pair * (2 * CELL_W + DATE_CELL_GAP + DATE_PAIR_GAP)
             cx += digit * (CELL_W + DATE_CELL_GAP)
-            cells.append(_r(cx, y, CELL_W, CELL_H))
+            cells.append(_r(cx, y, CELL_W, g.cell_h))
     return tuple(cells)
 
 
@@ -306,33 +418,39 @@ class SignatureBlock:
     date_cells: tuple[Rect, ...]
 
 
-def signature_blocks() -> tuple[SignatureBlock, SignatureBlock]:
+def signature_blocks(g: FormGeometry = V1) -> tuple[SignatureBlock, SignatureBlock]:
     """Parent (left) and provider (right) signature geometry."""
-    half_w = SIGNATURE_LABEL_W + 2 + SIGNATURE_BOX_W + 6 + DATE_CELLS_W
-    spacing = CONTENT_RIGHT - CONTENT_LEFT - 2 * half_w
+    half_w = g.signature_label_w + 2 + g.signature_box_w + 6 + DATE_CELLS_W
+    spacing = g.signature_right - g.signature_left - 2 * half_w
     blocks: list[SignatureBlock] = []
     for i in range(2):
-        x = CONTENT_LEFT + i * (half_w + spacing)
-        box_x = x + SIGNATURE_LABEL_W + 2
-        cells_x = box_x + SIGNATURE_BOX_W + 6
+        x = g.signature_left + i * (half_w + spacing)
+        box_x = x + g.signature_label_w + 2
+        cells_x = box_x + g.signature_box_w + 6
         blocks.append(
             SignatureBlock(
-                label=_r(x, SIGNATURE_TOP, SIGNATURE_LABEL_W, SIGNATURE_H),
-                box=_r(box_x, SIGNATURE_TOP, SIGNATURE_BOX_W, SIGNATURE_H),
-                date_cells=date_cells(cells_x, SIGNATURE_TOP + SIGNATURE_H - CELL_H),
+                label=_r(x, g.signature_top, g.signature_label_w, SIGNATURE_H),
+                box=_r(box_x, g.signature_top, g.signature_box_w, SIGNATURE_H),
+                date_cells=date_cells(cells_x, g.signature_top + SIGNATURE_H - g.cell_h, g),
             )
         )
     return blocks[0], blocks[1]
 
 
-FAMILY_FEE_BOX: Rect = _r(CONTENT_RIGHT - MARK_SIZE - 3, ATTESTATION_TOP + 4, MARK_SIZE, MARK_SIZE)
+def family_fee_box(g: FormGeometry = V1) -> Rect:
+    """The family-fee mark box, at the right end of the attestation."""
+    return _r(g.content_right - MARK_SIZE - 3, g.attestation_top + 4, MARK_SIZE, MARK_SIZE)
 
 
-def _fiducials() -> tuple[Rect, Rect, Rect, Rect]:
-    left = MARGIN
-    right = PAGE_WIDTH_PT - MARGIN - FIDUCIAL_SIZE
-    top = MARGIN
-    bottom = PAGE_HEIGHT_PT - MARGIN - FIDUCIAL_SIZE
+FAMILY_FEE_BOX: Rect = family_fee_box(V1)
+
+
+def fiducial_rects(g: FormGeometry = V1) -> tuple[Rect, Rect, Rect, Rect]:
+    """The four targets: top left, top right, bottom right, bottom left."""
+    left = g.margin
+    right = PAGE_WIDTH_PT - g.margin - FIDUCIAL_SIZE
+    top = g.margin
+    bottom = PAGE_HEIGHT_PT - g.margin - FIDUCIAL_SIZE
     s = FIDUCIAL_SIZE
     return (
         _r(left, top, s, s),
@@ -342,17 +460,17 @@ def _fiducials() -> tuple[Rect, Rect, Rect, Rect]:
     )
 
 
-def barcode_rect() -> Rect:
+def barcode_rect(g: FormGeometry = V1) -> Rect:
     """The QR symbol with its quiet zone: top right, left of the top-right fiducial."""
-    x = PAGE_WIDTH_PT - MARGIN - FIDUCIAL_SIZE - QR_GAP - QR_SIZE
-    return _r(x, MARGIN, QR_SIZE, QR_SIZE)
+    x = PAGE_WIDTH_PT - g.margin - FIDUCIAL_SIZE - QR_GAP - QR_SIZE
+    return _r(x, g.margin, QR_SIZE, QR_SIZE)
 
 
-def serial_text_rect() -> Rect:
+def serial_text_rect(g: FormGeometry = V1) -> Rect:
     """Where the human-readable serial goes: centred under the QR code."""
-    x, y, w, h = barcode_rect()
-    width = 90.0
-    return _r(x + w / 2 - width / 2, y + h + 1.5, width, SERIAL_TEXT_H)
+    x, y, w, h = barcode_rect(g)
+    width = g.serial_width
+    return _r(x + w / 2 - width / 2, y + h + g.serial_below_qr, width, SERIAL_TEXT_H)
 
 
 def days_in_month(month: datetime.date) -> list[datetime.date]:
@@ -361,14 +479,17 @@ def days_in_month(month: datetime.date) -> list[datetime.date]:
     return [datetime.date(month.year, month.month, d) for d in range(1, count + 1)]
 
 
-def build_layout(serial: str, month: datetime.date) -> Layout:
-    """The layout of the sheet `serial` for the month containing `month`."""
+def build_layout(serial: str, month: datetime.date, *, form: str = FORM_V1) -> Layout:
+    """The layout of the sheet `serial` for the month containing `month`, in revision `form`
+    (``monthly-v1`` unless said: every sheet printed before v2). UnknownForm for no revision
+    this program knows."""
+    g = geometry(form)
     fields: list[Field] = []
     for date in days_in_month(month):
-        _, row_y, _, _ = row_rect(date.day)
+        _, row_y, _, _ = row_rect(date.day, g)
         prefix = f"day.{date.day:02d}"
         for direction, x in (("in", TIME_IN_X), ("out", TIME_OUT_X)):
-            cells, am, pm = time_cells(x, row_y)
+            cells, am, pm = time_cells(x, row_y, g)
             fields.append(TimeField(f"{prefix}.{direction}", date, cells, am, pm))
         for index, absence in enumerate(ABSENCE_CODES):
             fields.append(
@@ -376,22 +497,22 @@ def build_layout(serial: str, month: datetime.date) -> Layout:
                     name=f"{prefix}.absence.{absence.code}",
                     date=date,
                     code=absence.code,
-                    box=_absence_box(index, row_y),
+                    box=_absence_box(index, row_y, g),
                 )
             )
-    parent, provider = signature_blocks()
+    parent, provider = signature_blocks(g)
     for who, block in (("parent", parent), ("provider", provider)):
         fields.append(SignatureField(f"signature.{who}", block.box))
         fields.append(DateField(f"signature.{who}.date", block.date_cells))
-    fields.append(MarkField("family_fee.paid", None, "family_fee_paid", FAMILY_FEE_BOX))
+    fields.append(MarkField("family_fee.paid", None, "family_fee_paid", family_fee_box(g)))
     return Layout(
-        form=FORM_VERSION,
+        form=g.form,
         serial=serial,
         month=month.replace(day=1),
         page_width_pt=PAGE_WIDTH_PT,
         page_height_pt=PAGE_HEIGHT_PT,
-        barcode=barcode_rect(),
-        serial_text=serial_text_rect(),
-        fiducials=_fiducials(),
+        barcode=barcode_rect(g),
+        serial_text=serial_text_rect(g),
+        fiducials=fiducial_rects(g),
         fields=tuple(fields),
     )

@@ -1,9 +1,9 @@
 """A reviewer says which sheet an unidentified page is: the page is then read like any other.
 
 The page image kept for the reviewer is read as the named sheet by the scanner's composer
-(`scanner.pipeline.read_page_as`: each quarter turn is tried, since without a barcode nothing
-says which way up the page was), and the page is recorded exactly as intake would have
-recorded it had the barcode been read.
+(`scanner.pipeline.read_page_as`: without a barcode nothing machine-readable says which way
+up the page was, so the turn in which the sheet's printed structure fits is taken), and the
+page is recorded exactly as intake would have recorded it had the barcode been read.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from attendance.db import record_event, session_scope
 from attendance.models import ItemKind, PageStatus, ScannedFile, ScannedPage, utcnow
 from attendance.receipt import record_pages
 from attendance.sheets import find_sheet
-from forms.layout import FORM_VERSION
 from forms.payload import BarcodePayload
 from intake.oneshot import PREVIEW_DPI, Reading, ReadPage, page_record, save_canon, sheet_context
 from scanner.load import PageImage
@@ -42,7 +41,7 @@ def _read_as(
     image = cv2.imread(str(preview), cv2.IMREAD_GRAYSCALE) if preview else None
     if image is None:
         identity = PageIdentity(
-            payload=BarcodePayload(serial=serial, form=FORM_VERSION, page=1),
+            payload=BarcodePayload(serial=serial, form=context.form, page=1),
             barcode=None,
             rotation=None,
             reason=None,

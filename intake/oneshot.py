@@ -190,7 +190,7 @@ def sheet_context(engine: Engine, serial: str) -> SheetContext | None:
         for day in month_days(month)
         if certificate.start_date <= day <= certificate.end_date
     }
-    return SheetContext(serial=serial, month=month, windows=windows)
+    return SheetContext(serial=serial, month=month, windows=windows, form=sheet.form_version)
 
 
 @dataclass(frozen=True)

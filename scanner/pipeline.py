@@ -7,10 +7,12 @@ comes from the caller's `context_for`). The page is loaded, EXIF orientation app
 `scanner.load` before; the stages are identify -> register -> warp -> read fields.
 
 Identification has two tiers. First the QR code (`scanner.barcode`, which already retries
-after clean-up). When no QR code of ours can be read (torn, stapled through, scribbled on),
-the printed serial under it is read: the fiducials are found (which way the page is turned is
-unknown, and the four targets look alike, so the likely turns are tried in order), the page is
-registered, the serial's box is cut out upright and read by tesseract. A serial is accepted
+after clean-up); it names the sheet's form revision too. When no QR code of ours can be read
+(torn, stapled through, scribbled on), the printed serial under it is read: the page is
+registered against each form revision's printed structure in every quarter turn (the
+structure - words, column headers, the table's layout - is not symmetric, so only the right
+turn fits it), the serial's box is cut out upright from the best fit and read by tesseract
+(OCR-B on monthly-v2, Courier on monthly-v1). A serial is accepted
 only when its check character is right and two differently prepared images read the same
 serial with no other valid serial among the reads: a page taken for the wrong sheet is the
 worst error this system can make, so anything less leaves the page unidentified.
@@ -33,12 +35,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from forms.layout import FORM_VERSION, Layout, build_layout
+from forms.layout import FORM_V1, FORM_V2, FORMS, Layout, build_layout
 from forms.payload import BarcodePayload, decode_payload
 from forms.serial import ALPHABET, InvalidSerial, check_symbol, normalize_serial
 from scanner.barcode import Barcode, find_barcode, find_barcode_in
 from scanner.digits import DigitReader
 from scanner.fields import ReadingSettings, Windows, read_sheet_fields
+from scanner.header import read_header
 from scanner.load import PageImage
 from scanner.readings import FieldReading
 from scanner.register import Registration, map_points, register_page, warp_rect, warp_to_canon
@@ -55,6 +58,9 @@ BLANK_PAGE = "blank_page"
 NOT_REGISTERED = "not_registered"
 """Read as a named sheet, the page fitted that sheet's layout in no quarter turn."""
 
+UNKNOWN_FORM = "unknown_form"
+"""The QR code names a form revision this program does not know (not read)."""
+
 METHOD_QR = "qr"
 METHOD_SERIAL_OCR = "serial_ocr"
 METHOD_REVIEWER = "reviewer"
@@ -70,13 +76,15 @@ _BLANK_INK_FRACTION = 0.002
 _GEOMETRY_BODY = "0000000000"
 _GEOMETRY_MONTH = datetime.date(2026, 1, 1)
 
-# The serial is printed in Courier-Bold 11.5 pt: at 300 dpi its capitals are ~30 px tall,
-# what tesseract reads best.
+# The serial is printed in Courier-Bold 11.5 pt (v1) or OCR-B 10.5 pt (v2): at 300 dpi its
+# capitals are ~30 px tall, what tesseract reads best.
 _OCR_DPI = 300
 _OCR_MARGIN_PT = 4.0
-# forms.render prints the grouped serial (13 glyphs) in Courier-Bold at this size.
-_SERIAL_FONT_PT = 11.5
+# forms.render prints the grouped serial (13 glyphs) at this size and advance per glyph (em).
+_SERIAL_FONT = {FORM_V1: (11.5, 0.6), FORM_V2: (10.5, 0.723)}
 _SERIAL_GLYPHS = 13
+# The revisions a page without a readable code may be, newest (most sheets) first.
+_SERIAL_FORMS = (FORM_V2, FORM_V1)
 _GLYPH_GAP_PT = 3.0
 _VARIANTS = (
     (400, "grey"),
@@ -120,17 +128,20 @@ class SerialReading:
     rotation: int
     reads: tuple[str, ...]
     """Every line tesseract returned, for the record."""
+    form: str = FORM_V1
+    """The form revision whose printed structure the page fitted."""
 
 
 def identify_page(page: PageImage) -> PageIdentity:
     """Say which sheet the page belongs to and how it is turned: QR code first, then serial.
 
     The QR code is looked for in the page's corners (cheap, and where it is on nearly every
-    scan). Failing that, the page must show the form's fiducials in some quarter turn: a page
-    without them is not one of our sheets (a letter, another agency's form) or could not be
-    read anyway, and is unidentified at once, without the whole-page QR search and the serial
-    OCR (1-3 s on such a page). On a registered page the code is read where the layout puts
-    it (full resolution, then cleaned up), and failing that the printed serial.
+    scan). Failing that, the page must show a form revision's printed structure in some
+    quarter turn: a page without it is not one of our sheets (a letter, another agency's
+    form) or could not be read anyway, and is unidentified at once, without the whole-page
+    QR search and the serial OCR (1-3 s on such a page). On a registered page the code is
+    read where the layout puts it (full resolution, then cleaned up), and failing that the
+    printed serial.
     """
     barcode = find_barcode(page.image, dpi=page.dpi, corners_only=True)
     identity = _by_barcode(barcode)
@@ -138,21 +149,23 @@ def identify_page(page: PageImage) -> PageIdentity:
         return identity
     if _is_blank(page.image):
         return PageIdentity(payload=None, barcode=None, rotation=None, reason=BLANK_PAGE)
-    registration = _registered_turn(page)
-    if registration is None:
+    registered = _registered_form(page)
+    if registered is None:
         return PageIdentity(payload=None, barcode=None, rotation=None, reason=NO_BARCODE_FOUND)
-    identity = _by_barcode(find_barcode_in(page.image, dpi=page.dpi, box=_qr_box(registration)))
+    form, registration = registered
+    box = _qr_box(registration, form)
+    identity = _by_barcode(find_barcode_in(page.image, dpi=page.dpi, box=box))
     if identity is not None:
         return identity
     try:
-        reading = read_printed_serial(page.image, dpi=page.dpi, first=registration)
+        reading = read_printed_serial(page.image, dpi=page.dpi, first=registration, form=form)
     except TesseractError as exc:
         log.warning("page %d: printed serial not read: %s", page.number, exc)
         reading = None
     if reading is None:
         return PageIdentity(payload=None, barcode=None, rotation=None, reason=NO_BARCODE_FOUND)
     return PageIdentity(
-        payload=BarcodePayload(serial=reading.serial, form=FORM_VERSION, page=1),
+        payload=BarcodePayload(serial=reading.serial, form=reading.form, page=1),
         barcode=None,
         rotation=reading.rotation,
         reason=None,
@@ -161,25 +174,29 @@ def identify_page(page: PageImage) -> PageIdentity:
 
 
 def read_printed_serial(
-    image: np.ndarray, *, dpi: float, first: Registration | None = None
+    image: np.ndarray,
+    *,
+    dpi: float,
+    first: Registration | None = None,
+    form: str | None = None,
 ) -> SerialReading | None:
     """The serial printed under the QR code, or None unless it is read beyond doubt.
 
-    Tries the page turns in order of likelihood (`first`, a registration already found,
-    before the others); for each that registers, one tesseract call reads a stack of
-    differently prepared copies of the serial box (see `_accept`).
-    Raises TesseractError when tesseract itself is missing or fails.
+    For each form revision (`form` first when given, with `first` its registration already
+    found; then the newest first) the page is registered in every quarter turn and the best
+    fit (most agreeing points) is taken: the printed structure is not symmetric, so this is
+    the turn the page is in. One tesseract call then reads a stack of differently prepared
+    copies of the serial box (see `_accept`). Raises TesseractError when tesseract itself is
+    missing or fails.
     """
-    layout = geometry_layout()
-    order = _rotation_order(image.shape)
-    if first is not None:
-        order = (first.rotation, *(r for r in order if r != first.rotation))
-    for rotation in order:
-        if first is not None and rotation == first.rotation:
-            registration = first
+    forms = _SERIAL_FORMS if form is None else (form, *(f for f in _SERIAL_FORMS if f != form))
+    for candidate in forms:
+        layout = geometry_layout(candidate)
+        if first is not None and candidate == form:
+            registration: Registration | None = first
         else:
-            registration = register_page(image, dpi=dpi, layout=layout, rotation=rotation)
-        if not registration.ok:
+            registration = best_turn(image, dpi=dpi, layout=layout)
+        if registration is None:
             continue
         text = ocr_text(
             _stack(_variants(image, registration, layout)),
@@ -188,10 +205,47 @@ def read_printed_serial(
             dpi=_OCR_DPI,
         )
         reads = tuple(line.strip() for line in text.splitlines() if line.strip())
-        serial = _accept(reads)
+        serial = _accept(reads, candidate)
         if serial is not None:
-            return SerialReading(serial=serial, rotation=rotation, reads=reads)
+            return SerialReading(
+                serial=serial, rotation=registration.rotation, reads=reads, form=candidate
+            )
     return None
+
+
+def best_turn(
+    image: np.ndarray, *, dpi: float, layout: Layout, header_turn: Callable[[], int] | None = None
+) -> Registration | None:
+    """The page registered in the quarter turn that fits `layout` best, or None in none.
+
+    Every turn is registered; the fit with the most agreeing points of the printed structure
+    wins. The structure's words and the table's layout (times left, absences right, header
+    above) only fit the right way up, so a wrong turn fits few points, if any. Should two
+    turns fit nearly as well (a page so damaged that little structure is left),
+    `header_turn` (the turn `scanner.header` reads the header words in) decides; without it,
+    or when it names neither, the page is not placed: a page read upside down would be read
+    with confident wrong values.
+    """
+    fits = [
+        found
+        for rotation in _rotation_order(image.shape)
+        if (found := register_page(image, dpi=dpi, layout=layout, rotation=rotation)).ok
+    ]
+    if not fits:
+        return None
+    fits.sort(key=lambda r: (r.matched, -r.residual_pt), reverse=True)
+    if len(fits) == 1 or fits[1].matched < _AMBIGUOUS_TURN * fits[0].matched:
+        return fits[0]
+    if header_turn is not None:
+        upright = (360 - header_turn()) % 360
+        for found in fits[:2]:
+            if found.rotation == upright:
+                return found
+    return None
+
+
+# A second turn fitting this share of the best turn's points makes the turn uncertain.
+_AMBIGUOUS_TURN = 0.6
 
 
 def _by_barcode(barcode: Barcode | None) -> PageIdentity | None:
@@ -203,19 +257,19 @@ def _by_barcode(barcode: Barcode | None) -> PageIdentity | None:
     )
 
 
-def _registered_turn(page: PageImage) -> Registration | None:
-    """The form's geometry registered in the first quarter turn that fits, or None."""
-    layout = geometry_layout()
-    for rotation in _rotation_order(page.image.shape):
-        registration = register_page(page.image, dpi=page.dpi, layout=layout, rotation=rotation)
-        if registration.ok:
-            return registration
-    return None
+def _registered_form(page: PageImage) -> tuple[str, Registration] | None:
+    """The form revision whose printed structure the page fits best, in its best turn."""
+    best: tuple[str, Registration] | None = None
+    for form in _SERIAL_FORMS:
+        found = best_turn(page.image, dpi=page.dpi, layout=geometry_layout(form))
+        if found is not None and (best is None or found.matched > best[1].matched):
+            best = (form, found)
+    return best
 
 
-def _qr_box(registration: Registration) -> tuple[int, int, int, int]:
+def _qr_box(registration: Registration, form: str) -> tuple[int, int, int, int]:
     """Pixel box of the page where the registered layout puts the QR code, with a margin."""
-    x, y, w, h = geometry_layout().barcode
+    x, y, w, h = geometry_layout(form).barcode
     margin = 0.15 * max(w, h)
     corners = [
         (x - margin, y - margin),
@@ -280,12 +334,13 @@ def _variants(image: np.ndarray, registration: Registration, layout: Layout) -> 
 def _spaced_glyphs(image: np.ndarray, registration: Registration, layout: Layout) -> np.ndarray:
     """The serial re-set with a gap between glyphs, at `_OCR_DPI`.
 
-    The serial is printed in a monospaced font (Courier-Bold, 0.6 em a glyph) centred in its
-    box, so each glyph's cell is known; apart, tesseract less often reads one glyph as two
-    ("1" as "1I", "0" as "0O").
+    The serial is printed in a monospaced font (Courier-Bold, 0.6 em a glyph; OCR-B, 0.723 em)
+    centred in its box, so each glyph's cell is known; apart, tesseract less often reads one
+    glyph as two ("1" as "1I", "0" as "0O").
     """
     x, y, w, h = layout.serial_text
-    advance = _SERIAL_FONT_PT * 0.6
+    size, em = _SERIAL_FONT.get(layout.form, _SERIAL_FONT[FORM_V1])
+    advance = size * em
     left = x + w / 2 - _SERIAL_GLYPHS * advance / 2
     gap = round(_GLYPH_GAP_PT * _OCR_DPI / 72 / 2)
     cells = [
@@ -331,30 +386,79 @@ def _stack(images: list[np.ndarray]) -> np.ndarray:
     return np.vstack(rows)
 
 
-def _accept(reads: tuple[str, ...]) -> str | None:
-    """The serial when at least two reads agree on it and no read gives another valid one.
+def _accept(reads: tuple[str, ...], form: str = FORM_V1) -> str | None:
+    """The serial when the reads agree on it beyond doubt, else None.
 
-    A read counts only when it has the printed shape (``XXXX-XXXX-XXX``) and its check
-    character is right: that catches every single misread symbol, and most double ones.
+    A read counts only when it has the printed shape (``XXXX-XXXX-XXX``). Candidates are the
+    reads whose check character is right (which catches every single misread symbol, and most
+    double ones) and, when no read is right, a read with one symbol tesseract is known to
+    confuse in `form`'s serial font (`_CONFUSED_PAIRS`) swapped. A candidate is accepted when it
+    is the only one, at least two reads are it or one known confusion away from it, and those
+    reads outnumber more than twice the reads that contradict it (one or two symbols away,
+    differing otherwise than by a known confusion). (Two reads agreeing on a valid serial were
+    not enough: a photocopied page read ``W8XR`` three times and ``WEXR`` three times, and the
+    latter's check character was right by chance.)
     """
-    valid: list[str] = []
-    for read in reads:
-        compact = read.replace(" ", "")
-        if not _PRINTED_SERIAL.match(compact):
-            continue
+    confused = _confusions(form)
+    shaped = [
+        r.replace(" ", "").upper().replace("-", "").translate(_LOOKALIKE)
+        for r in reads
+        if _PRINTED_SERIAL.match(r.replace(" ", "").upper())
+    ]
+    candidates: set[str] = set()
+    for compact in shaped:
         try:
-            valid.append(normalize_serial(compact))
+            candidates.add(normalize_serial(compact))
         except InvalidSerial:
             continue
-    if len(set(valid)) != 1 or len(valid) < _MIN_AGREEING_READS:
+    if not candidates:
+        for compact in set(shaped):
+            for index, char in enumerate(compact):
+                for other in confused.get(char, ""):
+                    try:
+                        swapped = compact[:index] + other + compact[index + 1 :]
+                        candidates.add(normalize_serial(swapped))
+                    except InvalidSerial:
+                        continue
+    if len(candidates) != 1:
         return None
-    return valid[0]
+    (serial,) = candidates
+    support = against = 0
+    for compact in shaped:
+        differing = [(a, b) for a, b in zip(compact, serial, strict=True) if a != b]
+        explained = all(b in confused.get(a, "") for a, b in differing)
+        support += int(len(differing) <= 1 and explained)
+        against += int(len(differing) <= 2 and not explained)  # a near read saying otherwise
+    if support < _MIN_AGREEING_READS or 2 * against >= support:
+        return None
+    return serial
 
 
-@functools.lru_cache(maxsize=1)
-def geometry_layout() -> Layout:
-    """A layout with the form's geometry (fiducials, QR code, serial box) for any sheet."""
-    return build_layout(_GEOMETRY_BODY + check_symbol(_GEOMETRY_BODY), _GEOMETRY_MONTH)
+# Symbols tesseract reads for one another in the printed serial, either way round: in OCR-B
+# (v2) S/5, Z/2, B/8, G/6 and J/1; in Courier (v1) the round 0 as Q, D, 6, 8 or 9. Kept per
+# font: the more pairs, the more often two serials explain the same reads (and none is taken).
+_CONFUSED_PAIRS = {
+    FORM_V2: ("S5", "Z2", "B8", "G6", "J1"),
+    FORM_V1: ("0Q", "0D", "06", "08", "09"),
+}
+
+
+def _confusions(form: str) -> dict[str, str]:
+    table: dict[str, str] = {}
+    for pair in _CONFUSED_PAIRS.get(form, ()):
+        table[pair[0]] = table.get(pair[0], "") + pair[1]
+        table[pair[1]] = table.get(pair[1], "") + pair[0]
+    return table
+
+
+_LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
+@functools.lru_cache(maxsize=4)
+def geometry_layout(form: str = FORM_V1) -> Layout:
+    """A layout with revision `form`'s geometry (fiducials, QR code, serial box) for any
+    sheet of it."""
+    return build_layout(_GEOMETRY_BODY + check_symbol(_GEOMETRY_BODY), _GEOMETRY_MONTH, form=form)
 
 
 def _is_blank(image: np.ndarray) -> bool:
@@ -377,6 +481,8 @@ class SheetContext:
     serial: str
     month: datetime.date
     windows: Mapping[datetime.date, Windows]
+    form: str = FORM_V1
+    """The form revision the sheet was issued (and printed) in."""
 
 
 @dataclass(frozen=True)
@@ -452,7 +558,14 @@ def read_page(
     if context is None or reading is None:
         return PageReading(page.number, identity, timings=timings)
     assert identity.rotation is not None
-    layout = build_layout(context.serial, context.month)
+    assert identity.payload is not None
+    # The page says what it is: a v1 sheet printed before v2 existed reads as v1.
+    form = identity.payload.form if identity.payload.form in FORMS else None
+    if form is None:
+        return PageReading(
+            page.number, identity, attempted=True, review_reason=UNKNOWN_FORM, timings=timings
+        )
+    layout = build_layout(context.serial, context.month, form=form)
     started = stage_mark()
     registration = register_page(
         page.image,
@@ -477,19 +590,26 @@ def read_page_as(
 ) -> PageReading:
     """Read a page as the sheet of `context` (a person said which sheet it is).
 
-    Nothing on the page says which way up it is, so every quarter turn is registered and the
-    best fit (the lowest residual) is read; a page that fits in no turn is `not_registered`.
+    Nothing machine-readable on the page says which way up it is (its code could not be
+    read), so the turn comes from the page's own asymmetric printed structure (`best_turn`:
+    the turn in which the header, column headers and table fit; the header words read by
+    `scanner.header` settle a tie). A page that fits in no turn, or in two alike, is
+    `not_registered`. The layout is the sheet's own revision (`context.form`).
     """
     timings: dict[str, float] = {}
-    layout = build_layout(context.serial, context.month)
+    layout = build_layout(context.serial, context.month, form=context.form)
     started = stage_mark()
-    best: Registration | None = None
-    for rotation in QUARTER_TURNS:
-        found = register_page(page.image, dpi=page.dpi, layout=layout, rotation=rotation)
-        if found.ok and (best is None or found.residual_pt < best.residual_pt):
-            best = found
+
+    def header_turn() -> int:
+        try:
+            return read_header(page.image, dpi=page.dpi).turn
+        except TesseractError as exc:
+            log.warning("page %d: header not read: %s", page.number, exc)
+            return -1
+
+    best = best_turn(page.image, dpi=page.dpi, layout=layout, header_turn=header_turn)
     add_stage(timings, "register", started)
-    payload = BarcodePayload(serial=context.serial, form=FORM_VERSION, page=1)
+    payload = BarcodePayload(serial=context.serial, form=context.form, page=1)
     identity = PageIdentity(
         payload=payload,
         barcode=None,

@@ -24,7 +24,7 @@ from pyzbar.pyzbar import decode as zbar_decode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fixtures.samples import sample_sheet
-from forms.layout import FORM_VERSION, build_layout
+from forms.layout import FORM_V1, build_layout
 from forms.payload import BarcodePayload, encode_payload
 from forms.render import render_sheets
 from forms.serial import new_serial
@@ -38,8 +38,7 @@ def build_pages(count: int, dpi: int, seed: int) -> list[tuple[str | None, int, 
     code is blanked out (text None): the worst case, where every search tier runs."""
     serials = [new_serial() for _ in range(count)]
     texts: list[str | None] = [
-        encode_payload(BarcodePayload(serial=serial, form=FORM_VERSION, page=1))
-        for serial in serials
+        encode_payload(BarcodePayload(serial=serial, form=FORM_V1, page=1)) for serial in serials
     ]
     texts.append(None)
     with tempfile.TemporaryDirectory() as tmp:

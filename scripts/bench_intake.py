@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fixtures.badinput import PdfImage, image_pdf
 from fixtures.fill import fill_page, plan_sheet
-from forms.layout import TimeField, build_layout
+from forms.layout import CURRENT_FORM, TimeField, build_layout
 from forms.payload import decode_payload
 from scanner.barcode import find_barcode
 from scanner.load import count_pages, load_pages
@@ -218,7 +218,7 @@ def _scan_printed(task: tuple[str, int, str, int]) -> list[tuple[int, str, float
         payload = decode_payload(barcode.text) if barcode else None
         if payload is None:
             raise RuntimeError(f"printed page {index + 1}: its QR code was not read")
-        layout = build_layout(payload.serial, MONTH_DATE)
+        layout = build_layout(payload.serial, MONTH_DATE, form=payload.form)
         rng = np.random.default_rng([seed, index])
         filled = fill_page(page.image, DPI, layout, plan_sheet(layout, rng, font_rate=0.0), rng)
         skew = round(float(rng.uniform(-1.5, 1.5)), 2)
@@ -653,7 +653,7 @@ def run_naive(cache: Path, batch: Batch, count: int) -> Naive:
         if payload is None:
             naive.zbar_missed += 1
         serial = payload.serial if payload else batch.serials[index]
-        layout = build_layout(serial, MONTH_DATE)
+        layout = build_layout(serial, MONTH_DATE, form=payload.form if payload else CURRENT_FORM)
         time_fields = [f for f in layout.fields if isinstance(f, TimeField)]
         for f in time_fields:
             left = min(c[0] for c in f.cells)
@@ -1042,7 +1042,7 @@ def generate_mixed(cache: Path, code_dir: Path) -> MixedBatch:
             payload = decode_payload(barcode.text) if barcode else None
             if payload is None:
                 raise RuntimeError(f"printed sheet {sheet + 1}: its QR code was not read")
-            layout = build_layout(payload.serial, MONTH_DATE)
+            layout = build_layout(payload.serial, MONTH_DATE, form=payload.form)
             page_rng = np.random.default_rng([SEED, sheet])
             filled = fill_page(
                 printed_page, dpi, layout, plan_sheet(layout, page_rng, font_rate=0.0), page_rng
@@ -1272,7 +1272,8 @@ def run_naive_mixed(cache: Path, batch: MixedBatch) -> list[float]:
         payload = decode_payload(symbols[0].data.decode("utf-8", "replace")) if symbols else None
         serial = payload.serial if payload else batch.serials[name][number - 1] or "0000000000T"
         scale = dpi / 72
-        for f in build_layout(serial, MONTH_DATE).fields:
+        form = payload.form if payload else CURRENT_FORM
+        for f in build_layout(serial, MONTH_DATE, form=form).fields:
             if not isinstance(f, TimeField):
                 continue
             left, top = min(c[0] for c in f.cells), min(c[1] for c in f.cells)

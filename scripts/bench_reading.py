@@ -1,6 +1,12 @@
 """Read a generated batch of filled, scanned sheets and compare with the truth beside each page.
 
-Prints: pages identified / mis-identified / unidentified; digit accuracy; time-field raw
+The batch covers issue 13's conditions (`fixtures.fill.pick_conditions`): scanner damage,
+blotted QR codes, corner targets cut off by a crooked enlarged copy, photocopies of
+photocopies and phone photos, on monthly-v1 and monthly-v2 sheets (``--scanner-only``: the
+earlier batch, scanner damage on v1 sheets only).
+
+Prints per condition and form: pages identified (by printed serial) / mis-identified /
+unidentified / registered; then over the batch: digit accuracy; time-field raw
 accuracy; the share of filled time fields sent to review; the error among auto-accepted
 fields; blank-vs-filled confusions; mark and signature errors both ways; median ms per page
 per stage at each resolution (one core); and the accuracy-review curve, so the review
@@ -9,6 +15,7 @@ threshold can be chosen with eyes open.
     .venv/bin/python scripts/bench_reading.py --sheets 40 --seed 1
     .venv/bin/python scripts/bench_reading.py --batch DIR     # an existing fixtures.fill batch
     .venv/bin/python scripts/bench_reading.py --baseline-model scanner/models/digits-v1.onnx
+    .venv/bin/python scripts/bench_reading.py --keep DIR      # generate into DIR and keep it
 """
 
 from __future__ import annotations
@@ -30,9 +37,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from attendance.months import parse_month
-from fixtures.fill import SheetTruth, make_reading_batch
+from fixtures.fill import SheetTruth, condition_of, make_reading_batch
 from fixtures.samples import sample_sheet
-from forms.layout import TimeField, build_layout
+from forms.layout import FORMS, TimeField, build_layout
 from scanner.digits import DigitReader, prepare_cell
 from scanner.fields import ReadingSettings
 from scanner.load import load_pages
@@ -65,6 +72,11 @@ class Tally:
     marks: Counter[str] = field(default_factory=Counter)
     signatures: Counter[str] = field(default_factory=Counter)
     ms: dict[tuple[int, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    # per (condition, form): pages, identified, by serial, mis-identified, unidentified,
+    # registered, blotted (QR code blotted)
+    by_condition: dict[tuple[str, str], Counter[str]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
 
 
 def _windows(month: str) -> dict[dt.date, tuple[tuple[int, int], ...]]:
@@ -144,11 +156,18 @@ def evaluate(paths: list[Path], reader: DigitReader, settings: ReadingSettings) 
         )
         started = time.perf_counter()
         page = next(iter(load_pages(path)))
-        dpi = round(page.dpi)
+        # Phone photos are timed under "photo": their resolution means nothing.
+        dpi = round(page.dpi) if "phone" not in truth.degradations else 0
         tally.ms[(dpi, "load")].append((time.perf_counter() - started) * 1000)
         tally.pages += 1
+        counts = tally.by_condition[(condition_of(truth), truth.form)]
+        counts["pages"] += 1
+        counts["blotted"] += int("blot_qr" in truth.degradations)
         context = SheetContext(
-            serial=truth.serial, month=parse_month(truth.month), windows=_windows(truth.month)
+            serial=truth.serial,
+            month=parse_month(truth.month),
+            windows=_windows(truth.month),
+            form=truth.form,
         )
         # The same composer as intake: only the page's own sheet is known.
         result = read_page(page, context_for=_only(context), reading=reading)
@@ -158,17 +177,30 @@ def evaluate(paths: list[Path], reader: DigitReader, settings: ReadingSettings) 
         if identity.payload is None:
             tally.unidentified += 1
             tally.unidentified_intact += int("blot_qr" not in truth.degradations)
+            counts["unidentified"] += 1
             continue
         if identity.payload.serial != truth.serial:
             tally.misidentified += 1
+            counts["misidentified"] += 1
             continue
         tally.identified += 1
+        counts["identified"] += 1
         tally.serial_ocr += int(identity.barcode is None)
+        counts["by_serial"] += int(identity.barcode is None)
+        counts["blotted_by_serial"] += int(
+            identity.barcode is None and "blot_qr" in truth.degradations
+        )
         if not result.registered or result.canon is None:
             tally.registration_failed += 1
+            counts[f"failed {result.review_reason}"] += 1
             continue
+        counts["registered"] += 1
         _score_page(list(result.readings), truth, tally)
-        layout = build_layout(truth.serial, parse_month(truth.month))
+        layout = build_layout(
+            truth.serial,
+            parse_month(truth.month),
+            form=truth.form if truth.form in FORMS else FORMS[0],
+        )
         _digit_accuracy(
             result.canon,
             [f for f in layout.fields if isinstance(f, TimeField)],
@@ -184,6 +216,26 @@ def _pct(part: int | float, whole: int | float) -> str:
 
 
 def report(tally: Tally, threshold: float) -> None:
+    print(
+        "per condition (pages: identified [by printed serial] / mis-identified / unidentified"
+        " / registered):"
+    )
+    print(
+        f"  {'condition':<11} {'form':<11} {'pages':>5} {'ident.':>6} {'serial':>6} "
+        f"{'wrong':>5} {'unid.':>5} {'regist.':>7}  not registered"
+    )
+    for (condition, form), c in sorted(tally.by_condition.items()):
+        failures = ", ".join(
+            f"{k[len('failed ') :]} {v}" for k, v in sorted(c.items()) if k.startswith("failed ")
+        )
+        print(
+            f"  {condition:<11} {form:<11} {c['pages']:>5} {c['identified']:>6} "
+            f"{c['by_serial']:>6} {c['misidentified']:>5} {c['unidentified']:>5} "
+            f"{c['registered']:>7}  {failures}"
+        )
+    blotted = sum(c["blotted"] for c in tally.by_condition.values())
+    rescued = sum(c["blotted_by_serial"] for c in tally.by_condition.values())
+    print(f"blotted-code pages identified by printed serial: {rescued}/{blotted}")
     print(
         f"pages: {tally.pages}  identified {tally.identified} (by printed serial "
         f"{tally.serial_ocr})  mis-identified {tally.misidentified}  unidentified "
@@ -243,7 +295,8 @@ def report(tally: Tally, threshold: float) -> None:
         composed = ("identify", "register", "warp", "read")
         parts = "  ".join(f"{s} {stages[s]:7.1f}" for s in ("load", *composed) if s in stages)
         after_load = sum(stages.get(s, 0.0) for s in composed)
-        print(f"  {dpi} dpi: {parts}   identify+register+warp+read {after_load:7.1f}")
+        label = "photos " if dpi == 0 else f"{dpi} dpi"
+        print(f"  {label}: {parts}   identify+register+warp+read {after_load:7.1f}")
 
 
 def main() -> int:
@@ -257,6 +310,12 @@ def main() -> int:
         default="random",
         help="times drawn anew each day (default), or following the certificate's schedule "
         "with human drift (fixtures.fill.make_reading_batch)",
+    )
+    parser.add_argument("--keep", type=Path, help="generate the batch into this folder, kept")
+    parser.add_argument(
+        "--scanner-only",
+        action="store_true",
+        help="the earlier batch: scanner damage on monthly-v1 sheets only",
     )
     parser.add_argument("--threshold", type=float, default=ReadingSettings().time_review_below)
     parser.add_argument("--backend", choices=["onnxruntime", "opencv"], default="onnxruntime")
@@ -283,7 +342,11 @@ def main() -> int:
         else:
             started = time.perf_counter()
             paths = make_reading_batch(
-                Path(tmp), sheets=args.sheets, seed=args.seed, plan=args.plan
+                args.keep or Path(tmp),
+                sheets=args.sheets,
+                seed=args.seed,
+                plan=args.plan,
+                conditions=not args.scanner_only,
             )
             print(
                 f"generated {len(paths)} filled, scanned sheets (seed {args.seed}, plan "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine (as root) to run Attendance Intake: system packages that are
 # missing, a virtual environment in .venv, and the project installed into it.
-#   scripts/setup.sh          what the program needs (tesseract, zbar, poppler)
+#   scripts/setup.sh          what the program needs (tesseract, zbar, poppler, OCR-B font)
 #   scripts/setup.sh --dev    also what the tests need (PostgreSQL server, Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ need=()
 command -v tesseract >/dev/null 2>&1 || need+=(tesseract-ocr tesseract-ocr-eng)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || need+=(libzbar0)
+# monthly-v2 sheets print their serial in OCR-B, a font tesseract reads reliably.
+[ -f /usr/share/fonts/opentype/ocr-b/OCRB.otf ] || need+=(fonts-ocr-b)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # Fonts embedded in printed sheets and notices so names in any script print as written
 # (forms/fonts.py): DejaVu and Noto (Latin, Vietnamese, Greek, Cyrillic and other scripts),

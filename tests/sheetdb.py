@@ -33,7 +33,7 @@ from attendance.months import parse_month
 from attendance.receipt import PageRecord, record_pages
 from attendance.schedule import Schedule
 from forms.canon import canon_shape, canon_slice
-from forms.layout import FORM_VERSION, MarkField, SignatureField, TimeField, build_layout
+from forms.layout import CURRENT_FORM, MarkField, SignatureField, TimeField, build_layout
 from scanner.readings import FieldReading as MachineReading
 from tests.conftest import Cli
 
@@ -78,7 +78,7 @@ def clean_readings(
     certificate = session.get(Certificate, sheet.certificate_id)
     assert certificate is not None
     schedule = Schedule.from_json(certificate.schedule_json)
-    layout = build_layout(serial, parse_month(sheet.month))
+    layout = build_layout(serial, parse_month(sheet.month), form=sheet.form_version)
     overrides = dict(overrides or {})
     readings = []
     for field in layout.fields:
@@ -122,10 +122,11 @@ def default_received(month: str) -> dt.datetime:
     return dt.datetime(following.year, following.month, 2, 18, 0, tzinfo=dt.UTC)
 
 
-def write_canon(path: Path, serial: str, month: str) -> Path:
-    """A synthetic canonical image (200 dpi grey) with a dark stroke in every digit cell."""
+def write_canon(path: Path, serial: str, month: str, form: str = CURRENT_FORM) -> Path:
+    """A synthetic canonical image (200 dpi grey) with a dark stroke in every digit cell of
+    the layout of `form` (issued sheets are in the current revision)."""
     image = np.full(canon_shape(), 255, dtype=np.uint8)
-    for field in build_layout(serial, parse_month(month)).fields:
+    for field in build_layout(serial, parse_month(month), form=form).fields:
         if isinstance(field, TimeField):
             for rect in field.cells:
                 rows, cols = canon_slice(rect, inset_pt=4)
@@ -158,7 +159,7 @@ def receive(
         page = PageRecord(
             number=1,
             serial=serial,
-            form=FORM_VERSION,
+            form=sheet.form_version,
             rotation=0,
             barcode_method="test",
             reason=None,

@@ -149,7 +149,8 @@ def test_print_per_serial_per_provider_and_whole_month(issued_cli: Cli, tmp_path
 def test_layout_json_contract(issued_cli: Cli) -> None:
     serial = _serials(issued_cli)[0]
     layout = json.loads(issued_cli.ok("sheets", "layout", "--serial", serial))
-    assert layout["serial"] == serial and layout["form"] == "monthly-v1"
+    # New sheets are issued as the current revision, and the layout says which.
+    assert layout["serial"] == serial and layout["form"] == "monthly-v2"
     assert layout["page"] == {"width_pt": 612, "height_pt": 792}
     assert len(layout["barcode"]) == 4 and len(layout["fiducials"]) == 4
     names = {f["name"]: f for f in layout["fields"]}
@@ -160,6 +161,40 @@ def test_layout_json_contract(issued_cli: Cli) -> None:
     assert "day.31.in" not in names  # November has 30 days
     assert names["signature.parent"]["kind"] == "signature"
     assert names["signature.provider"]["kind"] == "signature"
+
+
+def test_a_v1_sheet_keeps_printing_and_laying_out_as_v1(issued_cli: Cli, tmp_path: Path) -> None:
+    """GIVEN a sheet issued before monthly-v2 (its form_version monthly-v1) beside new ones
+    WHEN its layout is asked for and it is printed
+    THEN it stays monthly-v1 (layout JSON, QR code, targets 0.3 in from the corners) while a
+    new sheet is monthly-v2."""
+    from pyzbar import pyzbar
+    from sqlalchemy import text
+
+    from attendance.db import make_engine
+    from forms.payload import decode_payload
+    from scanner.load import load_pages
+
+    old, new = _serials(issued_cli)[:2]
+    engine = make_engine(f"sqlite:///{issued_cli.home / 'attend.sqlite3'}")
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE sheets SET form_version = 'monthly-v1' WHERE serial = :s"), {"s": old}
+        )
+    engine.dispose()
+    listed = {
+        s["serial"]: s["form_version"]
+        for s in json.loads(issued_cli.ok("sheets", "list", "--month", MONTH, "--json"))
+    }
+    assert (listed[old], listed[new]) == ("monthly-v1", "monthly-v2")
+    for serial, form, inset in ((old, "monthly-v1", 21.6), (new, "monthly-v2", 36.0)):
+        layout = json.loads(issued_cli.ok("sheets", "layout", "--serial", serial))
+        assert layout["form"] == form and layout["fiducials"][0][:2] == [inset, inset]
+        pdf = tmp_path / f"{serial}.pdf"
+        issued_cli.ok("sheets", "print", "--serial", serial, "-o", str(pdf))
+        page = next(iter(load_pages(pdf, dpi=200))).image
+        payload = decode_payload(pyzbar.decode(page)[0].data.decode())
+        assert payload is not None and (payload.serial, payload.form) == (serial, form)
 
 
 def test_export_json_and_csv_before_anything_is_received(issued_cli: Cli) -> None:

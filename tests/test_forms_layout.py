@@ -11,7 +11,9 @@ import pytest
 
 from forms.layout import (
     ABSENCE_CODES,
-    FORM_VERSION,
+    CURRENT_FORM,
+    FORM_V1,
+    FORM_V2,
     MM,
     PAGE_HEIGHT_PT,
     PAGE_WIDTH_PT,
@@ -21,6 +23,7 @@ from forms.layout import (
     Rect,
     SignatureField,
     TimeField,
+    UnknownForm,
     build_layout,
 )
 
@@ -91,7 +94,7 @@ def test_json_contract_shape() -> None:
         "fiducials",
         "fields",
     }
-    assert data["form"] == FORM_VERSION == "monthly-v1"
+    assert data["form"] == FORM_V1 == "monthly-v1"
     assert data["serial"] == SERIAL
     assert data["month"] == "2026-11"
     assert data["page"] == {"width_pt": 612, "height_pt": 792}
@@ -247,3 +250,44 @@ def test_row_geometry_does_not_depend_on_the_month() -> None:
     for month in months:
         for name, field in geometry(build_layout(SERIAL, month)).items():
             assert field == reference[name], name
+
+
+# --- monthly-v2 ------------------------------------------------------------------------------
+
+
+def test_v2_has_v1s_fields_in_v1s_order_and_names_its_form() -> None:
+    """GIVEN the same sheet in both revisions WHEN laid out THEN v2 names its form, keeps
+    every field name, kind and order of v1 (a v1 reader of the JSON reads v2), and round
+    trips through JSON exactly; an unknown revision is refused by name."""
+    v1 = build_layout(SERIAL, NOV_2026, form=FORM_V1)
+    v2 = build_layout(SERIAL, NOV_2026, form=FORM_V2)
+    assert (v1.form, v2.form) == ("monthly-v1", "monthly-v2") and CURRENT_FORM == FORM_V2
+    assert [(f.name, type(f)) for f in v1.fields] == [(f.name, type(f)) for f in v2.fields]
+    data = v2.to_json()
+    assert data["form"] == "monthly-v2"
+    assert data.keys() == v1.to_json().keys()
+    assert Layout.from_json(json.loads(json.dumps(data))) == v2
+    with pytest.raises(UnknownForm, match="monthly-v9"):
+        build_layout(SERIAL, NOV_2026, form="monthly-v9")
+
+
+def test_v2_targets_are_half_an_inch_from_the_corners() -> None:
+    tl, tr, br, bl = build_layout(SERIAL, NOV_2026, form=FORM_V2).fiducials
+    assert (tl[0], tl[1]) == (0.5 * INCH, 0.5 * INCH)
+    assert (tr[0] + tr[2], tr[1]) == (PAGE_WIDTH_PT - 0.5 * INCH, 0.5 * INCH)
+    assert (br[0] + br[2], br[1] + br[3]) == (PAGE_WIDTH_PT - 0.5 * INCH, PAGE_HEIGHT_PT - 36)
+    assert (bl[0], bl[1] + bl[3]) == (0.5 * INCH, PAGE_HEIGHT_PT - 0.5 * INCH)
+
+
+def test_v2_rectangles_do_not_overlap_and_stay_printable() -> None:
+    rects = all_rects(build_layout(SERIAL, datetime.date(2026, 12, 1), form=FORM_V2))
+    for name, (x, y, w, h) in rects:
+        assert x >= PRINTABLE_INSET and y >= PRINTABLE_INSET, name
+        assert x + w <= PAGE_WIDTH_PT - PRINTABLE_INSET, name
+        assert y + h <= PAGE_HEIGHT_PT - PRINTABLE_INSET, name
+    ordered = sorted(rects, key=lambda r: r[1][1])
+    for i, (name, rect) in enumerate(ordered):
+        for other, other_rect in ordered[i + 1 :]:
+            if other_rect[1] > rect[1] + rect[3]:
+                break
+            assert not overlaps(rect, other_rect), (name, other)

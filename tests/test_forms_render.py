@@ -17,7 +17,8 @@ from pyzbar import pyzbar
 
 from forms.layout import (
     ABSENCE_LEFT,
-    FORM_VERSION,
+    FORM_V1,
+    FORM_V2,
     Layout,
     Rect,
     TimeField,
@@ -27,6 +28,8 @@ from forms.layout import (
 from forms.payload import BarcodePayload, decode_payload
 from forms.render import SheetPrint, render_sheets
 from forms.serial import format_serial
+from scanner.load import load_pages
+from scanner.tesseract import ocr_text
 
 DPI = 200
 SCALE = DPI / 72.0
@@ -106,7 +109,7 @@ def test_qr_decodes_to_the_sheet_and_sits_in_its_rect(rendered: Rendered) -> Non
         symbols = pyzbar.decode(Image.fromarray(page), symbols=[pyzbar.ZBarSymbol.QRCODE])
         assert len(symbols) == 1
         payload = decode_payload(symbols[0].data.decode("ascii"))
-        assert payload == BarcodePayload(layout.serial, FORM_VERSION, 1)
+        assert payload == BarcodePayload(layout.serial, FORM_V1, 1)
         x, y, w, h = layout.barcode
         for point in symbols[0].polygon:
             assert px(x) - 1 <= point.x <= px(x + w) + 1
@@ -189,7 +192,7 @@ def test_printed_text(rendered: Rendered) -> None:
         "Family fee paid this month",
         "DO NOT SCALE WHEN PRINTING",
         "Page 1 of 1",
-        FORM_VERSION,
+        FORM_V1,
     ):
         assert expected in first, expected
     assert "February 2028" in pages[1] and "Tue 29" in pages[1]
@@ -208,3 +211,35 @@ def test_no_sheets_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         render_sheets([], tmp_path / "empty.pdf")
     assert not (tmp_path / "empty.pdf").exists()
+
+
+def test_a_v2_sheet_prints_its_form_in_two_languages_and_its_serial_in_ocr_b(
+    tmp_path: Path,
+) -> None:
+    """GIVEN a sheet issued as monthly-v2 WHEN printed THEN its QR code names monthly-v2,
+    the labels are English and Spanish, the footer names the form, and tesseract reads the
+    OCR-B serial under the QR code exactly."""
+    sheet = make_sheet(SERIALS[0], NOV_2026, form=FORM_V2)
+    pdf = tmp_path / "v2.pdf"
+    render_sheets([sheet], pdf)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    for expected in (
+        "Time in / Entrada",
+        "Time out / Salida",
+        "Si falt\u00f3, marque UNA raz\u00f3n",
+        "signature / firma",
+        "Ni\u00f1o(a) enfermo(a)",
+        "Declaro bajo pena de perjurio",
+        "NO AJUSTAR",
+        "Form monthly-v2",
+    ):
+        assert expected in text, expected
+    page = next(iter(load_pages(pdf, dpi=300))).image
+    symbols = pyzbar.decode(Image.fromarray(page))
+    assert decode_payload(symbols[0].data.decode()) == BarcodePayload(SERIALS[0], FORM_V2, 1)
+    layout = build_layout(SERIALS[0], NOV_2026, form=FORM_V2)
+    x, y, w, h = (round(v * 300 / 72) for v in layout.serial_text)
+    read = ocr_text(np.ascontiguousarray(page[y : y + h, x : x + w]), psm=7, dpi=300)
+    assert read.strip() == format_serial(SERIALS[0])

@@ -187,20 +187,19 @@ def test_a_copy_of_the_inbox_under_new_names_is_not_counted_twice(
 def test_a_page_that_cannot_be_registered_is_received_and_sent_to_review(
     issued_cli: Cli, tmp_path: Path
 ) -> None:
-    """GIVEN a scan whose QR code reads but whose corner targets are gone (cut off by a bad
-    copy) WHEN intake runs THEN the sheet is received, the page is marked for review with the
+    """GIVEN a scan whose QR code reads but whose printed form is gone (only the code came
+    out of a bad copy: no targets, rules, boxes or words to place the page by)
+    WHEN intake runs THEN the sheet is received, the page is marked for review with the
     reason, and no field is read from it."""
-    from forms.layout import build_layout
+    from forms.layout import CURRENT_FORM, build_layout
 
     pdf, serials = _print_all(issued_cli, tmp_path)
-    page = next(iter(load_pages(pdf, dpi=200))).image.copy()
-    layout = build_layout(serials[0], parse_month(MONTH))
+    printed = next(iter(load_pages(pdf, dpi=200))).image
+    layout = build_layout(serials[0], parse_month(MONTH), form=CURRENT_FORM)
     scale = 200 / 72
-    for x, y, w, h in layout.fiducials[1:3]:  # top-right and bottom-right gone
-        page[
-            int((y - 6) * scale) : int((y + h + 6) * scale),
-            int((x - 6) * scale) : int((x + w + 6) * scale),
-        ] = 255
+    page = np.full_like(printed, 255)
+    x, y, w, h = (round(v * scale) for v in layout.barcode)
+    page[y : y + h, x : x + w] = printed[y : y + h, x : x + w]
     scan = tmp_path / "cut.png"
     write_image(page, scan, 200)
     issued_cli.ok("intake", "run", str(scan))
@@ -216,4 +215,4 @@ def test_a_page_that_cannot_be_registered_is_received_and_sent_to_review(
             text("SELECT count(*) FROM field_readings WHERE page_id = :id"), {"id": row[2]}
         ).scalar_one()
     engine.dispose()
-    assert (bool(row[0]), row[1], readings) == (True, "fiducials_not_found", 0)
+    assert (bool(row[0]), row[1], readings) == (True, "structure_not_found", 0)

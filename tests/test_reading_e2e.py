@@ -14,7 +14,7 @@ import pytest
 from attendance.months import parse_month
 from fixtures.fill import SheetTruth, degrade_with_params, fill_page, plan_sheet
 from fixtures.scanbatch import write_image, write_tiff
-from forms.layout import build_layout
+from forms.layout import CURRENT_FORM, build_layout
 from scanner.load import load_pages
 from tests.conftest import CERTIFICATES_CSV, Cli
 
@@ -56,7 +56,7 @@ def read_batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Shee
     for index, (serial, (dpi, kinds, kind)) in enumerate(zip(serials, RECIPES, strict=True)):
         rng = np.random.default_rng([2026, index])
         page = list(load_pages(pdf, dpi=dpi))[index].image
-        layout = build_layout(serial, parse_month(MONTH))
+        layout = build_layout(serial, parse_month(MONTH), form=CURRENT_FORM)
         truth = plan_sheet(layout, rng, font_rate=0.0)
         scanned, scan_dpi, _ = degrade_with_params(
             fill_page(page, dpi, layout, truth, rng), dpi, rng, kinds

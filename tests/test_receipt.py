@@ -27,7 +27,7 @@ from attendance.models import (
     SheetStatus,
 )
 from attendance.receipt import PageRecord, record_pages
-from forms.layout import FORM_VERSION
+from forms.layout import FORM_V1
 from tests import sheetdb as db
 from tests.conftest import MONTH, Cli
 
@@ -48,7 +48,7 @@ def _page(serial: str) -> PageRecord:
     return PageRecord(
         number=1,
         serial=serial,
-        form=FORM_VERSION,
+        form=FORM_V1,
         rotation=0,
         barcode_method="test",
         reason=None,

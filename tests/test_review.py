@@ -41,7 +41,7 @@ from attendance.qa import qa_report
 from attendance.review_queue import QA_KINDS, claim_items, qa_draw, qa_sampled, release_item
 from attendance.rules import due_date
 from attendance.values import normalize_value
-from forms.layout import TimeField, build_layout
+from forms.layout import CURRENT_FORM, TimeField, build_layout
 from tests import sheetdb as db
 from tests.conftest import Cli
 from tests.sheetdb import Override
@@ -771,7 +771,7 @@ def test_verified_times_keep_their_digit_cells_as_training_crops(
     assert {(c.model_version, c.verified_by) for rows in crops.values() for c in rows} == {
         ("test", "r")
     }
-    layout = build_layout(serial, dt.date(2026, 11, 1))
+    layout = build_layout(serial, dt.date(2026, 11, 1), form=CURRENT_FORM)
     field = layout.field("day.03.in")
     assert isinstance(field, TimeField)
     cells = digit_cells(load_canon(str(canon)), field)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fixtures.samples import sample_sheet
-from forms.layout import FORM_VERSION, Rect, build_layout
+from forms.layout import FORM_V1, FORM_V2, Rect, build_layout
 from forms.payload import BarcodePayload
 from forms.render import render_sheets
 from forms.serial import ALPHABET, check_symbol, format_serial, is_valid_serial
@@ -104,7 +104,7 @@ def _page(image: np.ndarray, dpi: int) -> PageImage:
 def test_qr_code_identifies_with_method_qr(sheets: Callable[[int], list[np.ndarray]]) -> None:
     scan = simulate_scan(sheets(200)[GOOD], rotate=90, skew_deg=1.5, noise=5.0, blur=0.6)
     identity = identify_page(_page(scan, 200))
-    assert identity.payload == BarcodePayload(SERIAL, FORM_VERSION, 1)
+    assert identity.payload == BarcodePayload(SERIAL, FORM_V1, 1)
     assert identity.method == METHOD_QR
     assert identity.barcode is not None
     assert identity.rotation == 90
@@ -138,7 +138,7 @@ def test_blotted_qr_code_is_identified_by_its_printed_serial(
     identity = identify_page(_page(scan, dpi))
 
     assert identity.identified
-    assert identity.payload == BarcodePayload(serial, FORM_VERSION, 1)
+    assert identity.payload == BarcodePayload(serial, FORM_V1, 1)
     assert identity.method == METHOD_SERIAL_OCR
     assert identity.barcode is None
     assert identity.rotation == rotate
@@ -204,3 +204,19 @@ def test_tesseract_reads_text_and_reports_a_missing_binary() -> None:
         ocr_text(image, binary="tesseract-that-does-not-exist")
     with pytest.raises(ValueError):
         ocr_text(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_accept_refuses_reads_that_disagree_and_swaps_only_a_known_confusion() -> None:
+    """The reads of a photocopied v1 page that once went to the wrong sheet (three reads
+    ``W8XR``, three ``WEXR``, the latter valid by chance) are refused; Courier's 0 read as 6
+    or 8 now and then does not stop a serial most reads agree on; on OCR-B a serial whose
+    only reads have S for 5 is recovered when exactly one valid serial comes out, and two
+    equally good swaps are refused."""
+    photocopy = ("4892-W8XR-SPK",) * 3 + ("4892-WEXR-SPK",) * 3 + ("4892-W3SXR-SPK",)
+    assert _accept(photocopy, FORM_V1) is None
+    courier = ("HDK3-BMRC-0Q9",) * 4 + ("HDK3-BMRC-8Q9", "HOK3-BMRC-6Q9", "HDK3-BMRC-6Q9")
+    assert _accept(courier, FORM_V1) == "HDK3BMRC0Q9"
+    ocr_b = ("ESHI-7T99-2NE",) * 2 + ("ESHJ-7T99-2NE",) * 3 + ("ESHE-7TOV-2NE",)
+    assert _accept(ocr_b, FORM_V2) == "E5HJ7T992NE"
+    # Read as a v1 (Courier) serial, S for 5 is no known confusion: refused.
+    assert _accept(ocr_b, FORM_V1) is None

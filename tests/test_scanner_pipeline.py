@@ -9,31 +9,37 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from fixtures.fill import SheetTruth, fill_page, plan_sheet
+from fixtures.fill import SheetTruth, degrade_with_params, fill_page, plan_sheet
 from fixtures.samples import sample_sheet
-from forms.layout import Layout, build_layout
+from forms.layout import FORM_V1, FORM_V2, Layout, build_layout
+from forms.payload import BarcodePayload
 from forms.render import render_sheets
+from forms.serial import check_symbol
 from scanner.digits import DigitReader
 from scanner.header import HEADER_WORDS, read_header, turned
 from scanner.load import PageImage, load_pages
 from scanner.pipeline import (
     METHOD_QR,
     METHOD_REVIEWER,
+    METHOD_SERIAL_OCR,
     NOT_REGISTERED,
     PageReading,
     Reading,
     SheetContext,
+    identify_page,
     read_page,
     read_page_as,
 )
 from scanner.readings import canon_shape
-from scanner.simulate import simulate_scan
+from scanner.simulate import simulate_photo, simulate_scan
 
 REPO = Path(__file__).resolve().parent.parent
 SERIAL = "0123456789T"
@@ -222,3 +228,120 @@ def test_registration_and_warp_are_called_only_inside_the_scanner() -> None:
     assert calls == []
     # The check does find such calls where they are.
     assert _calls(REPO / "scanner" / "pipeline.py", {"register_page", "warp_to_canon"})
+
+
+# --- issue 13: v1 and v2 sheets, blotted codes, upside-down pages, phone photos ------------
+
+
+def _filled_sheet(serial: str, form: str, seed: int, tmp: Path) -> tuple[np.ndarray, SheetTruth]:
+    sheet = sample_sheet(serial, month=MONTH, form=form)
+    pdf = tmp / f"{serial}.pdf"
+    render_sheets([sheet], pdf)
+    printed = next(iter(load_pages(pdf, dpi=DPI))).image
+    layout = build_layout(serial, MONTH, form=form)
+    rng = np.random.default_rng(seed)
+    truth = plan_sheet(layout, rng, font_rate=0.0, border_cross_rate=0.0, cross_out_rate=0.0)
+    return fill_page(printed, DPI, layout, truth, rng), truth
+
+
+def _context_of(serial: str, form: str) -> SheetContext:
+    return replace(_context(), serial=serial, form=form)
+
+
+def test_v1_and_v2_sheets_side_by_side_read_each_as_its_own_form(
+    tmp_path: Path, reading: Reading
+) -> None:
+    """GIVEN a monthly-v1 and a monthly-v2 sheet, filled and scanned crooked and enlarged on
+    the same paper size (corner targets cut off)
+    WHEN the composer reads each
+    THEN each is identified by its QR code with its own form, registered and read as
+    written."""
+    for index, form in enumerate((FORM_V1, FORM_V2)):
+        serial = ("0123456789T", "7K2M9QXR4T8")[index]
+        image, truth = _filled_sheet(serial, form, 40 + index, tmp_path)
+        page, _, _ = degrade_with_params(
+            image, DPI, np.random.default_rng(index), ["cutoff", "noise"], form=form
+        )
+        context = _context_of(serial, form)
+        result = read_page(
+            PageImage(1, page, DPI), context_for=lambda s, c=context: c, reading=reading
+        )
+        assert result.identity.payload is not None
+        assert result.identity.payload.form == form
+        assert result.registered, result.review_reason
+        _check_against_truth(result, truth)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_blotted_v2_code_is_identified_by_its_ocr_b_serial(tmp_path: Path, seed: int) -> None:
+    """GIVEN a monthly-v2 sheet whose QR code is blotted out, scanned with the batch's
+    scanner damage (skewed, maybe upside down, blurred, noisy)
+    WHEN it is identified THEN its printed OCR-B serial names it (form monthly-v2), never
+    another sheet."""
+    rng = np.random.default_rng(100 + seed)
+    serial = "".join(rng.choice(list("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), 10))
+    serial += check_symbol(serial)
+    image, _ = _filled_sheet(serial, FORM_V2, seed, tmp_path)
+    kinds = ["blot_qr", "skew", "noise", "blur"] + (["rotate180"] if seed % 2 else [])
+    page, dpi, _ = degrade_with_params(image, DPI, rng, kinds, form=FORM_V2)
+
+    identity = identify_page(PageImage(1, page, dpi))
+
+    assert identity.method == METHOD_SERIAL_OCR, identity
+    assert identity.payload == BarcodePayload(serial, FORM_V2, 1)
+    assert identity.rotation == (180 if seed % 2 else 0)
+
+
+def test_an_upside_down_blotted_page_identified_by_a_reviewer_reads_the_right_way_up(
+    filled: tuple[np.ndarray, Layout, SheetTruth], reading: Reading
+) -> None:
+    """GIVEN the filled sheet fed upside down with its QR code (and serial) blotted out, kept
+    at 150 dpi as an unidentified page
+    WHEN a reviewer says which sheet it is (`read_page_as`)
+    THEN the half turn comes from the page's own printed structure (not four look-alike
+    targets): rotation 180, and marks, signatures and times read as written (before, such a
+    page could be read upside down with confident wrong values)."""
+    image, layout, truth = filled
+    blotted = image.copy()
+    x, y, w, _ = (round(v * DPI / 72) for v in layout.barcode)
+    sx, sy, sw, sh = (round(v * DPI / 72) for v in layout.serial_text)
+    blotted[y : sy + sh, min(x, sx) : max(x + w, sx + sw)] = 20
+    scan = simulate_scan(blotted, rotate=180, skew_deg=0.7, noise=4.0, seed=9)
+    small = np.ascontiguousarray(scan[::2, ::2])  # 150 dpi
+
+    result = read_page_as(PageImage(3, small, DPI / 2), _context(), reading)
+
+    assert result.registered and result.rotation == 180
+    by_name = {r.name: r for r in result.readings}
+    for name, mark in truth.marks.items():
+        assert by_name[name].value == mark, name
+    wrong_accepted = [
+        r.name
+        for r in result.readings
+        if r.kind == "time" and not r.needs_review and r.value != truth.times[r.name].time
+    ]
+    assert wrong_accepted == []
+
+
+def test_a_phone_photo_of_a_v2_sheet_is_identified_registered_and_read(
+    tmp_path: Path, reading: Reading
+) -> None:
+    """GIVEN a filled monthly-v2 sheet photographed with a phone (camera tilted 12 degrees,
+    the page on a darker desk filling 70 % of the frame, a shadow, uneven light), saved as a
+    colour JPEG with no resolution in the file
+    WHEN the file is loaded and the composer reads it
+    THEN it is identified by its QR code, registered with perspective, and read as written
+    (nothing wrong accepted without review)."""
+    serial = "7K2M9QXR4T8"
+    image, truth = _filled_sheet(serial, FORM_V2, 77, tmp_path)
+    photo = simulate_photo(image, tilt_deg=12.0, turn_deg=-2.0, fill=0.7, shadow=0.3, seed=4)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(photo[:, :, ::-1].copy(), mode="RGB").save(path, "JPEG", quality=88)
+    page = next(iter(load_pages(path)))
+
+    context = _context_of(serial, FORM_V2)
+    result = read_page(page, context_for=lambda s: context, reading=reading)
+
+    assert result.identity.method == METHOD_QR
+    assert result.registered, result.review_reason
+    _check_against_truth(result, truth)

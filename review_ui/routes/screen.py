@@ -128,7 +128,7 @@ def screen_item(
 ) -> dict[str, Any]:
     """One item as the screen shows it (`item_json` and what the sheet screen adds)."""
     data = item_json(view)
-    layout = evidence.layout_for(sheet.serial, sheet.month)
+    layout = evidence.layout_for(sheet.serial, sheet.month, sheet.form_version)
     field = None
     if view.field_name:
         try:

@@ -265,7 +265,7 @@ def field_states(session: Session, sheet: Sheet, page: ScannedPage) -> list[tupl
     open_ids = _open_readings(session, sheet.id)
     flag_days = _flag_days(session, sheet.id)
     boxes: list[tuple[Any, BoxState]] = []
-    for field in layout_for(sheet.serial, sheet.month).fields:
+    for field in layout_for(sheet.serial, sheet.month, sheet.form_version).fields:
         reading = readings.get(field.name)
         blank = reading is None or values.current_value(reading) is None
         day = (
