@@ -21,7 +21,7 @@ test: check
 # The edit loop: no PostgreSQL, no browser, no crash loops or long end-to-end runs, nothing
 # that needs root. `make test` (CI) still runs everything.
 test-fast: check
-	.venv/bin/pytest -m "not slow and not postgres and not browser and not root"
+	.venv/bin/pytest -n 2 -m "not slow and not postgres and not browser and not root"
 
 bench: setup-dev
 	.venv/bin/python scripts/bench_identify.py
