@@ -33,7 +33,14 @@ from attendance.months import parse_month
 from attendance.receipt import PageRecord, record_pages
 from attendance.schedule import Schedule
 from forms.canon import canon_shape, canon_slice
-from forms.layout import CURRENT_FORM, MarkField, SignatureField, TimeField, build_layout
+from forms.layout import (
+    CURRENT_FORM,
+    Layout,
+    MarkField,
+    SignatureField,
+    TimeField,
+    build_layout,
+)
 from scanner.readings import FieldReading as MachineReading
 from tests.conftest import Cli
 
@@ -65,6 +72,13 @@ def set_config(engine: Engine, **settings: Any) -> AgencyConfig:
 
 def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def layout_of(engine: Engine, serial: str) -> Layout:
+    """The layout `serial` was printed with (its own form revision and month)."""
+    with Session(engine) as session:
+        sheet = session.exec(select(Sheet).where(Sheet.serial == serial)).one()
+        return build_layout(serial, parse_month(sheet.month), form=sheet.form_version)
 
 
 def clean_readings(

@@ -27,12 +27,11 @@ from sqlmodel import Session, select
 
 from attendance.decisions import correct_item
 from attendance.models import Certificate, FieldReading, TrainingCrop
-from attendance.months import parse_month
 from attendance.training_data import EXPORT_COLUMNS, HOLDOUT, TRAIN, page_hash, split_of
 from fixtures.fill import degrade_with_params, fill_page, plan_sheet
 from fixtures.scanbatch import write_image
 from forms.canon import canon_shape, canon_slice
-from forms.layout import TimeField, build_layout
+from forms.layout import Layout, TimeField
 from intake import models
 from intake.models import Comparison, Plan, Score, better
 from scanner.digits import MODEL_PATH, DigitReader
@@ -65,14 +64,13 @@ def _sha_on(split: str, salt: str) -> str:
     raise AssertionError("no such sha in 1000 tries")
 
 
-def _write_digits(path: Path, serial: str, rng: np.random.Generator) -> dict[str, str]:
+def _write_digits(path: Path, layout: Layout, rng: np.random.Generator) -> dict[str, str]:
     """A canonical image whose day fields 2..9 (time in) carry `TIMES` in held-out real digits,
     each cell degraded like a scan; the fields and the times written."""
     with np.load(HELD_OUT_DIGITS) as data:
         images, labels = data["images"], data["labels"]
     image = np.full(canon_shape(), 250, dtype=np.uint8)
     written: dict[str, str] = {}
-    layout = build_layout(serial, parse_month(NOV))
     for day, value in zip(range(2, 10), TIMES, strict=True):
         field = layout.field(f"day.{day:02d}.in")
         assert isinstance(field, TimeField)
@@ -93,7 +91,7 @@ def _verified_sheet(engine: Engine, certificate: str, split: str, tmp: Path, see
     serial = db.serial_of(engine, certificate, NOV)
     rng = np.random.default_rng(seed)
     canon = tmp / f"canon-{certificate}.png"
-    written = _write_digits(canon, serial, rng)
+    written = _write_digits(canon, db.layout_of(engine, serial), rng)
     unsure = {name: ("09:00", 0.5, True) for name in written}
     db.receive(engine, serial, unsure, sha=_sha_on(split, certificate), canon=canon)
     for name, value in written.items():
@@ -315,11 +313,10 @@ def test_a_changed_installed_model_stops_reading_instead_of_switching(
     assert "missing or changed" in result.err
 
 
-def _filled_scan(pdf: Path, index: int, serial: str, target: Path, seed: int) -> None:
+def _filled_scan(pdf: Path, index: int, layout: Layout, target: Path, seed: int) -> None:
     """Sheet `index` of the printed PDF, filled with held-out handwriting and scanned."""
     rng = np.random.default_rng(seed)
     page = list(load_pages(pdf, dpi=200))[index].image
-    layout = build_layout(serial, parse_month(NOV))
     truth = plan_sheet(layout, rng, font_rate=0.0)
     scanned, dpi, _ = degrade_with_params(
         fill_page(page, 200, layout, truth, rng), 200, rng, ["skew", "noise"]
@@ -342,7 +339,7 @@ def test_every_reading_records_the_model_that_read_it(issued_cli: Cli, tmp_path:
     first, second = listed[0]["serial"], listed[1]["serial"]
     scans = tmp_path / "scans"
     scans.mkdir()
-    _filled_scan(pdf, 0, first, scans / "first.png", 1)
+    _filled_scan(pdf, 0, db.layout_of(engine, first), scans / "first.png", 1)
     issued_cli.ok("intake", "run", str(scans / "first.png"))
     stored = db.readings(engine, first)
     assert {r.model_version for r in stored.values() if r.kind == "time"} == {"digits-v1"}
@@ -352,8 +349,9 @@ def test_every_reading_records_the_model_that_read_it(issued_cli: Cli, tmp_path:
     shutil.rmtree(folder)
     _install_by_hand(folder, MODEL_PATH)
     shipped = DigitReader.load().version
-    _filled_scan(pdf, 1, second, scans / "second.png", 2)
-    _filled_scan(pdf, 0, first, scans / "first-again.png", 3)  # another scan of the first
+    _filled_scan(pdf, 1, db.layout_of(engine, second), scans / "second.png", 2)
+    # another scan of the first
+    _filled_scan(pdf, 0, db.layout_of(engine, first), scans / "first-again.png", 3)
     issued_cli.ok("intake", "run", str(scans / "second.png"), str(scans / "first-again.png"))
 
     assert _snapshot(engine)[: len(before)] == before

@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fixtures.scanbatch import write_image
-from forms.layout import barcode_rect, serial_text_rect
+from fixtures.scanbatch import tear_off_identity, write_image
 from forms.serial import format_serial
 from scanner.load import load_pages
 from scanner.simulate import simulate_scan
@@ -27,18 +26,6 @@ def _printed(cli: Cli, tmp_path: Path) -> tuple[list[np.ndarray], list[str]]:
         r["serial"] for r in json.loads(cli.ok("sheets", "list", "--month", MONTH, "--json"))
     ]
     return [p.image.copy() for p in load_pages(pdf, dpi=200)], serials
-
-
-def _wipe_identity(page: np.ndarray) -> np.ndarray:
-    """The QR code and the printed serial under it torn off: nothing on the page says which
-    sheet it is."""
-    scale = 200 / 72
-    for x, y, w, h in (barcode_rect(), serial_text_rect()):
-        page[
-            int((y - 4) * scale) : int((y + h + 4) * scale),
-            int((x - 4) * scale) : int((x + w + 4) * scale),
-        ] = 255
-    return page
 
 
 def _items(cli: Cli, *extra: str) -> list[dict[str, Any]]:
@@ -58,7 +45,7 @@ def test_the_queue_is_worked_from_the_command_line(issued_cli: Cli, tmp_path: Pa
     cli.ok("agency", "set", "qa_batch_cap", "100")
     pages, serials = _printed(cli, tmp_path)
     torn, whole = tmp_path / "torn.png", tmp_path / "whole.png"
-    write_image(simulate_scan(_wipe_identity(pages[0]), rotate=180, seed=4), torn, 200)
+    write_image(simulate_scan(tear_off_identity(pages[0], 200), rotate=180, seed=4), torn, 200)
     write_image(simulate_scan(pages[1], rotate=0, seed=5), whole, 200)
     cli.ok("intake", "run", str(torn), str(whole))
 

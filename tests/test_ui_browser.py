@@ -33,9 +33,8 @@ from attendance.models import (
     Sheet,
     SheetFlag,
 )
-from fixtures.scanbatch import write_image
+from fixtures.scanbatch import tear_off_identity, write_image
 from fixtures.website import PASSWORD, PROVIDER_A, PROVIDER_B, unregistered_sheet
-from forms.layout import barcode_rect, serial_text_rect
 from forms.serial import format_serial
 from scanner.load import load_pages
 from scanner.simulate import simulate_scan
@@ -77,13 +76,7 @@ def _torn_sheet(site: Any, tmp_path: Path) -> str:
         pdf = tmp_path / f"{serial}.pdf"
         cli.ok("sheets", "print", "--serial", serial, "-o", str(pdf))
         images.append(next(iter(load_pages(pdf, dpi=200))).image.copy())
-    torn = images[0]
-    scale = 200 / 72
-    for x, y, w, h in (barcode_rect(), serial_text_rect()):
-        torn[
-            int((y - 4) * scale) : int((y + h + 4) * scale),
-            int((x - 4) * scale) : int((x + w + 4) * scale),
-        ] = 255
+    torn = tear_off_identity(images[0], 200)
     scans = [tmp_path / "torn.png", tmp_path / "whole.png"]
     write_image(simulate_scan(torn, rotate=180, seed=11), scans[0], 200)
     write_image(simulate_scan(images[1], rotate=0, seed=12), scans[1], 200)

@@ -26,9 +26,8 @@ from attendance.models import (
     Sheet,
     SheetStatus,
 )
-from fixtures.scanbatch import write_image
+from fixtures.scanbatch import tear_off_identity, write_image
 from fixtures.website import PROVIDER_A, login
-from forms.layout import barcode_rect, serial_text_rect
 from forms.serial import format_serial
 from scanner.load import load_pages
 from scanner.simulate import simulate_scan
@@ -361,17 +360,6 @@ def test_another_reviewers_claim_is_respected(site: Any, client: TestClient) -> 
     assert _item(site, item.id).state == "open"
 
 
-def _wipe_identity(page: np.ndarray, dpi: int) -> np.ndarray:
-    """The QR code and the printed serial under it covered with white."""
-    scale = dpi / 72
-    for x, y, w, h in (barcode_rect(), serial_text_rect()):
-        page[
-            int((y - 4) * scale) : int((y + h + 4) * scale),
-            int((x - 4) * scale) : int((x + w + 4) * scale),
-        ] = 255
-    return page
-
-
 def test_a_torn_sheet_is_identified_in_the_browser(
     site: Any, client: TestClient, tmp_path: Path
 ) -> None:
@@ -395,7 +383,7 @@ def test_a_torn_sheet_is_identified_in_the_browser(
         cli.ok("sheets", "print", "--serial", serial, "-o", str(pdf))
         raster = next(iter(load_pages(pdf, dpi=200))).image.copy()
         if wipe:
-            raster = _wipe_identity(raster, 200)
+            raster = tear_off_identity(raster, 200)
         scan = tmp_path / f"scan-{seed}.png"
         write_image(simulate_scan(raster, rotate=0, seed=seed), scan, 200)
         scans.append(str(scan))
