@@ -89,3 +89,22 @@ def test_no_package_of_the_product_imports_the_command_line() -> None:
         if imported == "cli"
     ]
     assert wrong == []
+
+
+def test_pages_are_registered_and_warped_only_inside_the_scanner() -> None:
+    """Everything else reads a page through the composer (`scanner.pipeline.read_page`,
+    `read_page_as`), so there is one page path. (`scripts/bench_register.py` times the
+    scanner's registration step itself.)"""
+    steps = {"register_page", "warp_to_canon"}
+    wrong = []
+    for package in ("attendance", "intake", "review_ui", "cli", "fixtures", "training", "scripts"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            if path == REPO / "scripts" / "bench_register.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in steps:
+                    wrong.append(f"{path.relative_to(REPO)}:{node.lineno} calls {name}")
+    assert wrong == []
