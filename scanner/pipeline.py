@@ -451,7 +451,7 @@ _EXPLAINED_PAIRS = {FORM_V2: ("0Q", "0D", "09")}
 
 def _confusions(form: str, *, explaining: bool = False) -> dict[str, str]:
     """Each symbol's confusions in `form`'s serial font; `explaining`: with the rarer ones."""
-    pairs = _CONFUSED_PAIRS.get(form, ())
+    pairs: tuple[str, ...] = _CONFUSED_PAIRS.get(form, ())
     if explaining:
         pairs = pairs + _EXPLAINED_PAIRS.get(form, ())
     table: dict[str, str] = {}
