@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from glob import glob
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +15,7 @@ from sqlalchemy.engine import Engine
 from attendance import clock
 from attendance.db import make_engine, upgrade_database
 from fixtures.attend import CERTIFICATES_CSV, MONTH, Cli, CliResult
+from fixtures.postgres import Cluster, PostgresMissing
 from forms.layout import Layout
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,74 +127,20 @@ def sqlite_engine(tmp_path: Path) -> Engine:
 # --- PostgreSQL: a throwaway cluster started for the test session -------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """URL of a real PostgreSQL server: ATTEND_TEST_POSTGRES_URL, or a temporary cluster."""
+    """URL of a real PostgreSQL server: ATTEND_TEST_POSTGRES_URL, or a temporary cluster
+    (`fixtures.postgres.Cluster`, the one the fault tests and `make bench-faults` start)."""
     given = os.environ.get("ATTEND_TEST_POSTGRES_URL")
     if given:
         yield given
         return
-    initdbs = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not initdbs:
-        pytest.fail("PostgreSQL is not installed: run `scripts/setup.sh --dev` (make test does)")
-    bindir = Path(initdbs[-1]).parent
-    root = Path(tempfile.mkdtemp(prefix="attend-pg-"))
-    data = root / "data"
-    port = _free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(root, user="postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "attend",
-            "-A",
-            "trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "log"),
-            "-w",
-            "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
     try:
-        yield f"postgresql+psycopg://attend@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        cluster = Cluster()
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
+    with cluster:
+        yield cluster.url()
 
 
 @pytest.fixture
