@@ -8,6 +8,7 @@ provider the same 404 for another provider's sheet as for one that does not exis
 from __future__ import annotations
 
 import hmac
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from jinja2 import pass_context
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.datastructures import FormData, UploadFile
 
 from attendance import i18n
 from attendance.agency_settings import agency_name
@@ -404,3 +406,24 @@ def home_for(role: Role) -> str:
         Role.REVIEWER: "/review",
         Role.PROVIDER: "/provider",
     }[role]
+
+
+def chosen_files(form: FormData, field: str) -> list[UploadFile]:
+    """The files a form's `field` carries (a browser sends an empty part when none was chosen)."""
+    return [
+        item
+        for item in form.getlist(field)
+        if isinstance(item, UploadFile) and (item.filename or (item.size or 0) > 0)
+    ]
+
+
+def any_larger_than(files: list[UploadFile], limit: int) -> bool:
+    """Whether any of `files` holds more than `limit` bytes (measured when not declared)."""
+    for item in files:
+        size = item.size
+        if size is None:
+            item.file.seek(0, io.SEEK_END)
+            size = item.file.tell()
+        if size > limit:
+            return True
+    return False

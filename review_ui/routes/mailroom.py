@@ -12,7 +12,6 @@ people, so they are never logged, put in a URL or a file name.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -51,6 +50,8 @@ from review_ui import drawing
 from review_ui.web import (
     CSRF,
     MailroomViewer,
+    any_larger_than,
+    chosen_files,
     engine_of,
     month_param,
     render,
@@ -464,23 +465,14 @@ def _store_uploads(request: Request, chosen: list[UploadFile]) -> str:
 async def upload(request: Request, viewer: MailroomViewer) -> Response:
     """Files from the form's `files` field (a browser sends an empty part for no file)."""
     form = await request.form()
-    chosen = [
-        item
-        for item in form.getlist("files")
-        if isinstance(item, UploadFile) and (item.filename or (item.size or 0) > 0)
-    ]
+    chosen = chosen_files(form, "files")
     if not chosen:
         raise HTTPException(status_code=400, detail="choose at least one file to upload")
-    for item in chosen:
-        size = item.size
-        if size is None:
-            item.file.seek(0, io.SEEK_END)
-            size = item.file.tell()
-        if size > MAX_FILE_BYTES:
-            raise HTTPException(
-                status_code=413,
-                detail=f"a file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB: "
-                "split the scan into smaller files; nothing was uploaded",
-            )
+    if any_larger_than(chosen, MAX_FILE_BYTES):
+        raise HTTPException(
+            status_code=413,
+            detail=f"a file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB: "
+            "split the scan into smaller files; nothing was uploaded",
+        )
     batch_id = await run_in_threadpool(_store_uploads, request, chosen)
     return RedirectResponse(f"/mailroom/batches/{batch_id}", status_code=303)

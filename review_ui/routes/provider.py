@@ -15,7 +15,6 @@ shown, never whose sheet a photo of another provider's sheet was.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -56,6 +55,8 @@ from review_ui.routes.mailroom import intake_dirs
 from review_ui.web import (
     CSRF,
     Viewer,
+    any_larger_than,
+    chosen_files,
     engine_of,
     month_param,
     not_found,
@@ -591,11 +592,7 @@ async def send_photos(request: Request, viewer: ProviderViewer) -> Response:
             status_code=409, detail=tr(N_("This agency does not take photos of sheets."))
         )
     form = await request.form()
-    chosen = [
-        item
-        for item in form.getlist("photos")
-        if isinstance(item, UploadFile) and (item.filename or (item.size or 0) > 0)
-    ]
+    chosen = chosen_files(form, "photos")
     if not chosen:
         raise HTTPException(status_code=400, detail=tr(N_("Choose or take at least one photo.")))
     if len(chosen) > MAX_PHOTOS:
@@ -603,17 +600,12 @@ async def send_photos(request: Request, viewer: ProviderViewer) -> Response:
             status_code=413,
             detail=tr(N_("Send at most {count} photos at a time.")).format(count=MAX_PHOTOS),
         )
-    for item in chosen:
-        size = item.size
-        if size is None:
-            item.file.seek(0, io.SEEK_END)
-            size = item.file.tell()
-        if size > MAX_PHOTO_BYTES:
-            raise HTTPException(
-                status_code=413,
-                detail=tr(N_("A photo is larger than {mb} MB: nothing was sent.")).format(
-                    mb=MAX_PHOTO_BYTES // (1024 * 1024)
-                ),
-            )
+    if any_larger_than(chosen, MAX_PHOTO_BYTES):
+        raise HTTPException(
+            status_code=413,
+            detail=tr(N_("A photo is larger than {mb} MB: nothing was sent.")).format(
+                mb=MAX_PHOTO_BYTES // (1024 * 1024)
+            ),
+        )
     batch_id = await run_in_threadpool(_store_photos, request, chosen, viewer.provider_id)
     return RedirectResponse(f"/provider/photos?batch={batch_id}", status_code=303)
