@@ -31,8 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -43,6 +41,7 @@ import cv2
 import numpy as np
 
 from attendance.errors import ModelInvalid, ModelRefused, ModelStoreBroken
+from intake.oneshot import write_atomically
 from scanner.digits import MODEL_PATH, DigitReader, prepare_cell
 
 INSTALLED_FILE = "installed.json"
@@ -283,7 +282,7 @@ def install(folder: Path, decision: Plan, *, now: dt.datetime) -> Path:
     version = decision.candidate.version
     target = folder / f"{version}.onnx"
     if not target.exists():
-        _write_atomically(target, decision.candidate_path.read_bytes())
+        write_atomically(target, decision.candidate_path.read_bytes())
     if _sha256(target) != decision.candidate.sha256:
         raise ModelStoreBroken(f"{target} exists and is another model")
     data = _manifest(folder) or {"current": None, "models": []}
@@ -300,18 +299,5 @@ def install(folder: Path, decision: Plan, *, now: dt.datetime) -> Path:
         }
     )
     data["current"] = version
-    _write_atomically(folder / INSTALLED_FILE, (json.dumps(data, indent=1) + "\n").encode())
+    write_atomically(folder / INSTALLED_FILE, (json.dumps(data, indent=1) + "\n").encode())
     return target
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
