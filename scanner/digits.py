@@ -110,57 +110,6 @@ def ink_fraction(cell: np.ndarray) -> float:
     return float(_ink_mask(grey).mean())
 
 
-def _drop_edge_lines(mask: np.ndarray) -> np.ndarray:
-    """`mask` without long straight horizontal/vertical runs inside the edge band."""
-    height, width = mask.shape
-    band_rows = max(2, round(EDGE_BAND_SHARE * height))
-    band_cols = max(2, round(EDGE_BAND_SHARE * width))
-    horizontal = cv2.getStructuringElement(
-        cv2.MORPH_RECT, (max(3, round(EDGE_LINE_MIN_SHARE * width)), 1)
-    )
-    vertical = cv2.getStructuringElement(
-        cv2.MORPH_RECT, (1, max(3, round(EDGE_LINE_MIN_SHARE * height)))
-    )
-    lines = np.zeros_like(mask)
-    runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, horizontal)
-    lines[:band_rows] |= runs[:band_rows]
-    lines[-band_rows:] |= runs[-band_rows:]
-    runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, vertical)
-    lines[:, :band_cols] |= runs[:, :band_cols]
-    lines[:, -band_cols:] |= runs[:, -band_cols:]
-    if not lines.any():
-        return mask
-    # One pixel more across the line takes its anti-aliased fringe with it.
-    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    edge = np.zeros_like(mask)
-    edge[: band_rows + 1] = 1
-    edge[-band_rows - 1 :] = 1
-    edge[:, : band_cols + 1] = 1
-    edge[:, -band_cols - 1 :] = 1
-    cleaned = mask.copy()
-    cleaned[(lines & edge) > 0] = 0
-    return cleaned
-
-
-def _keep_mark(mask: np.ndarray) -> np.ndarray:
-    """The components of `mask` that make up the written mark (specks and edge slivers gone)."""
-    # Pieces one or two pixels apart are one stroke (a light or bilevel stroke breaks up):
-    # group on a slightly grown mask, but keep only the original ink pixels.
-    grown = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-    if count <= 1:
-        return np.zeros_like(mask)
-    ink_area = np.bincount(labels[mask > 0], minlength=count)
-    boxes = {label: tuple(int(v) for v in stats[label, :4]) for label in range(1, count)}
-    keep = _mark_labels(boxes, ink_area, mask.shape)
-    if not keep:
-        return np.zeros_like(mask)
-    wanted = np.zeros(count, np.uint8)
-    wanted[keep] = 1
-    kept: np.ndarray = wanted[labels] & mask
-    return kept
-
-
 def _mark_labels(
     boxes: dict[int, tuple[int, ...]], ink_area: np.ndarray, shape: tuple[int, ...]
 ) -> list[int]:
@@ -217,9 +166,9 @@ def _grow(stack: np.ndarray) -> np.ndarray:
 
 
 def _drop_edge_lines_stack(stack: np.ndarray) -> np.ndarray:
-    """`_drop_edge_lines` of each (N, h, w) layer, the openings done once for all: a
-    horizontal run cannot reach another layer stacked above or below, a vertical run not one
-    set beside it."""
+    """Each (N, h, w) layer without long straight horizontal/vertical runs inside its edge
+    band (box remnants), the openings done once for all: a horizontal run cannot reach
+    another layer stacked above or below, a vertical run not one set beside it."""
     n, height, width = stack.shape
     band_rows = max(2, round(EDGE_BAND_SHARE * height))
     band_cols = max(2, round(EDGE_BAND_SHARE * width))
@@ -243,6 +192,7 @@ def _drop_edge_lines_stack(stack: np.ndarray) -> np.ndarray:
     lines[:, -band_rows:] |= runs_h[:, -band_rows:]
     lines[:, :, :band_cols] |= runs_v[:, :, :band_cols]
     lines[:, :, -band_cols:] |= runs_v[:, :, -band_cols:]
+    # One pixel more across the line takes its anti-aliased fringe with it.
     lines = _grow(lines)
     edge = np.zeros((height, width), np.uint8)
     edge[: band_rows + 1] = 1
@@ -255,8 +205,11 @@ def _drop_edge_lines_stack(stack: np.ndarray) -> np.ndarray:
 
 
 def _keep_marks_stack(stack: np.ndarray) -> np.ndarray:
-    """`_keep_mark` of each (N, h, w) layer: one connected-components pass over the layers
-    stacked with a blank row between them (8-connected components cannot cross it)."""
+    """The components of each (N, h, w) layer that make up its written mark (specks and edge
+    slivers gone): one connected-components pass over the layers stacked with a blank row
+    between them (8-connected components cannot cross it). Pieces one or two pixels apart
+    are one stroke (a light or bilevel stroke breaks up): they are grouped on slightly grown
+    layers, but only the original ink pixels are kept."""
     n, height, width = stack.shape
     pitch = height + 1
     tiled = np.zeros((n * pitch, width), np.uint8)
@@ -320,14 +273,15 @@ def prepare_cell(cell: np.ndarray) -> np.ndarray:
 
 def prepare_mask(mask: np.ndarray) -> np.ndarray:
     """`prepare_cell` from the cell's ink mask (`ink_masks`): the same input, step for step."""
-    if mask.ndim != 2 or min(mask.shape) < 8:
-        return np.zeros((INPUT_SIZE, INPUT_SIZE), np.float32)
-    return _network_input(_keep_mark(_drop_edge_lines(mask)))
+    result: np.ndarray = prepare_masks([mask])[0]
+    return result
 
 
 def prepare_masks(masks: Sequence[np.ndarray]) -> np.ndarray:
-    """`prepare_mask` of every mask, (N, 28, 28): the same inputs, with the morphology and
-    the connected components of all masks of one size done in one pass each."""
+    """The network's input for every cell's ink mask, (N, 28, 28); zeros for a mask too small
+    to hold a digit. The morphology and the connected components of all masks of one size
+    are done in one pass each; a layer never reaches into another, so a mask prepared alone
+    (`prepare_cell`, training) gets the very input it gets among a page's cells."""
     out = np.zeros((len(masks), INPUT_SIZE, INPUT_SIZE), np.float32)
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for index, mask in enumerate(masks):
