@@ -599,24 +599,28 @@ class QueuePageReviewer:
             self.keys.press("Enter")
         self._back_to_queue()
 
+    def _answer_field(self, serial: str, name: str, shown: str | None) -> str:
+        """Answer a field whose value on screen is `shown` from the truth: Enter when it is
+        true, `-` when the truth is blank, else the true value typed. Returns what was done."""
+        truth = self._think(lambda: self.oracle.field_value(serial, name))
+        if shown == truth:
+            self.keys.press("Enter")
+            return "confirmed"
+        if truth is None:
+            self.keys.press("-")
+            return "blanked"
+        field_kind = "time" if name.endswith((".in", ".out")) else "other"
+        self.keys.type(typed_value(field_kind, truth))
+        self.keys.press("Enter")
+        return "corrected"
+
     def decide(self, item: Mapping[str, Any], final_pass: bool) -> str:
         """The action for the item on screen; performs it. Returns what was done."""
         kind = item["kind"]
         if kind in ("field", "qa_sample"):
-            serial, name = item["serial"], item["name"]
-            truth = self._think(lambda: self.oracle.field_value(serial, name))
             shown = item["now"] if item["now"] is not None else item["machine"]
             shown = None if shown in ("blank", "cancelled", "–") else shown
-            if shown == truth:
-                self.keys.press("Enter")
-                return "confirmed"
-            if truth is None:
-                self.keys.press("-")
-                return "blanked"
-            field_kind = "time" if name.endswith((".in", ".out")) else "other"
-            self.keys.type(typed_value(field_kind, truth))
-            self.keys.press("Enter")
-            return "corrected"
+            return self._answer_field(item["serial"], item["name"], shown)
         if kind == "flag":
             serial, code = item["serial"], item["name"]
             day = item["date"] if item["date"] not in ("", "–") else None
@@ -742,19 +746,7 @@ class SheetScreenReviewer(QueuePageReviewer):
         """The action for the item on screen; performs it. Returns what was done."""
         serial, kind = item["serial"], item["kind"]
         if kind in ("field", "qa_sample"):
-            name = item["name"]
-            truth = self._think(lambda: self.oracle.field_value(serial, name))
-            shown = _shown(item["value"])
-            if shown == truth:
-                self.keys.press("Enter")
-                return "confirmed"
-            if truth is None:
-                self.keys.press("-")
-                return "blanked"
-            field_kind = "time" if name.endswith((".in", ".out")) else "other"
-            self.keys.type(typed_value(field_kind, truth))
-            self.keys.press("Enter")
-            return "corrected"
+            return self._answer_field(serial, item["name"], _shown(item["value"]))
         if kind == "finding":
             code, days = item["code"], item["days"] or [None]
             true = self._think(
