@@ -93,8 +93,8 @@ def _box_variants(crop: np.ndarray, dpi: float) -> Iterator[tuple[str, np.ndarra
     finds the finder patterns but not the data), and taking about 1/75 in, then 1/50 in, off
     every dark edge opens them again. Lazily, cheapest first."""
     yield "box@1", crop
-    yield "box@1:cleaned", _clean(crop, dpi)
-    _, binary = cv2.threshold(cv2.medianBlur(crop, 3), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    binary = _binarise(crop)
+    yield "box@1:cleaned", _mend(binary, dpi)
     for per_inch in (75, 50):
         size = max(2, round(dpi / per_inch))
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
@@ -153,11 +153,20 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def _binarise(image: np.ndarray) -> np.ndarray:
+    """Black and white by Otsu's threshold, after a median that removes speckle (scanner
+    noise, dust) without rounding module corners much."""
+    _, binary = cv2.threshold(cv2.medianBlur(image, 3), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return binary
+
+
 def _clean(image: np.ndarray, dpi: float) -> np.ndarray:
     """Denoise, binarise and mend a damaged scan so zbar sees solid modules."""
-    # Median removes speckle (scanner noise, dust) without rounding module corners much.
-    denoised = cv2.medianBlur(image, 3)
-    _, binary = cv2.threshold(denoised, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return _mend(_binarise(image), dpi)
+
+
+def _mend(binary: np.ndarray, dpi: float) -> np.ndarray:
+    """A black-and-white scan with pale gaps and toner dropouts inside dark modules filled."""
     # Close on the ink (dark = foreground after inverting): fills pale gaps and toner dropouts
     # inside dark modules. About 1/100 in: well under a module (~1/40 in), so a light module
     # between two dark ones survives.
