@@ -483,11 +483,7 @@ def place(engine: Engine, dirs: IntakeDirs, arrival_id: int) -> None:
                 (json.dumps(reason, indent=2) + "\n").encode(),
             )
         target.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.lexists(source):
-            if row.state == ArrivalState.DONE and target.exists():
-                source.unlink()  # the archive already holds these exact bytes
-            else:
-                os.rename(source, target)
+        if _move(source, target, archive=row.state == ArrivalState.DONE):
             _sync_folder(target.parent)
     with session_scope(engine) as session:
         row = session.get(IntakeFile, arrival_id)
@@ -501,6 +497,25 @@ def place(engine: Engine, dirs: IntakeDirs, arrival_id: int) -> None:
                 file_row.stored_path = str(target)
                 session.add(file_row)
     log.info("claim %s: moved to %s", row.claim_id, folder)
+
+
+def _move(source: Path, target: Path, *, archive: bool) -> bool:
+    """Move a finished file to its place; False if it was not in processing.
+
+    Two workers may place one file at once (one has just finished its last page, the other
+    is idle and places what is unplaced): the first rename wins, and the other finds the
+    file gone, which is not an error.
+    """
+    try:
+        if archive and target.exists():
+            source.unlink()  # the archive already holds these exact bytes
+        else:
+            os.rename(source, target)
+    except FileNotFoundError:
+        if os.path.lexists(source):
+            raise  # the file is there: the target's folder is missing
+        return False
+    return True
 
 
 def _sync_folder(folder: Path) -> None:

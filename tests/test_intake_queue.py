@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from attendance.db import make_engine
 from attendance.models import ArrivalState
@@ -370,3 +371,54 @@ def test_attempts_count_only_workers_that_died(issued_backend: Cli, tmp_path: Pa
     live = claim_job(engine, "live")  # type: ignore[arg-type]
     assert live is not None and live.attempts == 2
     assert query(issued_backend, "SELECT attempts, lease_owner FROM page_jobs") == [(2, "live")]
+
+
+def test_two_workers_placing_the_same_files_at_once_both_carry_on(
+    issued_backend: Cli, tmp_path: Path
+) -> None:
+    """GIVEN 40 finished files still in processing (20 failed, 20 done)
+    WHEN two workers place them at the same moment (one just finished a page, the other idle
+    and tidying up: CI saw a worker die of this on PostgreSQL)
+    THEN neither raises: each file is moved once, to its folder, and recorded as placed."""
+    engine, dirs, inbox = _setup(issued_backend, tmp_path)
+    batch = new_batch_id()
+    claims = []
+    for n in range(40):
+        (inbox / f"letter-{n}.pdf").write_text(f"Letter {n}: this is not a scan.\n")
+        arrival = claim_path(engine, dirs, inbox / f"letter-{n}.pdf", name="x.pdf", batch_id=batch)  # type: ignore[arg-type]
+        assert arrival is not None and arrival.state == "failed" and arrival.sha256
+        claims.append(arrival.claim_id)
+    # Back in processing, unplaced, as if each worker had just committed its last page.
+    for claim_id in claims:
+        (dirs.quarantine / claim_id).rename(dirs.processing / claim_id)
+        (dirs.quarantine / f"{claim_id}.reason.json").unlink()
+    done = claims[::2]  # as if read: the archive path, named by hash
+    with engine.begin() as connection:  # type: ignore[attr-defined]
+        connection.execute(text("UPDATE intake_files SET placed_in = NULL, placed_at = NULL"))
+        ids = ", ".join(f"'{c}'" for c in done)
+        done_sql = f"UPDATE intake_files SET state = 'done' WHERE claim_id IN ({ids})"
+        connection.execute(text(done_sql))
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def placer() -> None:
+        start.wait()
+        try:
+            for _ in range(3):
+                place_unplaced(engine, dirs)  # type: ignore[arg-type]
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=placer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert os.listdir(dirs.processing) == []
+    assert sorted(p.name for p in dirs.quarantine.iterdir() if ".reason" not in p.name) == sorted(
+        set(claims) - set(done)
+    )
+    assert len([p for p in dirs.archive.rglob("*") if p.is_file()]) == len(done)
+    placed = query(issued_backend, "SELECT placed_in, count(*) FROM intake_files GROUP BY 1")
+    assert dict(placed) == {"archive": 20, "quarantine": 20}
