@@ -536,6 +536,10 @@ NEXT_JS = """(before) => {
 }"""
 
 
+class WrongReviewer(RuntimeError):
+    """The scripted reviewer chosen does not fit the review page the server shows."""
+
+
 class QueuePageReviewer:
     """The review page before 0.4 (`/review`, one item at a time), keyboard only: kept to
     measure an older checkout's queue the way its figures were taken (`--reviewer queue`).
@@ -648,6 +652,11 @@ class QueuePageReviewer:
     def work(self) -> None:
         """Work the whole queue: passes until nothing is left but what this page cannot do."""
         self.page.goto(f"{self.base}/review")
+        if self.page.evaluate("() => !!document.querySelector('#sheet')"):
+            raise WrongReviewer(
+                "--reviewer queue works the item-by-item /review of checkouts before 0.4; "
+                "this server shows one screen per sheet: use --reviewer screen (the default)"
+            )
         self._wait_next("")
         mark = time.perf_counter()
         for number in range(3):
@@ -1069,51 +1078,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(work.iterdir()):
         parser.error(f"{work} is not empty")
     try:
-        started = time.perf_counter()
-        run = run_month(
-            work, sheets=args.sheets, seed=args.seed, month=args.month, workers=args.workers
-        )
-        generate_s = time.perf_counter() - started
-        items = read_queue(run.home)
-        result: dict[str, Any] = {
-            "run": {
-                "sheets": args.sheets,
-                "seed": args.seed,
-                "month": args.month,
-                "generate_and_intake_s": round(generate_s, 1),
-                "intake_s": round(run.intake_seconds, 1),
-                "attend_commands": [[n, round(t, 2), c] for n, t, c in run.commands],
-                "load_average": os.getloadavg(),
-                "cpus": os.cpu_count(),
-            },
-            "queue": queue_figures(run, items),
-            "reading": reading_figures(run, run.exports),
-        }
-        problems = problem_outcomes(run, run.exports, items, after=False)
-        if not args.no_browser:
-            attend = Attend(home=run.home, clock=receipt_moment(run.plan.month))
-            result["reviewer"] = review_in_browser(run, attend, args.reviewer, work)
-            after_exports = {
-                month: export(attend, month, work / f"export-{month}-after.json")
-                for month in run.exports
-            }
-            after_items = read_queue(run.home)
-            result["after"] = wrong_values(run, after_exports)
-            result["open_items_after"] = sum(i.state == "open" for i in after_items)
-            final = problem_outcomes(run, after_exports, after_items, after=True)
-            for row, done in zip(problems, final, strict=True):
-                row["after"] = done["outcome"]
-        result["problems"] = problems
-        result["sheets"] = [_sheet_row(run, s) for s in run.scanned]
-        result["run"]["load_average_after"] = os.getloadavg()
-        print_report(result)
-        summary_table(result)
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
-            print(f"\nfigures written to {args.json}")
+        return _run(args, work)
+    except WrongReviewer as exc:
+        print(f"bench-review: {exc}", file=sys.stderr)
+        return 2
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
+    started = time.perf_counter()
+    run = run_month(
+        work, sheets=args.sheets, seed=args.seed, month=args.month, workers=args.workers
+    )
+    generate_s = time.perf_counter() - started
+    items = read_queue(run.home)
+    result: dict[str, Any] = {
+        "run": {
+            "sheets": args.sheets,
+            "seed": args.seed,
+            "month": args.month,
+            "generate_and_intake_s": round(generate_s, 1),
+            "intake_s": round(run.intake_seconds, 1),
+            "attend_commands": [[n, round(t, 2), c] for n, t, c in run.commands],
+            "load_average": os.getloadavg(),
+            "cpus": os.cpu_count(),
+        },
+        "queue": queue_figures(run, items),
+        "reading": reading_figures(run, run.exports),
+    }
+    problems = problem_outcomes(run, run.exports, items, after=False)
+    if not args.no_browser:
+        attend = Attend(home=run.home, clock=receipt_moment(run.plan.month))
+        result["reviewer"] = review_in_browser(run, attend, args.reviewer, work)
+        after_exports = {
+            month: export(attend, month, work / f"export-{month}-after.json")
+            for month in run.exports
+        }
+        after_items = read_queue(run.home)
+        result["after"] = wrong_values(run, after_exports)
+        result["open_items_after"] = sum(i.state == "open" for i in after_items)
+        final = problem_outcomes(run, after_exports, after_items, after=True)
+        for row, done in zip(problems, final, strict=True):
+            row["after"] = done["outcome"]
+    result["problems"] = problems
+    result["sheets"] = [_sheet_row(run, s) for s in run.scanned]
+    result["run"]["load_average_after"] = os.getloadavg()
+    print_report(result)
+    summary_table(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        print(f"\nfigures written to {args.json}")
     return 0
 
 
