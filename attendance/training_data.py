@@ -17,14 +17,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from attendance.files import atomic_output
 from attendance.models import FieldReading, ScannedFile, ScannedPage, TrainingCrop
 
 HOLDOUT_EVERY = 5
@@ -98,30 +97,17 @@ def write_export(crops: list[VerifiedCrop], path: Path) -> ExportSummary:
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-                for number, crop in enumerate(crops, start=1):
-                    name = f"crops/{number:07d}.png"
-                    archive.writestr(name, crop.png)
-                    writer.writerow(
-                        (
-                            name,
-                            crop.label,
-                            crop.split,
-                            crop.model_version or "",
-                            crop.page_hash,
-                            crop.cell,
-                        )
-                    )
-                archive.writestr("crops.csv", table.getvalue())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with (
+        atomic_output(path, prefix=f".{path.name}.") as out,
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive,
+    ):
+        for number, crop in enumerate(crops, start=1):
+            name = f"crops/{number:07d}.png"
+            archive.writestr(name, crop.png)
+            writer.writerow(
+                (name, crop.label, crop.split, crop.model_version or "", crop.page_hash, crop.cell)
+            )
+        archive.writestr("crops.csv", table.getvalue())
     held = sum(1 for crop in crops if crop.split == HOLDOUT)
     return ExportSummary(
         crops=len(crops),

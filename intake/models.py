@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from attendance.errors import ModelInvalid, ModelRefused, ModelStoreBroken
-from intake.oneshot import write_atomically
+from attendance.files import write_atomically
 from scanner.digits import MODEL_PATH, DigitReader, prepare_cell
 
 INSTALLED_FILE = "installed.json"

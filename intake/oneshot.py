@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from attendance.db import record_event, session_scope
+from attendance.files import write_atomically
 from attendance.models import (
     Certificate,
     FileStatus,
@@ -159,20 +160,6 @@ def save_canon(canon: np.ndarray, store_dir: Path, sha: str, number: int) -> Pat
     target = pages_dir / f"{sha}-p{number:04d}-canon.png"
     write_atomically(target, encode_grey_png(canon))
     return target
-
-
-def write_atomically(target: Path, data: bytes) -> None:
-    """Write `data` to `target` through a temporary file, synced, then renamed into place."""
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def sheet_context(engine: Engine, serial: str) -> SheetContext | None:
@@ -531,5 +518,4 @@ __all__ = [
     "run_intake",
     "sheet_context",
     "stored_page",
-    "write_atomically",
 ]

@@ -49,6 +49,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from attendance.db import record_event, session_scope
+from attendance.files import write_atomically
 from attendance.models import (
     ArrivalState,
     FileStatus,
@@ -62,7 +63,7 @@ from attendance.models import (
 )
 from attendance.receipt import record_pages
 from intake.folders import IntakeDirs
-from intake.oneshot import ReadPage, page_record, write_atomically
+from intake.oneshot import ReadPage, page_record
 from scanner.errors import Reason, ScanError
 from scanner.load import check_file, open_regular
 
