@@ -15,9 +15,9 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import text
 
-from attendance.db import make_engine
 from scanner.load import load_pages
 from tests.conftest import MONTH, REPO, Cli
+from tests.sheetdb import engine_for
 
 
 def printed_pages(cli: Cli, tmp_path: Path, *, dpi: int = 150) -> list[np.ndarray]:
@@ -97,7 +97,7 @@ def attend_process(
 
 
 def query(cli: Cli, sql: str) -> list[tuple[object, ...]]:
-    engine = make_engine(cli.database_url or f"sqlite:///{cli.home / 'attend.sqlite3'}")
+    engine = engine_for(cli)
     try:
         with engine.connect() as connection:
             return [tuple(row) for row in connection.execute(text(sql))]

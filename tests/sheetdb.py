@@ -7,7 +7,8 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,17 @@ _files = itertools.count(1)
 
 def engine_for(cli: Cli) -> Engine:
     return make_engine(cli.database_url or f"sqlite:///{cli.home / 'attend.sqlite3'}")
+
+
+@contextmanager
+def configured_engine(cli: Cli) -> Iterator[Engine]:
+    """`cli`'s database with the test agency settings (`set_config`), disposed of after."""
+    engine = engine_for(cli)
+    set_config(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def serial_of(engine: Engine, certificate_id: str, month: str) -> str:

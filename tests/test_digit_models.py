@@ -49,10 +49,8 @@ TIMES = ("10:25", "11:40", "12:05", "10:50", "11:15", "12:35", "10:10", "11:55")
 
 @pytest.fixture
 def engine(issued_cli: Cli) -> Iterator[Engine]:
-    engine = db.engine_for(issued_cli)
-    db.set_config(engine)
-    yield engine
-    engine.dispose()
+    with db.configured_engine(issued_cli) as engine:
+        yield engine
 
 
 def _sha_on(split: str, salt: str) -> str:

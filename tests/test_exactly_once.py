@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attendance.db import make_engine
 from intake.folders import IntakeDirs
 from intake.queue import claim_path, new_batch_id
 from tests.batches import attend_process, pdf_bytes, printed_pages, query
 from tests.conftest import CERTIFICATES_CSV, MONTH, Cli
+from tests.sheetdb import engine_for
 
 ROUNDS = 10
 SHEETS = 4  # a round: 4 sheets, 8 scans; the 4 workers take two sheets' scans at a time
@@ -101,7 +101,7 @@ def test_two_scans_of_a_sheet_read_at_once_receive_it_once(
     cli = many_sheets
     pages = printed_pages(cli, tmp_path, dpi=100)[: ROUNDS * SHEETS]
     assert len(pages) == ROUNDS * SHEETS
-    engine = make_engine(cli.database_url or f"sqlite:///{cli.home / 'attend.sqlite3'}")
+    engine = engine_for(cli)
     dirs = IntakeDirs(tmp_path / "work")
     dirs.ensure()
     inbox = tmp_path / "inbox"

@@ -16,6 +16,7 @@ from fixtures.scanbatch import make_batch, write_image
 from scanner.load import load_pages
 from scanner.simulate import simulate_scan
 from tests.conftest import MONTH, Cli
+from tests.sheetdb import engine_for
 
 
 def _print_all(cli: Cli, tmp_path: Path) -> tuple[Path, list[str]]:
@@ -28,7 +29,7 @@ def _print_all(cli: Cli, tmp_path: Path) -> tuple[Path, list[str]]:
 
 
 def _snapshot(cli: Cli) -> dict[str, list[tuple[object, ...]]]:
-    engine = make_engine(cli.database_url or f"sqlite:///{cli.home / 'attend.sqlite3'}")
+    engine = engine_for(cli)
     with engine.connect() as connection:
         data = {
             table: [

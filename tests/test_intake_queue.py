@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from attendance.db import make_engine
 from attendance.models import ArrivalState
 from intake.folders import IntakeDirs
 from intake.oneshot import Reading
@@ -36,6 +35,7 @@ from scanner.digits import DigitReader
 from scanner.errors import Reason, ScanError
 from tests.batches import exactly_once, pdf_bytes, printed_pages, query, write_batch
 from tests.conftest import Cli
+from tests.sheetdb import engine_for
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def reading() -> Reading:
 
 
 def _setup(cli: Cli, tmp_path: Path) -> tuple[object, IntakeDirs, Path]:
-    engine = make_engine(cli.database_url or f"sqlite:///{cli.home / 'attend.sqlite3'}")
+    engine = engine_for(cli)
     dirs = IntakeDirs(tmp_path / "work")
     dirs.ensure()
     inbox = tmp_path / "inbox"

@@ -75,19 +75,15 @@ def unsure_days(*days: int) -> dict[str, Override]:
 
 @pytest.fixture
 def engine(issued_cli: Cli) -> Iterator[Engine]:
-    engine = db.engine_for(issued_cli)
-    db.set_config(engine)
-    yield engine
-    engine.dispose()
+    with db.configured_engine(issued_cli) as engine:
+        yield engine
 
 
 @pytest.fixture
 def any_engine(issued_backend: Cli) -> Iterator[Engine]:
     """As `engine`, once on SQLite and once on PostgreSQL."""
-    engine = db.engine_for(issued_backend)
-    db.set_config(engine)
-    yield engine
-    engine.dispose()
+    with db.configured_engine(issued_backend) as engine:
+        yield engine
 
 
 def nov_serial(engine: Engine, certificate: str = "C-1001") -> str:
