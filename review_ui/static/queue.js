@@ -19,6 +19,7 @@
 //   #item             data-item-id, data-kind (field | qa_sample | finding | unregistered_page),
 //                     data-version (a field's version, a finding's finding_version),
 //                     data-ready ("true" once the crop has loaded: only then does Enter act),
+//                     data-pending-id (the item whose crop is loading, "" when none),
 //                     data-severity, data-field-name, data-flag-code, data-days (ISO, commas),
 //                     data-value (the field's value now; "" when blank)
 //   #evidence         the current item's crop (an <img>, replaced per item)
@@ -269,6 +270,7 @@
     var item = items[index];
     pending = item;
     ready = false;
+    section.dataset.pendingId = String(item.id);
     section.dataset.ready = "false";
     section.setAttribute("aria-busy", "true");
     section.classList.add("loading");
@@ -373,6 +375,7 @@
     section.dataset.days = (item.days || []).join(",");
     section.dataset.value = isField(item) && item.value !== null ? item.value : "";
     ready = true;
+    section.dataset.pendingId = "";
     section.dataset.ready = "true";
     section.setAttribute("aria-busy", "false");
     section.classList.remove("loading");
@@ -432,6 +435,7 @@
     current = pending = null;
     items = [];
     ready = false;
+    section.dataset.pendingId = "";
     sheetBox.hidden = true;
     $("sheet-title").textContent = "Review";
     if (!$("empty")) {
