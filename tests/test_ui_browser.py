@@ -532,8 +532,10 @@ def test_enter_does_nothing_until_the_image_has_loaded(server: Any, browser: Any
     first = order[0]
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
-    # Every crop but the first item's is held (whichever item the screen takes next: the
-    # order of items a decision leaves depends on what the machine read), then all let go.
+    # Every crop but the first item's is held, then all are let go. The page the login lands
+    # on (/review) may have asked for crops before the goto below replaced it: one held
+    # request per item is not enough (letting go of only the first held request left the
+    # screen waiting, once in about 25 runs). Which item comes next is read off the screen.
     held: list[Any] = []
     holding = [True]
 
