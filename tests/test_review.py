@@ -382,12 +382,13 @@ def test_claims_are_disjoint_held_and_run_out(any_engine: Engine) -> None:
     assert claim_items(engine, reviewer="a", limit=1) == [a[1]]
 
 
-def test_concurrent_claims_never_hand_out_the_same_item(issued_backend: Cli) -> None:
+def test_concurrent_claims_never_hand_out_the_same_item(
+    issued_backend: Cli, any_engine: Engine
+) -> None:
     """GIVEN twenty open items
     WHEN two reviewers on their own connections claim at the same moment, three rounds
     THEN no item is handed to two reviewers."""
-    engine = db.engine_for(issued_backend)
-    db.set_config(engine)
+    engine = any_engine
     serial = nov_serial(engine)
     db.receive(engine, serial, unsure_days(2, 3, 4, 5, 6, 9, 10, 11, 12, 13))
     assert len(open_items(engine, serial)) == 20
@@ -426,7 +427,7 @@ def test_concurrent_claims_never_hand_out_the_same_item(issued_backend: Cli) -> 
             )
         assert holders == {item: name for name, items in claimed.items() for item in items}
     finally:
-        for each in (engine, *engines):
+        for each in engines:
             each.dispose()
 
 
@@ -442,26 +443,22 @@ def test_concurrent_claims_never_hand_out_the_same_item(issued_backend: Cli) -> 
     ],
     indirect=True,
 )
-def test_a_lapsed_claim_does_not_jump_the_queue(issued_backend: Cli) -> None:
+def test_a_lapsed_claim_does_not_jump_the_queue(issued_backend: Cli, any_engine: Engine) -> None:
     """GIVEN October's unsure field (due Nov 5) and November's (due Dec 7); reviewer B claimed
     November's item and the claim has run out
     WHEN reviewer A claims one item
     THEN A gets October's (the soonest deadline), not B's lapsed November item."""
-    engine = db.engine_for(issued_backend)
-    try:
-        db.set_config(engine)
-        issued_backend.ok("sheets", "issue", "--month", OCT)
-        nov = nov_serial(engine)
-        db.receive(engine, nov, {"day.02.in": unsure("07:45")})
-        [lapsed] = claim_items(engine, reviewer="b", limit=1)
-        oct_ = db.serial_of(engine, "C-1001", OCT)
-        db.receive(engine, oct_, {"day.05.in": unsure("07:45")})
-        october = db.field_item(engine, oct_, "day.05.in").id
-        later = utcnow() + dt.timedelta(hours=1)
-        assert claim_items(engine, reviewer="a", limit=1, now=later) == [october]
-        assert lapsed != october
-    finally:
-        engine.dispose()
+    engine = any_engine
+    issued_backend.ok("sheets", "issue", "--month", OCT)
+    nov = nov_serial(engine)
+    db.receive(engine, nov, {"day.02.in": unsure("07:45")})
+    [lapsed] = claim_items(engine, reviewer="b", limit=1)
+    oct_ = db.serial_of(engine, "C-1001", OCT)
+    db.receive(engine, oct_, {"day.05.in": unsure("07:45")})
+    october = db.field_item(engine, oct_, "day.05.in").id
+    later = utcnow() + dt.timedelta(hours=1)
+    assert claim_items(engine, reviewer="a", limit=1, now=later) == [october]
+    assert lapsed != october
 
 
 @pytest.mark.parametrize(
@@ -475,20 +472,16 @@ def test_a_lapsed_claim_does_not_jump_the_queue(issued_backend: Cli) -> None:
     ],
     indirect=True,
 )
-def test_a_reviewer_gets_their_own_claims_back_first(issued_backend: Cli) -> None:
+def test_a_reviewer_gets_their_own_claims_back_first(any_engine: Engine) -> None:
     """GIVEN four open items and reviewer A holding the first two
     WHEN A claims two items again (a page reload)
     THEN A gets the same two back and holds no more than two."""
-    engine = db.engine_for(issued_backend)
-    try:
-        db.set_config(engine)
-        serial = nov_serial(engine)
-        db.receive(engine, serial, {f"day.0{d}.in": unsure("07:45") for d in (2, 3, 4, 5)})
-        first = claim_items(engine, reviewer="a", limit=2)
-        assert claim_items(engine, reviewer="a", limit=2) == first
-        assert len(db.items(engine, serial, claimed_by="a")) == 2
-    finally:
-        engine.dispose()
+    engine = any_engine
+    serial = nov_serial(engine)
+    db.receive(engine, serial, {f"day.0{d}.in": unsure("07:45") for d in (2, 3, 4, 5)})
+    first = claim_items(engine, reviewer="a", limit=2)
+    assert claim_items(engine, reviewer="a", limit=2) == first
+    assert len(db.items(engine, serial, claimed_by="a")) == 2
 
 
 # --- conflicts and the audit trail ----------------------------------------------------------------
